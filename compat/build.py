@@ -1,0 +1,101 @@
+"""The build pipeline: load -> validate -> derive -> render -> write.
+
+:func:`load` brings a registry up to a checked :class:`Loaded` (plugins
+included), :func:`render` turns it into ``{relative path: text}`` without
+touching the disk, and the ``build`` command decides whether to write,
+check, or emit a depfile.  Nothing is written unless every step succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from compat import resources
+from compat.derive import Derivation, derive
+from compat.diagnostics import CompatError, Location, did_you_mean
+from compat.model import Registry
+from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_host import PluginHost
+from compat.source import SourceDocument, load_toml_file, load_toml_text
+from compat.validate import build_registry
+
+
+@dataclass
+class Loaded:
+    """A registry ready to render: validated, derived, plugins loaded."""
+
+    host: PluginHost
+    registry: Registry
+    derivation: Derivation
+    source_name: str
+    inputs: list[Path]              # files the result depends on (for depfiles)
+
+
+def load(path: Path, display_name: str, plugins: Iterable[str] = (), *,
+         host: PluginHost | None = None) -> Loaded:
+    """Read ``path`` and every plugin it needs; validate and derive."""
+    return load_document(load_toml_file(path, display_name), plugins, host=host,
+                         inputs=[path.resolve()])
+
+
+def load_text(text: str, display_name: str = "registry.toml", plugins: Iterable[str] = (), *,
+              host: PluginHost | None = None) -> Loaded:
+    """Like :func:`load` for registry text held in memory."""
+    return load_document(load_toml_text(text, display_name), plugins, host=host, inputs=[])
+
+
+def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
+                  host: PluginHost | None = None, inputs: list[Path] | None = None) -> Loaded:
+    named = set(plugins)
+    listed = doc.data.get("plugins")
+    if isinstance(listed, list):
+        named.update(p for p in listed if isinstance(p, str))
+    if host is None:
+        host = PluginHost.create(named, location=doc.locate(("plugins",)))
+    else:
+        host.load_entry_points(named, location=doc.locate(("plugins",)))
+    registry = build_registry(doc)
+    derivation = derive(registry)
+    problems = [d for _, found in host.call("compat_validate", location=Location(doc.filename),
+                                            registry=registry, derivation=derivation)
+                for d in found]
+    if problems:
+        raise CompatError(problems)
+    deps = list(inputs or []) + [resources.schema_path().resolve()] + host.module_files()
+    return Loaded(host, registry, derivation, doc.filename, deps)
+
+
+def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[OutputSpec]:
+    """The outputs to build: ``only`` if given, else the registry's list,
+    else every output declared as default."""
+    where = Location(loaded.source_name)
+    available = loaded.host.outputs(where)
+    wanted = list(only or ())
+    if not wanted and loaded.registry.outputs is not None:
+        wanted = list(loaded.registry.outputs)
+    if not wanted:
+        return [spec for spec in available.values() if spec.default]
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        name = unknown[0]
+        raise CompatError.at(where, f"unknown output '{name}'{did_you_mean(name, available)}",
+                             hint="available outputs: " + ", ".join(available))
+    return [available[name] for name in sorted(set(wanted))]
+
+
+def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
+    """Render ``outputs`` into ``{relative path: text}``; nothing touches disk."""
+    files: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for spec in outputs:
+        context = RenderContext(loaded.registry, loaded.derivation, spec, loaded.source_name)
+        for rel, text in loaded.host.render(spec, context, Location(loaded.source_name)).items():
+            if rel in files:
+                raise CompatError.at(Location(loaded.source_name),
+                                     f"outputs '{owner[rel]}' and '{spec.name}' both write '{rel}'")
+            if not text.endswith("\n"):
+                text += "\n"
+            files[rel], owner[rel] = text, spec.name
+    return dict(sorted(files.items()))

@@ -1,0 +1,106 @@
+"""The ``compat`` command line.
+
+Each subcommand lives in its own module under :mod:`compat.commands` with two
+functions, ``configure(parser)`` and ``run(args) -> int``.  Only the chosen
+subcommand's module is imported, so ``compat --help`` stays fast.
+
+Exit status: 0 success, 1 errors or findings, 2 usage errors.  Errors go to
+stderr as ``file:line:col: error: message``, never as a traceback
+(``--debug`` shows one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from compat import __version__
+
+#: name -> (module, one-line summary).  Keep summaries in sync with modules.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("compat.commands.validate", "check a registry (schema and semantics)"),
+    "build": ("compat.commands.build", "generate QEMU compat tables, guards and docs"),
+    "decode": ("compat.commands.decode", "decode KVM register indices"),
+    "encode": ("compat.commands.encode", "encode a register expression or name as an index"),
+    "explain": ("compat.commands.explain", "show a register's facts and derived rules"),
+    "plugins": ("compat.commands.plugins", "list loaded plugins, their hooks and outputs"),
+    "check": ("compat.commands.check", "simulate one migration between two register lists"),
+    "audit": ("compat.commands.audit", "simulate all migrations among register lists"),
+    "diff": ("compat.commands.diff", "registers added and removed between two lists"),
+    "new-register": ("compat.commands.new_register", "scaffold a registry entry"),
+}
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    epilog = "commands:\n" + "\n".join(
+        f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items())
+    epilog += "\n\nRun 'compat COMMAND --help' for a command's options."
+    parser = _Parser(prog="compat", description="Compile a registry of arm64 KVM registers "
+                     "into QEMU cross-kernel migration compat rules.",
+                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"compat {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("command", nargs="?", metavar="COMMAND", help="one of the commands below")
+    return parser
+
+
+def _command_parser(name: str, module) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"compat {name}", description=COMMANDS[name][1],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    module.configure(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return _dispatch(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        from compat.diagnostics import CompatError
+        if debug:
+            raise
+        if isinstance(exc, CompatError):
+            print(exc.format(), file=sys.stderr)
+            return 1
+        print(f"compat: internal error: {type(exc).__name__}: {exc}\n"
+              "compat: this is a bug; rerun with --debug for a traceback and report it",
+              file=sys.stderr)
+        return 3
+
+
+def _dispatch(argv: list[str]) -> int:
+    top = _top_parser()
+    split = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if split is None:
+        args = top.parse_args(argv)
+        top.print_help()
+        return 0 if argv else 2
+    top.parse_args(argv[:split])  # handles --version/--help/--debug before the command
+    name = argv[split]
+    if name not in COMMANDS:
+        from compat.diagnostics import did_you_mean
+        raise UsageError(f"compat: error: unknown command '{name}'{did_you_mean(name, COMMANDS)}; "
+                         "run 'compat --help' for the list")
+    module = importlib.import_module(COMMANDS[name][0])
+    args = _command_parser(name, module).parse_args(argv[:split] + argv[split + 1:])
+    return int(module.run(args) or 0)

@@ -1,0 +1,1 @@
+"""One module per ``compat`` subcommand: ``configure(parser)`` and ``run(args)``."""

@@ -1,0 +1,62 @@
+"""``compat build``: generate QEMU's compat tables, guards and docs."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from compat.commands.common import add_registry_option, registry_path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_registry_option(parser)
+    parser.add_argument("-o", "--output-dir", type=Path, default=Path("generated"),
+                        metavar="DIR", help="where to write (default: ./generated)")
+    parser.add_argument("--only", action="append", metavar="OUTPUT", default=[],
+                        help="build only this output (repeatable); see 'compat plugins'")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; print a diff and exit 1 if files are stale")
+    parser.add_argument("--depfile", type=Path, metavar="FILE",
+                        help="also write a Makefile-style depfile (for meson/ninja)")
+    parser.add_argument("--plugin", action="append", metavar="NAME", default=[],
+                        help="load this third-party plugin (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from compat import build, output
+
+    path, name = registry_path(args)
+    loaded = build.load(path, name, args.plugin)
+    files = build.render(loaded, build.select_outputs(loaded, args.only))
+    out_dir: Path = args.output_dir
+    if args.check:
+        diffs = output.stale_diffs(out_dir, files)
+        if not diffs:
+            print(f"{out_dir}: {len(files)} files up to date")
+            return 0
+        for diff in diffs.values():
+            sys.stdout.write(diff)
+        print(f"{out_dir}: {len(diffs)} of {len(files)} files are stale; regenerate with:\n"
+              f"  {_regenerate_command(args)}", file=sys.stderr)
+        return 1
+    changed = output.write_files(out_dir, files)
+    if args.depfile:
+        targets = [out_dir / rel for rel in files]
+        output.atomic_write(args.depfile, output.depfile_text(targets, loaded.inputs))
+    print(f"{out_dir}: wrote {len(changed)} of {len(files)} files"
+          + ("" if changed else " (all up to date)"))
+    return 0
+
+
+def _regenerate_command(args: argparse.Namespace) -> str:
+    words = ["compat", "build"]
+    if args.registry is not None:
+        words += ["-r", str(args.registry)]
+    words += ["-o", str(args.output_dir)]
+    for only in args.only:
+        words += ["--only", only]
+    for plugin in args.plugin:
+        words += ["--plugin", plugin]
+    return shlex.join(words)

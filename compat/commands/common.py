@@ -1,0 +1,37 @@
+"""Options and loading steps that several subcommands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from compat import resources
+from compat.model import Registry
+
+
+def add_registry_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-r", "--registry", metavar="REGISTRY", type=Path,
+                        help="the registry to read (default: ./registry.toml, "
+                        "else the bundled registry)")
+
+
+def registry_path(args: argparse.Namespace) -> tuple[Path, str]:
+    """The registry file the user means, and the name to use in messages."""
+    if getattr(args, "registry", None) is not None:
+        return args.registry, str(args.registry)
+    return resources.default_registry()
+
+
+def open_registry(args: argparse.Namespace) -> Registry:
+    """Load and validate the registry named by ``args`` (no plugins)."""
+    from compat.validate import load_registry
+    path, name = registry_path(args)
+    return load_registry(path, name)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

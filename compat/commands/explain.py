@@ -1,0 +1,44 @@
+"""``compat explain``: one register's facts and its rule on every machine type."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from compat.commands.common import add_registry_option, open_registry, print_json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_registry_option(parser)
+    parser.add_argument("register", metavar="NAME_OR_INDEX",
+                        help="a register name (TCR2_EL1), an index or a macro expression")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    from compat import codec
+    from compat.derive import derive
+    from compat.diagnostics import did_you_mean
+    from compat.explain import explain_register
+
+    registry = open_registry(args)
+    reg = registry.lookup_register(args.register)
+    if reg is None:
+        try:
+            index = codec.parse_expr(args.register, {n: r.index for n, r in registry.registers.items()})
+            reg = registry.register_by_index().get(index)
+        except codec.CodecError:
+            index = None
+        if reg is None:
+            hint = did_you_mean(args.register, registry.registers)
+            known = "" if index is None else f" ({codec.format_index(index)} is " \
+                f"{codec.decode(index).qemu_name}, not in the registry)"
+            print(f"compat explain: error: unknown register '{args.register}'{known}{hint}",
+                  file=sys.stderr)
+            return 1
+    report = explain_register(registry, derive(registry), reg)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(report.to_text())
+    return 0

@@ -1,0 +1,106 @@
+"""Diagnostics: located error messages, reported all at once.
+
+Messages follow the compiler convention QEMU's ``scripts/qapi`` uses::
+
+    registry.toml: In register 'TCR2_EL1':
+    registry.toml:42:12: error: op0 must be 0..3, not 4
+
+A :class:`CompatError` carries every diagnostic of one run, so a user fixes
+a registry in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A position in an input file; ``line``/``col`` are 1-based, 0 if unknown."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line and self.col:
+            return f"{self.file}:{self.line}:{self.col}"
+        if self.line:
+            return f"{self.file}:{self.line}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about one place.
+
+    ``context`` names the entity the location belongs to (``"register
+    'TCR2_EL1'"``) and becomes an ``In register 'TCR2_EL1':`` line.
+    ``hint`` says what to do about it.
+    """
+
+    location: Location
+    message: str
+    context: str | None = None
+    hint: str | None = None
+    severity: str = "error"
+
+    def sort_key(self) -> tuple:
+        loc = self.location
+        return (loc.file, loc.line, loc.col, self.message)
+
+    def format(self) -> str:
+        lines = []
+        if self.context:
+            lines.append(f"{self.location.file}: In {self.context}:")
+        lines.append(f"{self.location}: {self.severity}: {self.message}")
+        if self.hint:
+            lines.append(f"{self.location}: note: {self.hint}")
+        return "\n".join(lines)
+
+
+class CompatError(Exception):
+    """One or more diagnostics that stop the run (exit status 1)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = sorted(set(diagnostics), key=Diagnostic.sort_key)
+        super().__init__(self.format())
+
+    @classmethod
+    def at(cls, location: Location, message: str, **kwargs) -> "CompatError":
+        return cls([Diagnostic(location, message, **kwargs)])
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics while a pass keeps going; raises them together."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, location: Location, message: str, **kwargs) -> None:
+        self.diagnostics.append(Diagnostic(location, message, **kwargs))
+
+    def extend(self, error: CompatError) -> None:
+        self.diagnostics.extend(error.diagnostics)
+
+    def __bool__(self) -> bool:
+        return bool(self.diagnostics)
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise CompatError(self.diagnostics)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for a near miss, else ``""``."""
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.75)
+    if not matches:
+        lowered = {c.lower(): c for c in candidates}
+        if word.lower() in lowered:
+            matches = [lowered[word.lower()]]
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -1,0 +1,93 @@
+"""What ``compat explain`` says about a register: facts, rules, guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compat.codec import format_index
+from compat.derive import Derivation, Rule
+from compat.model import Register, Registry
+
+
+@dataclass(frozen=True)
+class MachineLine:
+    machine: str
+    min_kernel: str
+    rule: Rule | None
+    refused: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    register: Register
+    machines: tuple[MachineLine, ...]
+
+    def to_text(self) -> str:
+        reg = self.register
+        d = reg.decoded
+        out = [f"{reg.name}  {format_index(reg.index)}  ({reg.location})",
+               f"  {reg.description}",
+               f"  encoding: {d.macro}  [{d.qemu_name}, {d.group}, U{d.size}]"]
+        if reg.reset is not None:
+            out.append(f"  reset: {reg.reset:#x}")
+        for change in reg.changes:
+            line = f"  change: {change.describe()}, commit {change.commit}"
+            if change.subject:
+                line += f" (\"{change.subject}\")"
+            out.append(line)
+            out.append(f"    breaks {change.direction} migration; {change.location}")
+        if reg.compat:
+            out.append(f"  compat: {reg.compat}")
+        if reg.safe_when:
+            out.append(f"  safe when: value & {reg.safe_when.mask:#x} == {reg.safe_when.value:#x}")
+        if reg.safe_because:
+            out.append(f"  safe because: {reg.safe_because}")
+        if reg.used_by:
+            out.append(f"  written by features: {', '.join(reg.used_by)}")
+        for source in reg.sources:
+            out.append(f"  source: {source}")
+        out.append("  machine types:")
+        for line in self.machines:
+            if line.rule is None:
+                what = "migrated as is (no rule needed)"
+            else:
+                what = "hidden" if line.rule.kind == "hide" else "tolerated when missing"
+                why = ", ".join(c.describe() for c in line.rule.reasons) or "explicit override"
+                what += f" ({why})"
+            out.append(f"    {line.machine} (min-kernel {line.min_kernel}): {what}")
+            for feature in line.refused:
+                out.append(f"      guard: refuses feature '{feature}'")
+        return "\n".join(out)
+
+    def to_json(self) -> dict[str, Any]:
+        reg = self.register
+        return {
+            "name": reg.name,
+            "index": format_index(reg.index),
+            "location": str(reg.location),
+            "decoded": reg.decoded.to_json(),
+            "description": reg.description,
+            "reset": None if reg.reset is None else f"{reg.reset:#x}",
+            "changes": [{"side": c.side, "version": str(c.version), "change": c.kind,
+                         "cpu-feature": c.cpu_feature, "accel": c.accel, "commit": c.commit,
+                         "subject": c.subject, "direction": c.direction} for c in reg.changes],
+            "compat": reg.compat,
+            "safe-when": None if reg.safe_when is None else {
+                "mask": f"{reg.safe_when.mask:#x}", "value": f"{reg.safe_when.value:#x}"},
+            "safe-because": reg.safe_because,
+            "used-by": list(reg.used_by),
+            "machines": [{"machine": m.machine, "min-kernel": m.min_kernel,
+                          "rule": None if m.rule is None else m.rule.kind,
+                          "override": bool(m.rule and m.rule.override),
+                          "refused-features": list(m.refused)} for m in self.machines],
+        }
+
+
+def explain_register(registry: Registry, derivation: Derivation, reg: Register) -> Explanation:
+    lines = []
+    for rules in derivation.machines:
+        rule = rules.rule_for(reg.name)
+        refused = tuple(r.feature.name for r in rules.refusals if r.register.name == reg.name)
+        lines.append(MachineLine(rules.machine.name, str(rules.machine.min_kernel), rule, refused))
+    return Explanation(reg, tuple(lines))

@@ -1,0 +1,115 @@
+"""Writing generated files: confined, atomic, and only when changed.
+
+Every file is written to a temporary file in its destination directory and
+renamed over the target, so a reader (a parallel build, an editor) sees the
+old file or the new one, never half of one.  Nothing is written until every
+output rendered successfully, and an unchanged file is not touched, so
+make/ninja do not rebuild what depends on it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from compat.diagnostics import CompatError, Location
+
+
+def check_relative(path: str, plugin: str = "?") -> PurePosixPath:
+    """Refuse output paths that would leave the output directory."""
+    pure = PurePosixPath(path)
+    if (not path or pure.is_absolute() or "\\" in path or ".." in pure.parts
+            or path.startswith("~") or any(p in ("", ".") for p in path.split("/"))
+            or "\0" in path):
+        raise CompatError.at(Location("<plugins>"),
+                             f"plugin '{plugin}' wants to write '{path}', which is not a plain "
+                             "relative path inside the output directory")
+    return pure
+
+
+def resolve_inside(out_dir: Path, relative: PurePosixPath) -> Path:
+    """The target path, refusing symlinks that lead outside ``out_dir``."""
+    root = out_dir.resolve()
+    target = out_dir.joinpath(*relative.parts)
+    probe = out_dir
+    for part in relative.parts:
+        probe = probe / part
+        if probe.is_symlink():
+            raise CompatError.at(Location(str(target)), "refusing to write through a symbolic "
+                                 "link in the output directory",
+                                 hint="remove the link; compat writes regular files only")
+    if not str(target.resolve()).startswith(str(root) + os.sep):
+        raise CompatError.at(Location(str(target)), "output path leaves the output directory")
+    return target
+
+
+def read_existing(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError, NotADirectoryError):
+        return None
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a same-directory temp file + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
+    """Write every changed file; return the relative paths written.
+
+    All targets are checked before the first write, so a refused path
+    leaves every previous output untouched.
+    """
+    targets = {rel: resolve_inside(out_dir, check_relative(rel)) for rel in sorted(files)}
+    changed = [rel for rel, target in targets.items() if read_existing(target) != files[rel]]
+    for rel in changed:
+        try:
+            atomic_write(targets[rel], files[rel])
+        except OSError as exc:
+            raise CompatError.at(Location(str(targets[rel])),
+                                 f"cannot write: {exc.strerror or exc}",
+                                 hint="files written before this one are complete; "
+                                 "rerun after fixing the cause") from None
+    return changed
+
+
+def stale_diffs(out_dir: Path, files: dict[str, str]) -> dict[str, str]:
+    """Unified diffs of files whose content on disk differs; ``{}`` if current."""
+    diffs = {}
+    for rel in sorted(files):
+        target = out_dir.joinpath(*check_relative(rel).parts)
+        old = read_existing(target)
+        if old == files[rel]:
+            continue
+        diff = difflib.unified_diff(
+            (old or "").splitlines(keepends=True), files[rel].splitlines(keepends=True),
+            fromfile=f"a/{rel}" if old is not None else "/dev/null", tofile=f"b/{rel}")
+        diffs[rel] = "".join(diff)
+    return diffs
+
+
+def depfile_text(targets: list[Path], inputs: list[Path]) -> str:
+    """A Makefile-syntax depfile, as ninja and meson's ``depfile:`` read it."""
+    def esc(path: Path) -> str:
+        return str(path).replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#") \
+            .replace("$", "$$")
+    head = " ".join(esc(t) for t in targets)
+    body = " \\\n  ".join(esc(i) for i in inputs)
+    return f"{head}: \\\n  {body}\n"

@@ -1,0 +1,63 @@
+"""Data types that plugins receive and return (see :mod:`compat.hookspecs`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from compat.derive import Derivation
+from compat.model import Registry
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of registry contributed by a plugin.
+
+    ``text`` is TOML in registry format (``schema-version`` may be omitted);
+    alternatively ``data`` is the parsed mapping.  ``name`` identifies the
+    fragment in error messages (``"rhel-machines.toml"``).
+    """
+
+    name: str
+    text: str | None = None
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """An output a plugin can build.
+
+    ``files`` are paths relative to the output directory, with ``/`` as
+    separator and no ``..``.  ``default`` says whether ``compat build``
+    builds it when the registry does not list outputs.
+    """
+
+    name: str
+    files: tuple[str, ...]
+    description: str
+    default: bool = True
+    plugin: str = field(default="", compare=False)  # filled in by the host
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer may read.  ``source_name`` is the registry's display
+    name (never an absolute path) for provenance comments."""
+
+    registry: Registry
+    derivation: Derivation
+    output: OutputSpec
+    source_name: str
+
+
+class PluginError(Exception):
+    """Raise from a hook to report a problem with a location.
+
+    The host prefixes the plugin's name; ``location`` (a
+    :class:`compat.diagnostics.Location`, for example a register's) says
+    which part of the registry is involved.
+    """
+
+    def __init__(self, message: str, location: Any = None) -> None:
+        super().__init__(message)
+        self.location = location

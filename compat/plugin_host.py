@@ -1,0 +1,182 @@
+"""The plugin host: loads plugins and calls their hooks in a fixed order.
+
+Hooks are called one plugin at a time, sorted by plugin name, rather than
+through pluggy's LIFO call loop: the order of contributions then never
+depends on which package was installed or registered first, and an
+exception is attributed to the plugin that raised it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from compat import __version__, hookspecs
+from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.plugin_api import OutputSpec, PluginError, RenderContext
+
+ENTRY_POINT_GROUP = "compat.plugins"
+
+#: Built-in plugins, loaded explicitly (never discovered).
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("compat-props", "compat.plugins.compat_props"),
+    ("mig-tolerances", "compat.plugins.mig_tolerances"),
+    ("guards", "compat.plugins.guards"),
+    ("docs-rst", "compat.plugins.docs_rst"),
+    ("docs-md", "compat.plugins.docs_md"),
+    ("registry-json", "compat.plugins.registry_json"),
+)
+
+
+@dataclass
+class PluginInfo:
+    """What ``compat plugins`` shows about one plugin."""
+
+    name: str
+    version: str
+    source: str                      # "builtin", "entry point (dist x.y)", "inline"
+    plugin: Any = field(repr=False)
+    module_file: str | None = None   # for --depfile
+
+    @property
+    def hooks(self) -> list[str]:
+        return sorted(n for n in dir(self.plugin) if n.startswith("compat_")
+                      and callable(getattr(self.plugin, n)))
+
+
+class PluginHost:
+    """A pluggy manager plus the bookkeeping compat needs."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+
+    # -- loading ------------------------------------------------------------
+    @classmethod
+    def create(cls, named: Iterable[str] = (), *, builtins: bool = True,
+               location: Location | None = None) -> "PluginHost":
+        """Built-ins plus the third-party plugins ``named``."""
+        host = cls()
+        if builtins:
+            for name, module in BUILTIN_PLUGINS:
+                host.register(importlib.import_module(module), name, __version__, "builtin")
+        host.load_entry_points(named, location=location)
+        return host
+
+    def register(self, plugin: Any, name: str, version: str = "0", source: str = "inline") -> None:
+        """Register ``plugin`` (a module or object) under ``name``."""
+        if name in self.plugins:
+            raise CompatError.at(Location("<plugins>"), f"two plugins are named '{name}' "
+                                 f"({self.plugins[name].source} and {source})")
+        self.pm.register(plugin, name=name)
+        module = plugin if isinstance(plugin, ModuleType) else inspect.getmodule(type(plugin))
+        self.plugins[name] = PluginInfo(name, version, source, plugin,
+                                        getattr(module, "__file__", None))
+
+    @staticmethod
+    def entry_points() -> dict[str, metadata.EntryPoint]:
+        """Installed third-party plugins, by name (not loaded)."""
+        return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+    def load_entry_points(self, names: Iterable[str], *, location: Location | None = None) -> None:
+        available = self.entry_points()
+        for name in sorted(set(names)):
+            if name in self.plugins:
+                continue
+            ep = available.get(name)
+            if ep is None:
+                known = ", ".join(sorted(available)) or "none installed"
+                raise CompatError.at(location or Location("<command line>"),
+                                     f"unknown plugin '{name}'{did_you_mean(name, available)}",
+                                     hint=f"installed compat.plugins entry points: {known}")
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - report, never crash
+                raise CompatError.at(location or Location("<command line>"),
+                                     f"plugin '{name}' failed to load: {type(exc).__name__}: {exc}")
+            dist = ep.dist
+            version = dist.version if dist else "0"
+            source = f"entry point ({dist.name} {version})" if dist else "entry point"
+            self.register(plugin, name, version, source)
+
+    # -- calling ------------------------------------------------------------
+    def call(self, hook: str, *, location: Location | None = None,
+             only: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook`` on each plugin, sorted by name; ``[(plugin, result)]``
+        without ``None`` results.  Exceptions become diagnostics naming the
+        plugin."""
+        results = []
+        for name in sorted(self.plugins):
+            if only is not None and name != only:
+                continue
+            func = getattr(self.plugins[name].plugin, hook, None)
+            if func is None or not callable(func):
+                continue
+            params = inspect.signature(func).parameters
+            accepted = {k: v for k, v in kwargs.items() if k in params}
+            try:
+                result = func(**accepted)
+            except CompatError:
+                raise
+            except PluginError as exc:
+                raise CompatError.at(exc.location or location or Location("<plugins>"),
+                                     f"plugin '{name}' ({hook}): {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - attribute, never crash
+                raise CompatError.at(location or Location("<plugins>"),
+                                     f"plugin '{name}' failed in {hook}: "
+                                     f"{type(exc).__name__}: {exc}",
+                                     hint="this is a bug in the plugin; rerun with --debug "
+                                     "for a traceback") from exc
+            if result is not None:
+                results.append((name, result))
+        return results
+
+    def outputs(self, location: Location | None = None) -> dict[str, OutputSpec]:
+        """Every declared output by name; a name declared twice is an error."""
+        found: dict[str, OutputSpec] = {}
+        for plugin, specs in self.call("compat_outputs", location=location):
+            for spec in specs:
+                if spec.name in found:
+                    raise CompatError.at(location or Location("<plugins>"),
+                                         f"output '{spec.name}' is declared by plugins "
+                                         f"'{found[spec.name].plugin}' and '{plugin}'")
+                found[spec.name] = _with_plugin(spec, plugin)
+        return dict(sorted(found.items()))
+
+    def render(self, spec: OutputSpec, context: RenderContext,
+               location: Location | None = None) -> dict[str, str]:
+        """Render one output on its declaring plugin and check its file list."""
+        answers = self.call("compat_render_output", location=location, only=spec.plugin,
+                            name=spec.name, context=context)
+        if not answers:
+            raise CompatError.at(location or Location("<plugins>"),
+                                 f"plugin '{spec.plugin}' declared output '{spec.name}' "
+                                 "but did not render it")
+        files = answers[0][1]
+        if not isinstance(files, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise CompatError.at(location or Location("<plugins>"),
+                                 f"plugin '{spec.plugin}' rendered output '{spec.name}' as "
+                                 f"{type(files).__name__}, not {{path: text}}")
+        if set(files) != set(spec.files):
+            raise CompatError.at(location or Location("<plugins>"),
+                                 f"plugin '{spec.plugin}' rendered {sorted(files)} for output "
+                                 f"'{spec.name}', which declares {list(spec.files)}")
+        return files
+
+    def module_files(self) -> list[Path]:
+        """Source files of every loaded plugin, for ``--depfile``."""
+        return sorted({Path(p.module_file) for p in self.plugins.values() if p.module_file})
+
+
+def _with_plugin(spec: OutputSpec, plugin: str) -> OutputSpec:
+    from dataclasses import replace
+    return replace(spec, plugin=plugin)

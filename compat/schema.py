@@ -1,0 +1,203 @@
+"""Structural validation of a registry document against its JSON Schema.
+
+The schema (``schemas/registry.schema.json``, draft 2020-12) says what keys
+exist and what types they hold.  This module runs ``jsonschema`` and turns
+its errors into located diagnostics that a person can act on: the key path
+becomes ``file:line:col``, the entity becomes an ``In register 'X':`` line,
+and an unknown key gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Iterable
+
+from compat import resources
+from compat.diagnostics import Diagnostic, Location, did_you_mean
+from compat.source import KeyPath, SourceDocument
+
+SUPPORTED_SCHEMA_VERSION = 1
+
+
+@functools.lru_cache(maxsize=None)
+def registry_schema() -> dict[str, Any]:
+    """The bundled schema, parsed once."""
+    with open(resources.schema_path(), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def entity_context(path: KeyPath, data: dict[str, Any] | None = None) -> str | None:
+    """Name the registry entity a key path belongs to, for ``In ...:`` lines."""
+    if len(path) >= 2 and path[0] == "registers":
+        return f"register '{path[1]}'"
+    if len(path) >= 2 and path[0] == "features":
+        return f"feature '{path[1]}'"
+    if len(path) >= 2 and path[0] == "machines":
+        family = path[1]
+        if len(path) >= 4 and path[2] == "versions" and isinstance(path[3], int):
+            try:
+                version = data["machines"][family]["versions"][path[3]]["version"]  # type: ignore[index]
+                return f"machine type '{family}-{version}'"
+            except (KeyError, IndexError, TypeError):
+                return f"machine family '{family}' version #{path[3] + 1}"
+        return f"machine family '{family}'"
+    return None
+
+
+def check_schema_version(doc: SourceDocument) -> list[Diagnostic]:
+    """Check ``schema-version`` first: a newer format gets an upgrade hint
+    instead of a flood of "unknown key" errors."""
+    version = doc.data.get("schema-version")
+    if version is None:
+        return [Diagnostic(Location(doc.filename, 1, 1),
+                           "missing 'schema-version'",
+                           hint=f"start the registry with 'schema-version = {SUPPORTED_SCHEMA_VERSION}'")]
+    loc = doc.locate(("schema-version",))
+    if not isinstance(version, int) or isinstance(version, bool):
+        return [Diagnostic(loc, f"'schema-version' must be an integer, not {version!r}")]
+    if version > SUPPORTED_SCHEMA_VERSION:
+        return [Diagnostic(loc, f"schema-version {version} is newer than this compat "
+                           f"understands (it reads version {SUPPORTED_SCHEMA_VERSION})",
+                           hint="upgrade compat (pip install --upgrade compat) to read this registry")]
+    if version != SUPPORTED_SCHEMA_VERSION:
+        return [Diagnostic(loc, f"unknown schema-version {version}",
+                           hint=f"this compat reads schema-version {SUPPORTED_SCHEMA_VERSION}")]
+    return []
+
+
+def validate_structure(doc: SourceDocument, schema: dict[str, Any] | None = None) -> list[Diagnostic]:
+    """Every schema violation of ``doc``, as diagnostics."""
+    from jsonschema import Draft202012Validator  # heavy: imported on use
+
+    validator = Draft202012Validator(schema or registry_schema())
+    out: list[Diagnostic] = []
+    for error in validator.iter_errors(doc.data):
+        out.extend(_diagnose(doc, error))
+    return out
+
+
+def _describe_type(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    kind = schema.get("type")
+    names = {"string": "a string", "integer": "an integer", "array": "an array",
+             "object": "a table", "boolean": "a boolean"}
+    if isinstance(kind, list):
+        return " or ".join(names.get(k, k) for k in kind)
+    return names.get(kind, "a valid value")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
+    path: KeyPath = tuple(error.absolute_path)
+    context = entity_context(path, doc.data)
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    where = _where(path)
+
+    if keyword in ("additionalProperties", "unevaluatedProperties"):
+        allowed = set(schema.get("properties", {}))
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        for key in sorted(k for k in instance if k not in allowed):
+            yield Diagnostic(doc.locate(path + (key,), value=False),
+                             f"unknown key '{key}'{where}{did_you_mean(key, allowed)}",
+                             context=context,
+                             hint=None if did_you_mean(key, allowed) else
+                             "allowed keys: " + ", ".join(sorted(allowed)))
+        return
+    if keyword == "required":
+        missing = [k for k in schema.get("required", []) if k not in error.instance]
+        for key in missing:
+            yield Diagnostic(doc.locate(path, value=False),
+                             f"missing required key '{key}'{where}", context=context)
+        return
+    if keyword == "propertyNames":
+        bad = error.instance
+        yield Diagnostic(doc.locate(path + (bad,), value=False) if isinstance(bad, str)
+                         else doc.locate(path), f"invalid name {_short(bad)}{where}: "
+                         f"{_name_rule(path)}", context=context)
+        return
+    if keyword == "oneOf" and len(path) >= 2 and path[-2] == "changes":
+        yield Diagnostic(doc.locate(path), "a change needs exactly one of 'kernel' or 'qemu'",
+                         context=context,
+                         hint="write kernel = \"X.Y\" for a Linux change, qemu = \"X.Y\" for a QEMU one")
+        return
+    if keyword in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+        yield from _diagnose(doc, best_match(error.context))
+        return
+
+    value = error.instance
+    loc = doc.locate(path)
+    key = path[-1] if path and isinstance(path[-1], str) else None
+    label = f"'{key}'" if key else "value"
+    if keyword == "enum":
+        options = [str(v) for v in schema.get("enum", [])]
+        suggestion = did_you_mean(str(value), options) if isinstance(value, str) else ""
+        message = f"{label} must be {_expected(schema)}, not {_short(value)}{suggestion}"
+    elif keyword == "const":
+        message = f"{label} must be {_expected(schema)}, not {_short(value)}"
+    elif keyword == "type":
+        message = f"{label} must be {_expected(schema)}, not {_describe_type(value)}"
+    elif keyword == "pattern":
+        message = f"{label} {_short(value)} is malformed: {_pattern_rule(path, schema)}"
+    elif keyword in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        bounds = f"{low}..{high}" if low is not None and high is not None else (
+            f">= {low}" if low is not None else f"<= {high}")
+        message = f"{label} must be {bounds}, not {_short(value)}"
+    elif keyword in ("minLength", "maxLength"):
+        message = f"{label} must be {error.validator_value if keyword == 'maxLength' else 'at least 1'}" \
+                  f"{' characters at most' if keyword == 'maxLength' else ' character long'}"
+    elif keyword in ("minItems", "minProperties"):
+        message = f"{label} must not be empty"
+    elif keyword == "uniqueItems":
+        message = f"{label} lists an item twice"
+    elif keyword == "not":
+        message = f"{label} is not allowed here"
+    else:
+        message = f"{label}: {error.message}"
+    yield Diagnostic(loc, message + where if key is None else message, context=context)
+
+
+def _where(path: KeyPath) -> str:
+    return " at the top level" if not path else ""
+
+
+def _name_rule(path: KeyPath) -> str:
+    section = path[0] if path else ""
+    return {
+        "registers": "a register name is a C identifier (letters, digits, '_')",
+        "features": "a feature name is lower-case letters, digits and '-' (impl-cpu)",
+        "machines": "a machine family name is lower-case letters and digits (virt)",
+    }.get(section, "not a valid name")
+
+
+def _pattern_rule(path: KeyPath, schema: dict[str, Any]) -> str:
+    key = path[-1] if path else ""
+    rules = {
+        "kernel": "write a Linux release as MAJOR.MINOR (\"6.13\")",
+        "qemu": "write a QEMU release as MAJOR.MINOR (\"10.1\")",
+        "min-kernel": "write a Linux release as MAJOR.MINOR (\"6.12\")",
+        "version": "write the machine version as in the type name (\"10.1\")",
+        "commit": "write a git commit hash: 7 to 40 lower-case hex digits",
+        "cpu-feature": "write an architectural feature name (FEAT_TCRX)",
+        "cpu-driver": "write a C identifier (TYPE_ARM_CPU)",
+    }
+    if key in rules:
+        return rules[key]
+    if "0[xX]" in schema.get("pattern", ""):
+        return "write an unsigned 64-bit number (\"0x3\" or a decimal string)"
+    return f"it must match {schema.get('pattern')}"

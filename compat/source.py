@@ -1,0 +1,274 @@
+"""Read TOML while remembering where every key and value stands.
+
+``tomllib`` parses TOML but forgets positions, and a registry error is only
+useful with ``file:line:col``.  After ``tomllib`` has accepted a document,
+:class:`PositionIndex` scans the same text once more (a small scanner that
+only needs to handle valid TOML) and maps every key path, such as
+``("registers", "TCR2_EL1", "encoding", "op0")`` or
+``("machines", "virt", "versions", 2, "min-kernel")``, to the line and
+column of its key and of its value.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compat.diagnostics import CompatError, Location
+
+KeyPath = tuple[str | int, ...]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass
+class SourceDocument:
+    """A parsed TOML file: its data and where each piece of it was written."""
+
+    filename: str
+    text: str
+    data: dict[str, Any]
+    positions: "PositionIndex"
+
+    def locate(self, path: KeyPath, *, value: bool = True) -> Location:
+        """Where ``path`` was written; its nearest written ancestor otherwise.
+
+        With ``value`` the location of the value (for "bad value" errors),
+        else of the key (for "unknown key" errors).
+        """
+        return self.positions.locate(self.filename, tuple(path), value=value)
+
+
+def load_toml_text(text: str, filename: str) -> SourceDocument:
+    """Parse ``text``; a syntax error becomes a located :class:`CompatError`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(exc, filename, text) from None
+    except RecursionError:
+        raise CompatError.at(Location(filename, 1, 1),
+                             "TOML nesting is too deep to read") from None
+    return SourceDocument(filename, text, data, PositionIndex.scan(text))
+
+
+def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocument:
+    """Read and parse a TOML file, with errors naming ``display_name``."""
+    name = display_name or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CompatError.at(Location(name), f"cannot read: {exc.strerror or exc}",
+                             hint="pass an existing registry with -r FILE") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CompatError.at(Location(name, line, 1),
+                             "file is not valid UTF-8 (TOML files must be UTF-8)") from None
+    return load_toml_text(text, name)
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> CompatError:
+    message = str(exc)
+    line = getattr(exc, "lineno", None)
+    col = getattr(exc, "colno", None)
+    match = re.search(r"\(at line (\d+), column (\d+)\)$", message)
+    if match:
+        line, col = int(match[1]), int(match[2])
+        message = message[: match.start()].rstrip()
+    elif "(at end of document)" in message:
+        message = message.replace("(at end of document)", "").rstrip()
+        line = text.count("\n") + 1
+        col = len(text.rsplit("\n", 1)[-1]) + 1
+    message = message[:1].lower() + message[1:]
+    return CompatError.at(Location(filename, line or 1, col or 1),
+                          f"TOML syntax: {message}",
+                          hint="fix the TOML syntax first; no other check ran")
+
+
+class PositionIndex:
+    """Key path -> (key position, value position), from a scan of valid TOML."""
+
+    def __init__(self) -> None:
+        self.keys: dict[KeyPath, tuple[int, int]] = {}
+        self.values: dict[KeyPath, tuple[int, int]] = {}
+
+    @classmethod
+    def scan(cls, text: str) -> "PositionIndex":
+        index = cls()
+        _Scanner(text, index).run()
+        return index
+
+    def locate(self, filename: str, path: KeyPath, *, value: bool) -> Location:
+        table = self.values if value else self.keys
+        probe = path
+        while probe:
+            pos = table.get(probe) or self.keys.get(probe)
+            if pos:
+                return Location(filename, *pos)
+            probe = probe[:-1]
+        return Location(filename, 1, 1)
+
+
+class _Scanner:
+    """Just enough of a TOML reader to find positions in valid input."""
+
+    def __init__(self, text: str, index: PositionIndex) -> None:
+        self.text = text
+        self.pos = 0
+        self.index = index
+        # Every "[[a.b]]" header opens a new element of array a.b.
+        self.array_counts: dict[KeyPath, int] = {}
+        # Array-of-tables paths resolved to their current element.
+        self.current_elements: dict[KeyPath, KeyPath] = {}
+
+    # -- position helpers -------------------------------------------------
+    def line_col(self, pos: int) -> tuple[int, int]:
+        line = self.text.count("\n", 0, pos) + 1
+        col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+        return line, col
+
+    def peek(self, n: int = 1) -> str:
+        return self.text[self.pos:self.pos + n]
+
+    def skip_ws(self, newlines: bool = False) -> None:
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.pos += 1
+            elif ch == "#":
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
+            else:
+                break
+
+    # -- document ---------------------------------------------------------
+    def run(self) -> None:
+        table: KeyPath = ()
+        while True:
+            self.skip_ws(newlines=True)
+            if self.pos >= len(self.text):
+                return
+            if self.peek(2) == "[[":
+                start = self.pos
+                self.pos += 2
+                header = self.resolve(self.read_key()[0])
+                self.skip_ws()
+                self.pos += 2
+                count = self.array_counts.get(header, 0)
+                self.array_counts[header] = count + 1
+                table = header + (count,)
+                self.current_elements[header] = table
+                self.record_key(table, start)
+                self.record_value(table, start)
+            elif self.peek() == "[":
+                start = self.pos
+                self.pos += 1
+                table = self.resolve(self.read_key()[0])
+                self.skip_ws()
+                self.pos += 1
+                self.record_key(table, start)
+                self.record_value(table, start)
+            else:
+                self.key_value(table)
+
+    def resolve(self, path: KeyPath) -> KeyPath:
+        """Map a header path through arrays of tables to concrete elements."""
+        out: KeyPath = ()
+        for part in path:
+            out = out + (part,)
+            if out in self.current_elements and out != path:
+                out = self.current_elements[out]
+        return out
+
+    def record_key(self, path: KeyPath, pos: int) -> None:
+        self.index.keys.setdefault(path, self.line_col(pos))
+
+    def record_value(self, path: KeyPath, pos: int) -> None:
+        self.index.values.setdefault(path, self.line_col(pos))
+
+    def key_value(self, table: KeyPath) -> None:
+        keys, starts = self.read_key()
+        for i in range(1, len(keys) + 1):
+            self.record_key(table + keys[:i], starts[i - 1])
+        self.skip_ws()
+        self.pos += 1  # '='
+        self.skip_ws()
+        self.value(table + keys)
+
+    def read_key(self) -> tuple[KeyPath, list[int]]:
+        parts: list[str] = []
+        starts: list[int] = []
+        while True:
+            self.skip_ws()
+            starts.append(self.pos)
+            ch = self.peek()
+            if ch == '"' or ch == "'":
+                parts.append(self.read_string())
+            else:
+                match = _BARE_KEY.match(self.text, self.pos)
+                if not match:
+                    raise ValueError(f"unexpected {ch!r} at {self.line_col(self.pos)}")
+                parts.append(match.group())
+                self.pos = match.end()
+            self.skip_ws()
+            if self.peek() == ".":
+                self.pos += 1
+                continue
+            return tuple(parts), starts
+
+    def read_string(self) -> str:
+        quote = self.peek()
+        if self.peek(3) == quote * 3:
+            end = self.text.find(quote * 3, self.pos + 3)
+            # A multi-line string may end with up to two extra quotes.
+            while self.text[end + 3:end + 4] == quote:
+                end += 1
+            raw = self.text[self.pos + 3:end]
+            self.pos = end + 3
+            return raw
+        i = self.pos + 1
+        while self.text[i] != quote:
+            i += 2 if (quote == '"' and self.text[i] == "\\") else 1
+        raw = self.text[self.pos + 1:i]
+        self.pos = i + 1
+        if quote == '"' and "\\" in raw:
+            return tomllib.loads(f'k = "{raw}"')["k"]
+        return raw
+
+    def value(self, path: KeyPath) -> None:
+        self.record_value(path, self.pos)
+        ch = self.peek()
+        if ch == "{":
+            self.pos += 1
+            while True:
+                self.skip_ws()
+                if self.peek() == "}":
+                    self.pos += 1
+                    return
+                if self.peek() == ",":
+                    self.pos += 1
+                    continue
+                self.key_value(path)
+        elif ch == "[":
+            self.pos += 1
+            i = 0
+            while True:
+                self.skip_ws(newlines=True)
+                if self.peek() == "]":
+                    self.pos += 1
+                    return
+                if self.peek() == ",":
+                    self.pos += 1
+                    continue
+                self.record_key(path + (i,), self.pos)
+                self.value(path + (i,))
+                i += 1
+        elif ch in "\"'":
+            self.read_string()
+        else:
+            match = re.compile(r"[^,\]}\s#]+(?: [0-9:.+Z-]+)?").match(self.text, self.pos)
+            self.pos = match.end() if match else self.pos + 1

@@ -1,0 +1,301 @@
+"""Semantic validation: what JSON Schema cannot say, and the model it yields.
+
+:func:`load_registry` is the front door: read TOML, check ``schema-version``,
+check structure against the schema, then check meaning here, collecting
+every error of the file before reporting them together, sorted by line.
+Only a registry without errors becomes a :class:`~compat.model.Registry`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from compat import codec
+from compat.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
+from compat.model import (Change, Feature, FeatureWrite, MachineFamily, MachineVersion,
+                          Register, Registry, SafeWhen)
+from compat.schema import check_schema_version, entity_context, validate_structure
+from compat.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
+from compat.versions import Version, VersionError
+
+#: Groups whose registers KVM defines as 64-bit.
+U64_GROUPS = frozenset({"sysreg", "fw", "fw-feat-bmap"})
+
+
+def load_registry(path: Path, display_name: str | None = None, *,
+                  schema: dict[str, Any] | None = None) -> Registry:
+    """Read, validate and model the registry at ``path``."""
+    return build_registry(load_toml_file(path, display_name), schema=schema)
+
+
+def load_registry_text(text: str, filename: str = "registry.toml", *,
+                       schema: dict[str, Any] | None = None) -> Registry:
+    return build_registry(load_toml_text(text, filename), schema=schema)
+
+
+def build_registry(doc: SourceDocument, *, schema: dict[str, Any] | None = None) -> Registry:
+    """Validate ``doc`` fully; raise :class:`CompatError` with every problem."""
+    problems = check_schema_version(doc)
+    if problems:
+        raise CompatError(problems)
+    problems = validate_structure(doc, schema)
+    if problems:
+        raise CompatError(problems)
+    return _SemanticPass(doc).run()
+
+
+def parse_u64(text: str | int) -> int:
+    """A registry number: ``"0x3"``, ``"17"`` or a TOML integer."""
+    value = text if isinstance(text, int) else int(text, 0) if text.lower().startswith("0x") else int(text, 10)
+    if not 0 <= value < 1 << 64:
+        raise ValueError(f"{text} does not fit in 64 bits")
+    return value
+
+
+class _SemanticPass:
+    def __init__(self, doc: SourceDocument) -> None:
+        self.doc = doc
+        self.data = doc.data
+        self.sink = DiagnosticSink()
+
+    # -- helpers ------------------------------------------------------------
+    def error(self, path: KeyPath, message: str, *, key: bool = False, hint: str | None = None) -> None:
+        self.sink.error(self.doc.locate(path, value=not key), message,
+                        context=entity_context(path, self.data), hint=hint)
+
+    def loc(self, path: KeyPath) -> Location:
+        return self.doc.locate(path, value=False)
+
+    def version(self, path: KeyPath, text: str) -> Version | None:
+        try:
+            return Version.parse(text)
+        except VersionError as exc:
+            self.error(path, str(exc))
+            return None
+
+    def number(self, path: KeyPath, raw: str | int, bits: int = 64) -> int | None:
+        try:
+            value = parse_u64(raw)
+        except ValueError:
+            self.error(path, f"'{path[-1]}' {raw!r} does not fit in 64 bits")
+            return None
+        if value >> bits:
+            self.error(path, f"'{path[-1]}' {raw} does not fit the {bits}-bit register")
+            return None
+        return value
+
+    # -- the pass -----------------------------------------------------------
+    def run(self) -> Registry:
+        features = self.data.get("features", {})
+        registers = {name: self.register(name, entry, features)
+                     for name, entry in self.data.get("registers", {}).items()}
+        self.unique_indices(registers)
+        live = {name: reg for name, reg in registers.items() if reg is not None}
+        feature_objs = {name: self.feature(name, entry, live)
+                        for name, entry in features.items()}
+        machines = {name: self.family(name, entry, live)
+                    for name, entry in self.data.get("machines", {}).items()}
+        self.sink.raise_if_any()
+        return Registry(
+            filename=self.doc.filename,
+            schema_version=self.data["schema-version"],
+            registers=dict(sorted(live.items())),
+            features=dict(sorted((k, v) for k, v in feature_objs.items() if v)),
+            machines=dict(sorted((k, v) for k, v in machines.items() if v)),
+            outputs=tuple(self.data["outputs"]) if "outputs" in self.data else None,
+            plugins=tuple(self.data.get("plugins", ())),
+        )
+
+    def register(self, name: str, entry: dict[str, Any], features: dict[str, Any]) -> Register | None:
+        base: KeyPath = ("registers", name)
+        errors_before = len(self.sink.diagnostics)
+        encoding = dict(entry["encoding"])
+        try:
+            from_encoding = codec.encode_fields(**encoding)
+        except codec.CodecError as exc:
+            self.error(base + ("encoding",), f"bad encoding: {exc}")
+            return None
+        index = from_encoding
+        if "index" in entry:
+            index = self.number(base + ("index",), entry["index"])
+            if index is not None and index != from_encoding:
+                decoded = codec.decode(index)
+                self.error(base + ("index",),
+                           f"index {codec.format_index(index)} does not agree with encoding "
+                           f"(which gives {codec.format_index(from_encoding)})",
+                           hint=f"the index decodes as {decoded.macro}"
+                           f" = {decoded.encoding()}; fix whichever is wrong")
+                return None
+        decoded = codec.decode(index)
+        if decoded.group in U64_GROUPS and decoded.size != 64:
+            self.error(base + ("encoding",), f"{decoded.group} registers are 64-bit in KVM, "
+                       f"not {decoded.size}-bit")
+        if not decoded.in_cpreg_list():
+            self.error(base + ("encoding",),
+                       f"{decoded.group} registers ({decoded.size}-bit) are not migrated in "
+                       "QEMU's cpreg list, so no compat rule can apply to them",
+                       hint="only 32- and 64-bit registers outside the core and SVE groups "
+                       "belong in the registry")
+        bits = decoded.size
+        reset = self.number(base + ("reset",), entry["reset"], bits) if "reset" in entry else None
+        changes = tuple(c for c in (self.change(base + ("changes", i), c)
+                                    for i, c in enumerate(entry.get("changes", []))) if c)
+        self.changes_ordered(base, changes)
+        safe_when = None
+        if "safe-when" in entry:
+            sw_path = base + ("safe-when",)
+            mask = self.number(sw_path + ("mask",), entry["safe-when"]["mask"], bits)
+            value = self.number(sw_path + ("value",), entry["safe-when"]["value"], bits)
+            if mask is not None and value is not None:
+                if value & ~mask:
+                    self.error(sw_path + ("value",),
+                               f"safe-when value {value:#x} has bits outside mask {mask:#x}, "
+                               "so the condition can never hold")
+                safe_when = SafeWhen(mask, value)
+        used_by = tuple(entry.get("used-by", ()))
+        for i, feature in enumerate(used_by):
+            if feature not in features:
+                self.error(base + ("used-by", i), f"unknown feature '{feature}'"
+                           f"{did_you_mean(feature, features)}",
+                           hint="define it under [features.NAME]")
+        compat = entry.get("compat")
+        if compat and used_by and safe_when is None:
+            self.error(base + ("compat",),
+                       f"'{compat}' drops the register's value, but features "
+                       f"({', '.join(used_by)}) write it",
+                       hint="add safe-when = { mask = ..., value = ... } so the guards can "
+                       "refuse what would be lost")
+        if compat and not changes:
+            self.error(base + ("compat",), f"compat = \"{compat}\" but the register has no changes",
+                       hint="record the change that needs the rule, or remove compat")
+        if compat and safe_when is None and "safe-because" not in entry:
+            self.error(base + ("compat",), f"compat = \"{compat}\" without a reason it is safe",
+                       hint="add safe-when (a value condition the guards check) or "
+                       "safe-because (why no guest state is lost)")
+        if len(self.sink.diagnostics) != errors_before:
+            return None
+        return Register(
+            name=name, index=index, decoded=decoded, description=entry["description"],
+            reset=reset, changes=changes, compat=compat, safe_when=safe_when,
+            safe_because=entry.get("safe-because"), used_by=used_by,
+            sources=tuple(entry.get("sources", ())), location=self.loc(base))
+
+    def change(self, path: KeyPath, entry: dict[str, Any]) -> Change | None:
+        kernel = qemu = None
+        if "kernel" in entry:
+            kernel = self.version(path + ("kernel",), entry["kernel"])
+            if kernel is None:
+                return None
+        else:
+            qemu = self.version(path + ("qemu",), entry["qemu"])
+            if qemu is None:
+                return None
+        kind = entry["change"]
+        feature = entry.get("cpu-feature")
+        if kind in ("gated", "ungated") and not feature:
+            self.error(path + ("change",), f"a '{kind}' change needs 'cpu-feature'",
+                       hint="name the feature the exposure depends on (cpu-feature = \"FEAT_TCRX\")")
+            return None
+        if kind in ("added", "removed") and feature:
+            self.error(path + ("cpu-feature",), f"'cpu-feature' only applies to gated and "
+                       f"ungated changes, not '{kind}'")
+            return None
+        return Change(kind=kind, kernel=kernel, qemu=qemu, commit=entry["commit"],
+                      cpu_feature=feature, accel=entry.get("accel"),
+                      subject=entry.get("subject"), source=entry.get("source"),
+                      location=self.loc(path))
+
+    def changes_ordered(self, base: KeyPath, changes: tuple[Change, ...]) -> None:
+        for side in ("kernel", "qemu"):
+            seen = [(c.version, i) for i, c in enumerate(changes) if c.side == side]
+            for (prev, _), (cur, i) in zip(seen, seen[1:]):
+                if cur < prev:
+                    self.error(base + ("changes", i), f"changes must be oldest first: "
+                               f"{side} {cur} comes after {side} {prev}")
+
+    def unique_indices(self, registers: dict[str, Register | None]) -> None:
+        seen: dict[int, str] = {}
+        for name, reg in registers.items():
+            if reg is None:
+                continue
+            if reg.index in seen:
+                first = seen[reg.index]
+                self.error(("registers", name), f"index {codec.format_index(reg.index)} is "
+                           f"already register '{first}' ({self.loc(('registers', first))})",
+                           key=True, hint="one register, one entry: merge them")
+            else:
+                seen[reg.index] = name
+
+    def feature(self, name: str, entry: dict[str, Any], registers: dict[str, Register]) -> Feature | None:
+        base: KeyPath = ("features", name)
+        writes_raw = entry["writes"]
+        single = isinstance(writes_raw, dict)
+        writes = []
+        for i, write in enumerate([writes_raw] if single else writes_raw):
+            wpath = base + ("writes",) + (() if single else (i,))
+            reg = registers.get(write["register"])
+            if reg is None:
+                if write["register"] not in self.data.get("registers", {}):
+                    self.error(wpath + ("register",), f"unknown register '{write['register']}'"
+                               f"{did_you_mean(write['register'], self.data.get('registers', {}))}")
+                continue
+            value = self.number(wpath + ("value",), write["value"], reg.size)
+            if value is None:
+                continue
+            if name not in reg.used_by:
+                self.error(wpath + ("register",), f"feature '{name}' writes {reg.name}, but "
+                           f"{reg.name} does not list it in used-by",
+                           hint=f"add \"{name}\" to used-by of register '{reg.name}' "
+                           f"({reg.location})")
+            writes.append(FeatureWrite(reg.name, value, self.loc(wpath)))
+        return Feature(name=name, description=entry["description"],
+                       property=entry.get("property"), source=entry.get("source"),
+                       writes=tuple(writes), location=self.loc(base))
+
+    def family(self, name: str, entry: dict[str, Any], registers: dict[str, Register]) -> MachineFamily | None:
+        base: KeyPath = ("machines", name)
+        versions: list[MachineVersion] = []
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(entry["versions"]):
+            vpath = base + ("versions", i)
+            label = raw["version"]
+            if label in seen:
+                self.error(vpath + ("version",), f"machine type '{name}-{label}' is defined twice "
+                           f"(first at {self.doc.locate(base + ('versions', seen[label]))})")
+                continue
+            seen[label] = i
+            min_kernel = self.version(vpath + ("min-kernel",), raw["min-kernel"])
+            qemu = self.version(vpath + ("qemu",), raw["qemu"]) if "qemu" in raw else _qemu_of(label)
+            for key in ("hide", "tolerate-missing"):
+                for j, reg in enumerate(raw.get(key, ())):
+                    if reg not in registers and reg not in self.data.get("registers", {}):
+                        self.error(vpath + (key, j), f"unknown register '{reg}'"
+                                   f"{did_you_mean(reg, self.data.get('registers', {}))}")
+            if min_kernel is None:
+                continue
+            versions.append(MachineVersion(
+                family=name, version=label, min_kernel=min_kernel, qemu=qemu,
+                description=raw.get("description"), hide=tuple(raw.get("hide", ())),
+                tolerate_missing=tuple(raw.get("tolerate-missing", ())), location=self.loc(vpath)))
+        for older, newer in zip(versions[1:], versions):
+            if _version_key(older.version) >= _version_key(newer.version):
+                self.error(("machines", name, "versions"), f"versions must be listed newest first: "
+                           f"'{older.name}' ({older.location}) follows '{newer.name}'")
+                break
+        return MachineFamily(name=name, cpu_driver=entry["cpu-driver"],
+                             layout=entry.get("compat-layout", "per-version"),
+                             description=entry.get("description"), versions=tuple(versions),
+                             location=self.loc(base))
+
+
+def _version_key(label: str) -> tuple[int, ...]:
+    digits = "".join(c if c.isdigit() else " " for c in label)
+    return tuple(int(part) for part in digits.split())
+
+
+def _qemu_of(label: str) -> Version | None:
+    try:
+        return Version.parse(label)
+    except VersionError:
+        return None
