@@ -51,8 +51,33 @@ def c_comment(lines: list[str] | str, indent: str = "", width: int = 80) -> str:
 
 def c_string(text: str) -> str:
     """A C string literal with everything outside printable ASCII escaped."""
+    return '"' + _c_escape(one_line(text)) + '"'
+
+
+def c_string_lines(text: str, indent: str, width: int = 80, tail: str = "") -> list[str]:
+    """``text`` as adjacent C string literals, one per line, each line at most
+    ``width`` columns including ``indent`` and ``tail`` (appended to the last
+    line; a single word longer than a line gets a line of its own).  Text is
+    split between words, so escapes are never cut."""
+    words = one_line(text).split(" ")
+    room = width - len(indent) - 2 - len(tail)
+    chunks: list[str] = []
+    current = ""
+    for i, word in enumerate(words):
+        piece = _c_escape(word + (" " if i < len(words) - 1 else ""))
+        if current and len(current) + len(piece) > room:
+            chunks.append(current)
+            current = ""
+        current += piece
+    chunks.append(current)
+    lines = [f'{indent}"{chunk}"' for chunk in chunks]
+    lines[-1] += tail
+    return lines
+
+
+def _c_escape(text: str) -> str:
     out = []
-    for ch in one_line(text):
+    for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
         elif ch == "?":
@@ -61,7 +86,7 @@ def c_string(text: str) -> str:
             out.append(ch)
         else:
             out.extend(f"\\{b:03o}" for b in ch.encode("utf-8"))
-    return '"' + "".join(out) + '"'
+    return "".join(out)
 
 
 def c_file_header(title: str, source: str) -> str:

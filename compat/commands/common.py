@@ -32,6 +32,20 @@ def open_registry(args: argparse.Namespace) -> Registry:
     return load_registry(path, name)
 
 
+def add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="NAME",
+                        help="also load this third-party plugin (entry point in "
+                        "group compat.plugins); repeatable")
+
+
+def open_loaded(args: argparse.Namespace):
+    """Load, validate and derive the registry with its plugins
+    (:class:`compat.build.Loaded`): what ``validate`` and ``build`` check."""
+    from compat.build import load
+    path, name = registry_path(args)
+    return load(path, name, getattr(args, "plugin", ()))
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")

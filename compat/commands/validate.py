@@ -1,22 +1,22 @@
-"""``compat validate``: schema and semantic checks, then derivation."""
+"""``compat validate``: schema and semantic checks, derivation, and the
+plugins' own checks (a compat table that would abort QEMU, for instance)."""
 
 from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_registry
+from compat.commands.common import add_plugin_option, add_registry_option, open_loaded
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_registry_option(parser)
+    add_plugin_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.derive import derive
-
-    registry = open_registry(args)
-    derivation = derive(registry)
+    loaded = open_loaded(args)
+    registry, derivation = loaded.registry, loaded.derivation
     if not args.quiet:
         rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
         print(f"{registry.filename}: valid: {len(registry.registers)} registers, "

@@ -1,0 +1,308 @@
+"""Audit every promised migration among many host register lists.
+
+For each machine version, every ordered pair of lists of the same host whose
+kernels are both inside the machine type's promise (``>= min-kernel``) is
+simulated under the machine type's compat properties.  Each list's cpreg set
+is decoded once; each pair costs two set differences.
+
+Registers that differ between lists of one host and that the registry does
+not know are reported with a ready-to-paste registry entry.  Core and SVE
+registers are not in the cpreg list and never cause a finding.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from compat import codec
+from compat.analysis.reglist import RegList
+from compat.analysis.simulate import COMPAT_PROPS, MigrationResult, Simulator
+from compat.derive import Derivation
+from compat.diagnostics import CompatError, Diagnostic, Location
+from compat.model import HIDE, TOLERATE_MISSING, MachineVersion, Registry
+from compat.versions import Version
+
+OK, FAIL, NA = "ok", "fail", "na"
+
+#: The fields the registry schema accepts in ``encoding``, per group.
+_ENCODING_FIELDS = {
+    "sysreg": ("op0", "op1", "crn", "crm", "op2"),
+    "fw": ("number",),
+    "fw-feat-bmap": ("number",),
+    "cp14": ("opc1", "crn", "crm", "opc2", "is64", "ns"),
+    "cp15": ("opc1", "crn", "crm", "opc2", "is64", "ns"),
+    "demux": ("id", "value"),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One source -> destination migration on one machine version."""
+
+    status: str                      # OK | FAIL | NA
+    reason: str                      # one line, for tooltips and text output
+    result: MigrationResult | None = None   # set for failing pairs
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One machine version's kernel x kernel matrix for one host."""
+
+    machine: MachineVersion
+    host: str
+    kernels: tuple[Version, ...]
+    cells: dict[tuple[Version, Version], Cell]     # (source, destination) -> cell
+
+    def cell(self, source: Version, destination: Version) -> Cell:
+        return self.cells[(source, destination)]
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    """A register that comes and goes between one host's lists, unknown to the registry."""
+
+    index: int
+    change: str                      # added | removed
+    kernel: Version                  # the first kernel showing the change
+    hosts: tuple[str, ...]
+    present: tuple[str, ...]         # list names that have it
+    absent: tuple[str, ...]
+
+    @property
+    def decoded(self) -> codec.Decoded:
+        return codec.decode(self.index)
+
+    @property
+    def name(self) -> str:
+        """A registry name: the built-in name, else one made from the encoding."""
+        d = self.decoded
+        if d.name:
+            return d.name
+        if d.group == "sysreg":
+            return "S{op0}_{op1}_C{crn}_C{crm}_{op2}".format(**d.fields)
+        return f"REG_{self.index:016X}"
+
+    @property
+    def compat(self) -> str:
+        return HIDE if self.change == "added" else TOLERATE_MISSING
+
+    @property
+    def breaks(self) -> str:
+        return "backward" if self.change == "added" else "forward"
+
+    def toml(self) -> str:
+        """A registry entry to paste; ``FIXME`` marks what a person must fill in.
+
+        It validates as written: the commit placeholder is ``0000000`` and
+        every FIXME sits inside a string or a comment.
+        """
+        d = self.decoded
+        hosts = ", ".join(self.hosts)
+        lines = [f"[registers.{self.name}]",
+                 f"# FIXME: found by compat audit: {self.change} in Linux {self.kernel} "
+                 f"on {hosts}; fill in the commit, subject and description.",
+                 f'description = "FIXME: what {d.qemu_name} is."']
+        fields = _ENCODING_FIELDS.get(d.group)
+        if fields is not None:
+            parts = [f'group = "{d.group}"'] + [
+                f"{k} = {_toml_value(d.fields[k])}" for k in fields if k in d.fields]
+            lines.append("encoding = { " + ", ".join(parts) + " }")
+        else:
+            lines.append(f"# FIXME: encoding: group {d.group} cannot be written in the registry")
+        lines.append(f'index = "{codec.format_index(self.index)}"')
+        lines.append("changes = [")
+        lines.append(f'  {{ kernel = "{self.kernel}", change = "{self.change}", '
+                     f'commit = "0000000", subject = "FIXME: the commit\'s subject", '
+                     f'source = "FIXME: compat audit saw it {self.change} in Linux '
+                     f'{self.kernel} on {hosts}" }},')
+        lines.append("]")
+        lines.append(f'compat = "{self.compat}"')
+        if self.compat == HIDE:
+            lines.append('safe-because = "FIXME: why dropping its value loses no guest state '
+                         '(or write safe-when = { mask = ..., value = ... })."')
+        else:
+            lines.append('safe-because = "FIXME: why a destination without it loses no '
+                         'guest state."')
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        """A JSON-ready description, with the suggested entry."""
+        d = self.decoded
+        return {"index": codec.format_index(self.index), "name": self.name,
+                "qemu_name": d.qemu_name, "encoding": d.encoding(), "change": self.change,
+                "kernel": str(self.kernel), "breaks": self.breaks, "hosts": list(self.hosts),
+                "present": list(self.present), "absent": list(self.absent),
+                "suggested_compat": self.compat, "toml": self.toml()}
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Everything ``compat audit`` found."""
+
+    lists: tuple[RegList, ...]
+    matrices: tuple[Matrix, ...]     # machine order (newest first), then host
+    uncovered: tuple[Uncovered, ...]
+    pair_count: int
+
+    @property
+    def failures(self) -> list[tuple[Matrix, Cell]]:
+        """Every failing pair, in matrix order."""
+        return [(m, m.cells[k]) for m in self.matrices for k in sorted(m.cells)
+                if m.cells[k].status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.uncovered and not self.failures
+
+    def to_json(self) -> dict:
+        """A JSON-ready description."""
+        return {
+            "ok": self.ok,
+            "pairs": self.pair_count,
+            "lists": [r.to_json() for r in self.lists],
+            "failures": [dict(cell.result.to_json(), machine=m.machine.name)
+                         for m, cell in self.failures],
+            "uncovered": [u.to_json() for u in self.uncovered],
+            "matrices": [{
+                "machine": m.machine.name, "min_kernel": str(m.machine.min_kernel),
+                "host": m.host, "kernels": [str(k) for k in m.kernels],
+                "cells": [{"source": str(s), "destination": str(d), "status": c.status,
+                           "reason": c.reason} for (s, d), c in sorted(m.cells.items())],
+            } for m in self.matrices],
+        }
+
+    def to_text(self) -> str:
+        """The human-readable report."""
+        hosts = sorted({r.host for r in self.lists})
+        out = [f"audited {self.pair_count} migrations among {len(self.lists)} register lists "
+               f"({', '.join(hosts)}) on {len({m.machine.name for m in self.matrices})} "
+               "machine types"]
+        for m, cell in self.failures:
+            out.append("")
+            out.append(f"{m.machine.name}: " + cell.result.to_text())
+        for u in self.uncovered:
+            out.append("")
+            out.append(f"{u.name} ({codec.format_index(u.index)}, {u.decoded.qemu_name}) is "
+                       f"{u.change} in Linux {u.kernel} on {', '.join(u.hosts)} and not in "
+                       f"the registry: it breaks {u.breaks} migration. Suggested entry:")
+            out.append(u.toml().rstrip("\n"))
+        out.append("")
+        if self.ok:
+            out.append("ok: every promised migration passes and the registry covers every "
+                       "register that changes")
+        else:
+            out.append(f"{len(self.failures)} failing migrations, {len(self.uncovered)} "
+                       "registers not in the registry")
+        return "\n".join(out)
+
+
+def audit(lists: Sequence[RegList], registry: Registry,
+          derivation: Derivation | None = None,
+          machines: Iterable[str] | None = None) -> AuditReport:
+    """Simulate every promised migration among ``lists`` (see the module docstring)."""
+    by_host = _group(lists)
+    sim = Simulator(registry, derivation)
+    cpreg = {id(r): sim.cpreg(r) for r in lists}
+    wanted = list(machines) if machines else None
+    versions = registry.machine_versions()
+    if wanted:
+        versions = [sim.machine_rules(name).machine for name in wanted]
+    matrices = []
+    pairs = 0
+    for machine in versions:
+        rules = sim.rule_set(COMPAT_PROPS, machine.name)
+        hidden, tolerated = rules.hidden, rules.tolerated
+        visible = {key: (s - hidden if hidden else s) for key, s in cpreg.items()}
+        for host, members in by_host.items():
+            kernels = tuple(r.kernel for r in members)
+            cells = {}
+            for src in members:
+                for dst in members:
+                    key = (src.kernel, dst.kernel)
+                    if src is dst:
+                        cells[key] = Cell(NA, "same list")
+                        continue
+                    if src.kernel < machine.min_kernel or dst.kernel < machine.min_kernel:
+                        cells[key] = Cell(NA, f"outside {machine.name}'s promise (Linux "
+                                          f"{machine.min_kernel} and later)")
+                        continue
+                    pairs += 1
+                    extra = visible[id(src)] - visible[id(dst)]
+                    if not extra or extra <= tolerated:
+                        cells[key] = Cell(OK, "passes" if not extra else
+                                          f"passes: tolerates {_names(sim, extra)}")
+                        continue
+                    result = sim.simulate(src, dst, rules)
+                    reason = "; ".join(f"{f.name or f.qemu_name}: {f.qemu_error}"
+                                       for f in result.failures)
+                    cells[key] = Cell(FAIL, reason, result)
+            matrices.append(Matrix(machine, host, kernels, cells))
+    return AuditReport(tuple(lists), tuple(matrices), _uncovered(by_host, cpreg, sim), pairs)
+
+
+def _names(sim: Simulator, indices) -> str:
+    return ", ".join(sim.name_of(i) or codec.format_index(i) for i in sorted(indices))
+
+
+def _group(lists: Sequence[RegList]) -> dict[str, list[RegList]]:
+    """Lists by host, each host's sorted by kernel; errors for unusable input."""
+    problems = []
+    by_host: dict[str, list[RegList]] = defaultdict(list)
+    for r in lists:
+        if not r.host:
+            problems.append(Diagnostic(
+                Location(r.path), "cannot tell which host this register list is from",
+                hint="add a '# host: NAME' header, name the file HOST-linux-KERNEL.reglist "
+                "or pass --host"))
+            continue
+        by_host[r.host].append(r)
+    for host, members in by_host.items():
+        seen: dict[Version, RegList] = {}
+        for r in members:
+            if r.kernel in seen:
+                problems.append(Diagnostic(
+                    Location(r.path), f"a second register list for host {host}, Linux "
+                    f"{r.kernel} (the first is {seen[r.kernel].path})",
+                    hint="give each host and kernel one list, or name the hosts differently"))
+            seen[r.kernel] = r
+        members.sort(key=lambda r: r.kernel)
+    if problems:
+        raise CompatError(problems)
+    return dict(sorted(by_host.items()))
+
+
+def _uncovered(by_host: dict[str, list[RegList]], cpreg: dict[int, frozenset[int]],
+               sim: Simulator) -> tuple[Uncovered, ...]:
+    """Registers that vary within a host and that the registry lacks."""
+    found: dict[int, list[tuple[str, Version, list[str], list[str]]]] = defaultdict(list)
+    for host, members in by_host.items():
+        sets = [cpreg[id(r)] for r in members]
+        if len(sets) < 2:
+            continue
+        varying = frozenset.union(*sets) - frozenset.intersection(*sets)
+        for index in varying:
+            if index in sim.by_index:
+                continue
+            present = [r for r, s in zip(members, sets) if index in s]
+            absent = [r for r, s in zip(members, sets) if index not in s]
+            first = index in sets[0]
+            change_at = next(r for r, s in zip(members, sets) if (index in s) != first)
+            change = "removed" if first else "added"
+            found[index].append((host, change, change_at.kernel,
+                                 [r.name for r in present], [r.name for r in absent]))
+    out = []
+    for index, seen in sorted(found.items()):
+        seen.sort(key=lambda s: (s[2], s[0]))
+        change, kernel = seen[0][1], seen[0][2]
+        out.append(Uncovered(index, change, kernel, tuple(sorted({s[0] for s in seen})),
+                             tuple(n for s in seen for n in s[3]),
+                             tuple(n for s in seen for n in s[4])))
+    return tuple(out)

@@ -1,0 +1,205 @@
+"""Read host register lists.
+
+Three formats, told apart line by line:
+
+* plain: one index per line (``0x603000000013c103``), ``#`` comments and the
+  header comments ``# kernel: 6.12`` and ``# host: n1 (description)``;
+* kernel selftest initializers (``tools/testing/selftests/kvm/arm64/
+  get-reg-list.c``): ``ARM64_SYS_REG(3, 0, 2, 0, 3),``,
+  ``KVM_REG_ARM_FW_REG(0),``, ``KVM_REG_ARM64 | KVM_REG_SIZE_U64 |
+  KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.pc),`` with C comments, and
+  the array's ``static __u64 name[] = {`` / ``};`` lines;
+* QEMU migration failure output (traces such as
+  ``kvm_arm_cpu_post_load_missing_reg ... 0x603000000013c103`` or error
+  lines): every ``0x`` token of 16 hex digits is an index, other lines are
+  ignored.
+
+A file with at least one trace-like line (text carrying a 16-digit index that
+is neither a plain index nor a C expression) is read as a trace; otherwise a
+line that is none of the above is an error naming ``file:line``.
+
+The kernel and host come from the header, else from a file name of the form
+``HOST-linux-KERNEL.reglist``, else from the caller's fallbacks
+(``--kernel`` / ``--host``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compat import codec
+from compat.diagnostics import CompatError, Location
+from compat.versions import Version, VersionError
+
+_HEADER = re.compile(r"^#\s*(?P<key>kernel|host)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+_FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$")
+_TOKEN = re.compile(r"(?<![0-9A-Za-z_])0x[0-9a-fA-F]{16}(?![0-9A-Za-z_])")
+_PLAIN = re.compile(r"^(0x[0-9a-fA-F]+|[0-9]+)[uUlL]*$")
+_C_DECL = re.compile(r"^(static\s+)?(const\s+)?(__u64|u64|uint64_t)\s+\w+\s*\[\s*\w*\s*\]\s*=\s*\{$")
+_C_CLOSE = re.compile(r"^\}\s*;?$")
+_C_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]*\b|\|")
+
+PLAIN, C_INIT, TRACE = "plain", "c-initializer", "trace"
+
+_EXPECTED = ("expected one hex register index per line (0x603000000013c103), a kernel "
+             "selftest initializer (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU trace lines "
+             "carrying 0x%016x indices")
+
+
+@dataclass(frozen=True)
+class RegList:
+    """One host's register list: what ``KVM_GET_REG_LIST`` returned for a vCPU."""
+
+    path: str                        # as given; the name in messages
+    host: str | None
+    kernel: Version
+    indices: tuple[int, ...]         # sorted, unique
+    format: str = PLAIN
+    description: str | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """A short label: ``n1 6.12`` (or the file name when the host is unknown)."""
+        return f"{self.host} {self.kernel}" if self.host else f"{Path(self.path).name} {self.kernel}"
+
+    def cpreg_indices(self) -> frozenset[int]:
+        """The indices QEMU migrates in the cpreg list (no core, no SVE)."""
+        return frozenset(i for i in self.indices if codec.decode(i).in_cpreg_list())
+
+    def to_json(self) -> dict:
+        """A JSON-ready summary (without the indices)."""
+        return {"path": self.path, "host": self.host, "kernel": str(self.kernel),
+                "format": self.format, "registers": len(self.indices)}
+
+
+def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
+                 host: str | None = None, display_name: str | None = None) -> RegList:
+    """Read the register list at ``path``; ``kernel``/``host`` are fallbacks
+    used when neither the header nor the file name says."""
+    path = Path(path)
+    name = display_name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CompatError.at(Location(name), f"cannot read register list: {exc.strerror or exc}",
+                             hint="pass the path of a KVM_GET_REG_LIST dump") from None
+    return parse_reglist(text, name, kernel=kernel, host=host)
+
+
+def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
+                  host: str | None = None) -> RegList:
+    """Parse register-list ``text``; ``name`` is the file name for messages."""
+    headers: dict[str, tuple[str, int]] = {}
+    lines = []      # (line number, code text, raw text)
+    in_comment = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        match = _HEADER.match(stripped)
+        if match and not in_comment:
+            headers.setdefault(match["key"].lower(), (match["value"], number))
+            continue
+        if stripped.startswith("#") and not in_comment:
+            continue
+        code, in_comment = _strip_c_comments(raw, in_comment)
+        code = code.strip()
+        if code:
+            lines.append((number, code, raw))
+
+    kinds = [(number, code, raw, _classify(code)) for number, code, raw in lines]
+    if any(kind == TRACE for *_, kind in kinds):
+        fmt = TRACE
+        indices = {int(tok, 16) for _, _, raw, _ in kinds for tok in _TOKEN.findall(raw)}
+    else:
+        indices = set()
+        fmt = PLAIN
+        for number, code, raw, kind in kinds:
+            if kind == "skip":
+                continue
+            if kind is None or isinstance(kind, str) and kind.startswith("error:"):
+                why = kind[len("error:"):] if kind else f"cannot read '{code}'"
+                raise CompatError.at(Location(name, number), why, hint=_EXPECTED)
+            value, line_kind = kind
+            if line_kind == C_INIT:
+                fmt = C_INIT
+            indices.add(value)
+    the_kernel, the_host, description = _identity(name, headers, kernel, host)
+    return RegList(name, the_host, the_kernel, tuple(sorted(indices)), fmt, description)
+
+
+def _strip_c_comments(line: str, in_comment: bool) -> tuple[str, bool]:
+    """``line`` without C comments; whether a ``/*`` comment stays open."""
+    out = []
+    i = 0
+    while i < len(line):
+        if in_comment:
+            end = line.find("*/", i)
+            if end < 0:
+                return "".join(out), True
+            i, in_comment = end + 2, False
+            continue
+        start = line.find("/*", i)
+        slashes = line.find("//", i)
+        if slashes >= 0 and (start < 0 or slashes < start):
+            out.append(line[i:slashes])
+            return "".join(out), False
+        if start < 0:
+            out.append(line[i:])
+            break
+        out.append(line[i:start])
+        i, in_comment = start + 2, True
+    return "".join(out), in_comment
+
+
+def _classify(code: str):
+    """``(index, format)`` for a register line, ``"skip"`` for array syntax,
+    ``TRACE`` for text carrying indices, ``"error:..."`` or ``None``."""
+    if _PLAIN.match(code):
+        try:
+            return codec.parse_index(code), PLAIN
+        except codec.CodecError as exc:
+            return f"error:{exc}"
+    if _C_DECL.match(code) or _C_CLOSE.match(code):
+        return "skip"
+    expr = code[:-1].rstrip() if code.endswith(",") else code
+    error = None
+    if _C_LIKE.match(expr):
+        try:
+            return codec.parse_expr(expr), C_INIT
+        except codec.CodecError as exc:
+            error = f"error:cannot read '{expr}': {exc}"
+    if _TOKEN.search(code):
+        return TRACE
+    return error
+
+
+def _identity(name: str, headers: dict[str, tuple[str, int]], kernel, host):
+    from_name = _FILE_NAME.match(Path(name).name)
+    description = None
+    if "host" in headers:
+        value = headers["host"][0]
+        the_host, _, rest = value.partition(" ")
+        description = rest.strip().strip("()") or None
+        the_host = the_host or None
+    elif from_name:
+        the_host = from_name["host"]
+    else:
+        the_host = host
+    if "kernel" in headers:
+        text, number = headers["kernel"]
+        where = Location(name, number)
+    elif from_name:
+        text, where = from_name["kernel"], Location(name)
+    elif kernel is not None:
+        text, where = str(kernel), Location(name)
+    else:
+        raise CompatError.at(Location(name), "cannot tell which kernel this register list is from",
+                             hint="add a '# kernel: 6.12' header line, name the file "
+                             "HOST-linux-KERNEL.reglist, or pass --kernel")
+    if isinstance(text, Version):
+        return text, the_host, description
+    try:
+        return Version.parse(text), the_host, description
+    except VersionError as exc:
+        raise CompatError.at(where, str(exc)) from None

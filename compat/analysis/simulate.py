@@ -1,0 +1,380 @@
+"""Replay QEMU's cpreg checks for one migration between two register lists.
+
+QEMU migrates the *cpreg list*: the host's ``KVM_GET_REG_LIST`` minus core
+and SVE registers, U32/U64 only (:meth:`Decoded.in_cpreg_list`).  On the
+destination, in this order (``target/arm/machine.c``):
+
+1. an incoming list longer than the local one fails with
+   ``failed to load cpu:cpreg_vmstate_array_len``;
+2. an incoming register the destination lacks fails the migration, unless a
+   rule tolerates it;
+3. a local register the stream lacks keeps its reset value (no failure).
+
+Three rule sets (``--rules``):
+
+``compat-props``
+    a machine type's rules from the derivation: hidden registers leave both
+    lists; tolerated (``x-mig-safe-missing-regs``) registers are ignored when
+    they arrive and the destination lacks them.  A feature that writes a
+    register the machine type hides and that the machine type must refuse
+    fails at VM start with the guard's message.
+``tolerances``
+    QEMU master's per-CPU tolerances: ``compat = "tolerate-missing"`` (and
+    ``hide`` justified by ``safe-because``) gives ``ToleranceNotOnBothEnds``;
+    ``hide`` with ``safe-when`` gives ``ToleranceOnlySrcTestValue``: the
+    register may arrive for a destination lacking it only if the source's
+    ``value & mask == expected``.
+``none``
+    plain QEMU without any rule.
+
+Register values are the registry's reset values (0 when unknown), overridden
+by the writes of enabled features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from compat import codec
+from compat.analysis.reglist import RegList
+from compat.derive import Derivation, MachineRules
+from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.model import HIDE, TOLERATE_MISSING, Register, Registry
+
+COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
+RULES_MODES = (COMPAT_PROPS, TOLERANCES, NONE)
+
+LENGTH_ERROR = "failed to load cpu:cpreg_vmstate_array_len"
+LOAD_ERROR = "error while loading state for instance 0x0 of device 'cpu'"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One reason a migration fails, as the user would meet it."""
+
+    index: int
+    qemu_name: str
+    name: str | None                 # registry name, else the built-in name
+    direction: str                   # backward | forward | same-kernel | start
+    kind: str                        # length | unknown-register | value-test | guard
+    qemu_error: str                  # what QEMU prints
+    fix: str                         # the registry rule that would fix it
+    in_registry: bool
+
+    @property
+    def label(self) -> str:
+        """``TCR2_EL1 (0x603000000013c103)`` or the QEMU-style name."""
+        return f"{self.name or self.qemu_name} ({codec.format_index(self.index)})"
+
+    def to_json(self) -> dict:
+        """A JSON-ready description."""
+        return {"index": codec.format_index(self.index), "name": self.name,
+                "qemu_name": self.qemu_name, "direction": self.direction, "kind": self.kind,
+                "qemu_error": self.qemu_error, "fix": self.fix,
+                "in_registry": self.in_registry}
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """The outcome of migrating a vCPU from ``source`` to ``destination``."""
+
+    source: RegList
+    destination: RegList
+    rules: str
+    machine: str | None
+    features: tuple[str, ...]
+    failures: tuple[Failure, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def direction(self) -> str:
+        return direction_of(self.source, self.destination)
+
+    @property
+    def qemu_error(self) -> str | None:
+        """The first error QEMU would print, if any."""
+        return self.failures[0].qemu_error if self.failures else None
+
+    def to_json(self) -> dict:
+        """A JSON-ready description."""
+        return {"source": self.source.to_json(), "destination": self.destination.to_json(),
+                "direction": self.direction, "rules": self.rules, "machine": self.machine,
+                "features": list(self.features), "ok": self.ok,
+                "qemu_error": self.qemu_error,
+                "failures": [f.to_json() for f in self.failures], "notes": list(self.notes)}
+
+    def to_text(self) -> str:
+        """A human-readable report."""
+        rules = self.rules + (f" ({self.machine})" if self.machine else "")
+        if self.features:
+            rules += ", features " + ", ".join(self.features)
+        head = (f"{self.source.name} -> {self.destination.name} ({self.direction}, "
+                f"rules {rules}): {'ok' if self.ok else 'FAILS'}")
+        lines = [head]
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        for f in self.failures:
+            lines.append(f"  {f.label}: {f.qemu_error}")
+            lines.append(f"    fix: {f.fix}")
+        return "\n".join(lines)
+
+
+def direction_of(source: RegList, destination: RegList) -> str:
+    """``backward`` (newer kernel to older), ``forward`` or ``same-kernel``."""
+    if source.kernel > destination.kernel:
+        return "backward"
+    if source.kernel < destination.kernel:
+        return "forward"
+    return "same-kernel"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """What one rules mode makes of the registry, precomputed for many pairs."""
+
+    mode: str
+    machine: MachineRules | None
+    hidden: frozenset[int]                     # removed from both lists
+    tolerated: frozenset[int]                  # ignored when unknown at destination
+    value_tests: dict[int, tuple[int, int]]    # index -> (mask, expected)
+    values: dict[int, int]                     # register values (reset + features)
+    features: tuple[str, ...]
+    guards: tuple[str, ...] = ()               # guard messages (VM start fails)
+    guard_indices: tuple[int, ...] = ()
+
+
+class Simulator:
+    """Migrations under one registry; caches each list's cpreg set."""
+
+    def __init__(self, registry: Registry, derivation: Derivation | None = None):
+        self.registry = registry
+        self._derivation = derivation
+        self.by_index: dict[int, Register] = registry.register_by_index()
+        self._cpreg: dict[tuple, frozenset[int]] = {}
+
+    @property
+    def derivation(self) -> Derivation:
+        if self._derivation is None:
+            from compat.derive import derive
+            self._derivation = derive(self.registry)
+        return self._derivation
+
+    def cpreg(self, reglist: RegList) -> frozenset[int]:
+        """``reglist``'s cpreg set, decoded once."""
+        key = (reglist.path, reglist.indices)
+        cached = self._cpreg.get(key)
+        if cached is None:
+            cached = self._cpreg[key] = reglist.cpreg_indices()
+        return cached
+
+    def name_of(self, index: int) -> str | None:
+        """The registry's name for ``index``, else the built-in name."""
+        reg = self.by_index.get(index)
+        return reg.name if reg is not None else codec.decode(index).name
+
+    # -- rule sets ---------------------------------------------------------
+
+    def rule_set(self, mode: str = NONE, machine: str | None = None,
+                 features: Iterable[str] = ()) -> RuleSet:
+        """Precompute ``mode``'s rules for ``machine`` with ``features`` enabled."""
+        if mode not in RULES_MODES:
+            raise CompatError.at(Location("<command line>"), f"unknown rules '{mode}'",
+                                 hint="use one of " + ", ".join(RULES_MODES))
+        features = tuple(sorted(set(features)))
+        values = self._values(features)
+        if mode == COMPAT_PROPS:
+            if machine is None:
+                raise CompatError.at(Location("<command line>"),
+                                     "--rules compat-props needs a machine type",
+                                     hint="pass --machine virt-X.Y")
+            rules = self.machine_rules(machine)
+            guards, guard_indices = [], []
+            for refusal in rules.refusals:
+                if refusal.feature.name in features:
+                    guards.append(self.guard_message(refusal.feature.name, refusal.register,
+                                                     rules))
+                    guard_indices.append(refusal.register.index)
+            return RuleSet(mode, rules, frozenset(rules.hidden_indices),
+                           frozenset(rules.tolerated_indices), {}, values, features,
+                           tuple(guards), tuple(guard_indices))
+        machine_rules = self.machine_rules(machine) if machine else None
+        if mode == NONE:
+            return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features)
+        tolerated, tests = set(), {}
+        for reg in self.registry.registers.values():
+            if reg.compat == TOLERATE_MISSING or (reg.compat == HIDE and reg.safe_when is None):
+                tolerated.add(reg.index)
+            elif reg.compat == HIDE:
+                tests[reg.index] = (reg.safe_when.mask, reg.safe_when.value)
+        return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
+                       features)
+
+    def machine_rules(self, name: str) -> MachineRules:
+        """The derived rules of machine type ``name``; CompatError if unknown."""
+        rules = self.derivation.for_machine(name)
+        if rules is None:
+            names = [m.name for m in self.registry.machine_versions()]
+            raise CompatError.at(Location(self.registry.filename),
+                                 f"unknown machine type '{name}'{did_you_mean(name, names)}",
+                                 hint="the registry defines " + ", ".join(names))
+        return rules
+
+    def guard_message(self, feature: str, register: Register, rules: MachineRules) -> str:
+        """The guard's refusal: which machine types allow ``feature`` instead."""
+        machine = rules.machine
+        allowing = self.derivation.allowing(feature, machine.family)
+        if allowing:
+            use = f"use {allowing[-1].name} or newer"
+        else:
+            use = f"no {machine.family} machine type allows it"
+        return (f"{feature} writes {register.name} ({codec.format_index(register.index)}), "
+                f"which {machine.name} hides; {use}")
+
+    def _values(self, features: tuple[str, ...]) -> dict[int, int]:
+        values = {reg.index: reg.reset or 0 for reg in self.registry.registers.values()}
+        for name in features:
+            feature = self.registry.features.get(name)
+            if feature is None:
+                known = sorted(self.registry.features)
+                raise CompatError.at(
+                    Location(self.registry.filename),
+                    f"unknown feature '{name}'{did_you_mean(name, known)}",
+                    hint=("the registry defines " + ", ".join(known)) if known
+                    else "the registry defines no features")
+            for write in feature.writes:
+                values[self.registry.registers[write.register].index] = write.value
+        return values
+
+    # -- simulation --------------------------------------------------------
+
+    def passes(self, src: frozenset[int], dst: frozenset[int], rules: RuleSet) -> bool:
+        """The fast verdict on two cpreg sets (no explanation)."""
+        if rules.guards:
+            return False
+        if rules.hidden:
+            src, dst = src - rules.hidden, dst - rules.hidden
+        for index in src - dst:
+            if index in rules.tolerated:
+                continue
+            test = rules.value_tests.get(index)
+            if test is None or rules.values.get(index, 0) & test[0] != test[1]:
+                return False
+        return True
+
+    def simulate(self, source: RegList, destination: RegList, rules: RuleSet) -> MigrationResult:
+        """Migrate ``source`` to ``destination`` under ``rules``, explaining failures."""
+        direction = direction_of(source, destination)
+        notes = self._notes(source, destination, rules)
+        failures: list[Failure] = []
+        for message, index in zip(rules.guards, rules.guard_indices):
+            use = message.rpartition("; ")[2]
+            failures.append(self._failure(index, "start", "guard", message,
+                                          f"{use}, or leave the feature off", rules))
+        src = self.cpreg(source) - rules.hidden
+        dst = self.cpreg(destination) - rules.hidden
+        unknown = sorted(src - dst)
+        bad: list[tuple[int, str | None]] = []      # (index, value-test detail)
+        accepted = 0
+        for index in unknown:
+            if index in rules.tolerated:
+                accepted += 1
+                continue
+            test = rules.value_tests.get(index)
+            value = rules.values.get(index, 0)
+            if test is not None and value & test[0] == test[1]:
+                accepted += 1
+                continue
+            detail = None
+            if test is not None:
+                detail = (f"its value {value:#x} fails the tolerance test "
+                          f"(value & {test[0]:#x} == {test[1]:#x})")
+            bad.append((index, detail))
+        incoming = len(src) - accepted
+        too_long = incoming > len(dst)
+        for index, detail in bad:
+            what = f"register {codec.format_index(index)} ({codec.decode(index).qemu_name})"
+            if too_long:
+                error = (f"{LENGTH_ERROR} (the stream carries {incoming} cpreg registers, "
+                         f"the destination has {len(dst)}; {what} is only in the source)")
+                kind = "length"
+            else:
+                error = f"{LOAD_ERROR}: {what} in the stream is unknown to the destination"
+                kind = "unknown-register"
+            if detail:
+                error += f" and {detail}"
+                kind = "value-test" if not too_long else kind
+            failures.append(self._failure(index, direction, kind, error,
+                                          self._fix(index, direction, rules, detail, source,
+                                                    destination), rules))
+        return MigrationResult(source, destination, rules.mode,
+                               rules.machine.machine.name if rules.machine else None,
+                               rules.features, tuple(failures), tuple(notes))
+
+    def _failure(self, index, direction, kind, error, fix, rules) -> Failure:
+        decoded = codec.decode(index)
+        return Failure(index, decoded.qemu_name, self.name_of(index), direction, kind, error,
+                       fix, index in self.by_index)
+
+    def _notes(self, source: RegList, destination: RegList, rules: RuleSet) -> list[str]:
+        notes = []
+        if rules.machine is not None:
+            machine = rules.machine.machine
+            for side in (source, destination):
+                if side.kernel < machine.min_kernel:
+                    notes.append(f"{machine.name} promises hosts from Linux {machine.min_kernel} "
+                                 f"on; {side.name} is outside the promise")
+        if source.host and destination.host and source.host != destination.host:
+            notes.append(f"the hosts differ ({source.host}, {destination.host}): registers "
+                         "may differ by CPU, not by kernel")
+        return notes
+
+    def _fix(self, index: int, direction: str, rules: RuleSet, detail: str | None,
+             source: RegList, destination: RegList) -> str:
+        """The registry rule that would let this register through."""
+        reg = self.by_index.get(index)
+        name = reg.name if reg is not None else (codec.decode(index).name
+                                                 or codec.format_index(index))
+        if detail is not None:
+            return (f"none in the registry: the source's value of {name} carries guest state; "
+                    "leave the feature off or migrate to a destination that has the register")
+        if direction == "backward":
+            kind, change, kernel = HIDE, "added", source.kernel
+        elif direction == "forward":
+            kind, change, kernel = TOLERATE_MISSING, "removed", destination.kernel
+        else:
+            kind, change, kernel = TOLERATE_MISSING, "removed", destination.kernel
+        if reg is None:
+            older, newer = sorted((source.kernel, destination.kernel))
+            when = (f"in Linux {newer}" if direction == "same-kernel" else
+                    f"after Linux {older}, by {newer}")
+            return (f"add [registers.{name}] with compat = \"{kind}\" and a change "
+                    f"(change = \"{change}\", {when}); compat audit prints a ready entry")
+        if reg.compat is None:
+            return (f"add compat = \"{kind}\" (with safe-when or safe-because) to "
+                    f"[registers.{reg.name}]")
+        if rules.mode == NONE:
+            return (f"the registry's compat = \"{reg.compat}\" for {reg.name} fixes it: "
+                    "use --rules compat-props --machine ... or --rules tolerances")
+        if rules.mode == COMPAT_PROPS and rules.machine is not None:
+            machine = rules.machine.machine
+            return (f"[registers.{reg.name}] has compat = \"{reg.compat}\" but no change after "
+                    f"{machine.name}'s min-kernel {machine.min_kernel}: record the change "
+                    f"(kernel = \"{kernel}\", change = \"{change}\")")
+        return f"[registers.{reg.name}] needs compat = \"{kind}\""
+
+
+def simulate(source: RegList, destination: RegList, registry: Registry, *,
+             rules: str = NONE, machine: str | None = None, features: Iterable[str] = (),
+             derivation: Derivation | None = None) -> MigrationResult:
+    """Migrate ``source`` to ``destination``; see the module docstring for ``rules``."""
+    sim = Simulator(registry, derivation)
+    return sim.simulate(source, destination, sim.rule_set(rules, machine, features))
+
+
+__all__ = ["COMPAT_PROPS", "TOLERANCES", "NONE", "RULES_MODES", "Failure", "MigrationResult",
+           "RuleSet", "Simulator", "simulate", "direction_of", "Diagnostic"]

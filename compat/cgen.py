@@ -1,0 +1,75 @@
+"""Helpers shared by the plugins that generate C for QEMU.
+
+Everything here produces QEMU coding style: 4-space indent, ``/* */``
+comments, lines of at most 80 columns, registry text escaped by
+:mod:`compat.text`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from compat.codec import format_index
+from compat.derive import Rule
+from compat.model import Register
+from compat.text import c_comment, c_file_header
+
+MAX_COLUMNS = 80
+
+
+def include_guard(filename: str) -> str:
+    """``arm-compat-guards.h`` -> ``ARM_COMPAT_GUARDS_H``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", filename).upper()
+
+
+def provenance(register: Register) -> str:
+    """``registry.toml:42``: where a generated row comes from."""
+    loc = register.location
+    return f"{loc.file}:{loc.line}" if loc.line else loc.file
+
+
+def rule_summary(rule: Rule) -> str:
+    """``TCR2_EL1 (registry.toml:70): gated on FEAT_TCRX in Linux 6.13 (0fcb4eea5345)``."""
+    reg = rule.register
+    if rule.override:
+        why = "explicit override in the machine type"
+    else:
+        why = "; ".join(f"{c.describe()} ({c.commit})" for c in rule.reasons)
+    return f"{reg.name} ({provenance(reg)}): {why}"
+
+
+def file_start(title: str, source: str, lines: list[str] | None = None) -> str:
+    """SPDX line, generated-file banner and an optional explanation."""
+    text = c_file_header(title, source)
+    if lines:
+        text += "\n" + c_comment(lines) + "\n"
+    return text
+
+
+def string_lines(items: list[str], indent: str, separator: str = ", ") -> list[str]:
+    """A C string literal holding ``items`` joined by ``separator``, split
+    into adjacent literals so that no line passes 80 columns."""
+    lines: list[str] = []
+    current = ""
+    for i, item in enumerate(items):
+        piece = item + (separator if i < len(items) - 1 else "")
+        if current and len(indent) + len(current) + len(piece) + 2 > MAX_COLUMNS - 3:
+            lines.append(current)
+            current = ""
+        current += piece
+    lines.append(current)
+    return [f'{indent}"{line}"' for line in lines]
+
+
+def index_list(indices: tuple[int, ...] | list[int]) -> list[str]:
+    """Sorted, de-duplicated ``0x%016x`` strings (no ranges, ever)."""
+    return [format_index(i) for i in sorted(set(indices))]
+
+
+def u64_literal(value: int) -> str:
+    """A C literal for a 64-bit value, symbolic where QEMU writes it so."""
+    if value == (1 << 64) - 1:
+        return "UINT64_MAX"
+    if value < 10:
+        return str(value)
+    return f"0x{value:x}ULL"

@@ -1,0 +1,61 @@
+"""``compat check``: simulate one migration between two register lists."""
+
+from __future__ import annotations
+
+import argparse
+
+from compat.commands.common import add_registry_option, open_registry, print_json
+
+_EPILOG = """\
+rules:
+  compat-props  the machine type's x-mig-hidden-regs / x-mig-safe-missing-regs
+                (default when --machine is given); a feature the machine type
+                must refuse fails with the guard's message
+  tolerances    QEMU master's cpreg migration tolerances (no machine type)
+  none          plain QEMU without rules (default without --machine)
+
+Register lists: one hex index per line (KVM_GET_REG_LIST), kernel selftest
+initializers (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU migration error output.
+The kernel comes from a '# kernel: X' header, else a file name
+HOST-linux-KERNEL.reglist, else --from-kernel / --to-kernel.
+
+exit status: 0 the migration passes, 1 it fails (or bad input)
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of ``compat check``."""
+    from compat.analysis.simulate import RULES_MODES
+    parser.epilog = _EPILOG
+    add_registry_option(parser)
+    parser.add_argument("source", metavar="FROM", help="the source host's register list")
+    parser.add_argument("destination", metavar="TO", help="the destination host's register list")
+    parser.add_argument("--machine", metavar="virt-X.Y", help="the machine type (its compat rules)")
+    parser.add_argument("--feature", metavar="F", action="append", default=[],
+                        help="a registry feature the VM enables (repeatable), e.g. impl-cpu")
+    parser.add_argument("--rules", choices=RULES_MODES,
+                        help="which rules QEMU applies (default: compat-props with --machine, "
+                        "else none)")
+    parser.add_argument("--from-kernel", metavar="X.Y",
+                        help="FROM's kernel when neither its header nor its name says")
+    parser.add_argument("--to-kernel", metavar="X.Y",
+                        help="TO's kernel when neither its header nor its name says")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate the migration; 0 if it passes, 1 if it fails."""
+    from compat.analysis.reglist import read_reglist
+    from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
+
+    registry = open_registry(args)
+    source = read_reglist(args.source, kernel=args.from_kernel)
+    destination = read_reglist(args.destination, kernel=args.to_kernel)
+    rules = args.rules or (COMPAT_PROPS if args.machine else NONE)
+    sim = Simulator(registry)
+    result = sim.simulate(source, destination, sim.rule_set(rules, args.machine, args.feature))
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.to_text())
+    return 0 if result.ok else 1

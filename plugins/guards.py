@@ -1,0 +1,310 @@
+"""Output ``guards``: C that enforces the registry's safety conditions at run time.
+
+Hiding or tolerating a register is only correct while nothing relies on its
+value.  The generated code lets QEMU turn a silent guest-visible change into
+a clear error:
+
+- ``arm_compat_check_feature()`` refuses a user feature that writes a
+  register the machine type hides (``impl-cpu`` on ``virt-10.1``);
+- ``arm_compat_check_drop()`` checks a register's value against its
+  ``safe-when`` condition before it is dropped from a migration;
+- ``arm_compat_reg_rule()`` answers whether a register is hidden or
+  tolerated for a machine type, by binary search over a sorted table.
+
+The code is self-contained C11 (stdint, stdbool); errors go through one hook,
+``ARM_COMPAT_ERROR(errp, fmt, ...)``, which defaults to QEMU's
+``error_setg()``.
+"""
+
+from __future__ import annotations
+
+from compat.cgen import file_start, include_guard, provenance
+from compat.codec import format_index
+from compat.derive import Derivation, MachineRules, Refusal, Rule
+from compat.hookspecs import hookimpl
+from compat.model import HIDE, MachineVersion
+from compat.plugin_api import OutputSpec, PluginError, RenderContext
+from compat.text import c_comment, c_string, c_string_lines
+
+HEADER = "arm-compat-guards.h"
+BODY = "arm-compat-guards.c.inc"
+OUTPUT = OutputSpec(
+    name="guards",
+    files=(HEADER, BODY),
+    description="runtime guards: refuse features whose registers a machine type "
+    "hides, check values before dropping registers, look up rules",
+)
+
+RULE_NAMES = {None: "ARM_COMPAT_REG_MIGRATED", HIDE: "ARM_COMPAT_REG_HIDDEN",
+              "tolerate-missing": "ARM_COMPAT_REG_SAFE_MISSING"}
+
+
+def machine_enum(machine: MachineVersion) -> str:
+    """``ARM_COMPAT_MACHINE_VIRT_10_1``."""
+    return "ARM_COMPAT_MACHINE_" + machine.ident.upper()
+
+
+def _check_identifiers(machines: list[MachineVersion]) -> None:
+    seen: dict[str, MachineVersion] = {}
+    for machine in machines:
+        ident = machine_enum(machine)
+        if ident in seen:
+            raise PluginError(f"machine types '{seen[ident].name}' and '{machine.name}' both "
+                              f"become the C identifier {ident}; rename one", machine.location)
+        seen[ident] = machine
+
+
+def oldest_allowing(derivation: Derivation, refusal: Refusal, machine: MachineVersion) -> str | None:
+    allowed = derivation.allowing(refusal.feature.name, machine.family)
+    return allowed[-1].name if allowed else None
+
+
+def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
+    """The error QEMU prints when a user enables a refused feature."""
+    machine, reg = rules.machine, refusal.register
+    why = ""
+    if refusal.rule.reasons:
+        change = refusal.rule.reasons[0]
+        why = (f", because its promise spans a host kernel change ({reg.name} "
+               f"{change.describe()})")
+    fix = oldest_allowing(derivation, refusal, machine)
+    fix_text = (f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
+                if fix else f"do not enable {refusal.feature.name} with this machine family")
+    verb = "hides" if refusal.rule.kind == HIDE else "may drop"
+    return (f"{refusal.feature.name} cannot be used with machine type {machine.name}: it "
+            f"sets {reg.name} ({format_index(reg.index)}) to {refusal.value:#x}, but "
+            f"{machine.name} {verb} that register from migration{why}; {fix_text}")
+
+
+def drop_hint(derivation: Derivation, rules: MachineRules, rule: Rule) -> str:
+    """What to do when a register's value makes dropping it unsafe."""
+    users = [r for r in rules.refusals if r.register.name == rule.register.name]
+    if users:
+        fix = oldest_allowing(derivation, users[0], rules.machine)
+        names = ", ".join(sorted({r.feature.name for r in users}))
+        return (f"it is set by {names}: disable it"
+                + (f" or use machine type {fix} or newer" if fix else ""))
+    return "do not migrate this VM to a host without the register"
+
+
+def render_header(context: RenderContext) -> str:
+    machines = context.registry.machine_versions()
+    _check_identifiers(machines)
+    guard = include_guard(HEADER)
+    usage = [
+        "Include after qapi/error.h (or any definition of Error and "
+        "error_setg()); include " + BODY + " in exactly one C file.  "
+        "Define ARM_COMPAT_ERROR(errp, ...) first to report errors another way.",
+    ]
+    lines = [file_start("arm64 KVM register compat guards", context.source_name, usage),
+             f"#ifndef {guard}", f"#define {guard}", "",
+             "#include <stdbool.h>", "#include <stddef.h>", "#include <stdint.h>", "",
+             "#ifndef ARM_COMPAT_ERROR",
+             "#define ARM_COMPAT_ERROR(errp, ...) error_setg(errp, __VA_ARGS__)",
+             "#endif", "",
+             "typedef struct Error Error;", "",
+             "typedef enum ArmCompatMachine {"]
+    lines += [f"    {machine_enum(m)}," for m in machines]
+    lines += ["    ARM_COMPAT_MACHINE__MAX,", "} ArmCompatMachine;", "",
+              c_comment("What a machine type does with a register in migration."),
+              "typedef enum ArmCompatRegRule {",
+              "    ARM_COMPAT_REG_MIGRATED,     /* no rule: migrated as is */",
+              "    ARM_COMPAT_REG_HIDDEN,       /* x-mig-hidden-regs */",
+              "    ARM_COMPAT_REG_SAFE_MISSING, /* x-mig-safe-missing-regs */",
+              "} ArmCompatRegRule;", "",
+              c_comment("The machine type called @name (\"virt-10.1\"), or -1."),
+              "int arm_compat_machine_from_name(const char *name);", "",
+              c_comment("The name of @machine (\"virt-10.1\")."),
+              "const char *arm_compat_machine_name(ArmCompatMachine machine);", "",
+              c_comment("The rule of register @regidx on @machine; O(log n)."),
+              "ArmCompatRegRule arm_compat_reg_rule(ArmCompatMachine machine,",
+              "                                     uint64_t regidx);", "",
+              c_comment("Whether @machine hides register @regidx from migration."),
+              "bool arm_compat_reg_is_hidden(ArmCompatMachine machine, uint64_t regidx);", "",
+              c_comment(["Refuse user feature @feature (\"impl-cpu\") if it writes a "
+                         "register @machine hides or may drop.  Returns true if the "
+                         "feature may be used, else sets @errp."]),
+              "bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,",
+              "                              Error **errp);", "",
+              c_comment(["Check that register @regidx, about to be left out of a "
+                         "migration by @machine, has a @value that makes this safe.  "
+                         "Returns true if it may be dropped (or is not dropped at all), "
+                         "else sets @errp."]),
+              "bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,",
+              "                           uint64_t value, Error **errp);", "",
+              f"#endif /* {guard} */"]
+    return "\n".join(lines) + "\n"
+
+
+def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
+    reg = rule.register
+    checked = rule.register.safe_when is not None
+    mask = reg.safe_when.mask if reg.safe_when else 0
+    value = reg.safe_when.value if reg.safe_when else 0
+    return [
+        f"    /* {reg.name}, {provenance(reg)} */" if len(reg.name) + len(provenance(reg)) < 66
+        else c_comment(f"{reg.name}, {provenance(reg)}", indent="    "),
+        f"    {{ UINT64_C({format_index(reg.index)}), {RULE_NAMES[rule.kind]},",
+        f"      {'true' if checked else 'false'}, UINT64_C(0x{mask:016x}), UINT64_C(0x{value:016x}),",
+        f"      {c_string(reg.name)},",
+        *c_string_lines(hint, "      ", tail=" },"),
+    ]
+
+
+def render_body(context: RenderContext) -> str:
+    derivation = context.derivation
+    guard = include_guard(BODY)
+    lines = [file_start("arm64 KVM register compat guards: tables and checks",
+                        context.source_name),
+             f"#ifndef {guard}", f"#define {guard}", "",
+             f"#include \"{HEADER}\"", "", "#include <inttypes.h>", "#include <string.h>", "",
+             "typedef struct ArmCompatRegEntry {",
+             "    uint64_t index;",
+             "    ArmCompatRegRule rule;",
+             "    bool checked;       /* dropping it is safe only if value & mask == value */",
+             "    uint64_t mask;",
+             "    uint64_t value;",
+             "    const char *name;",
+             "    const char *hint;   /* what to do when the check fails */",
+             "} ArmCompatRegEntry;", "",
+             "typedef struct ArmCompatRefusal {",
+             "    const char *feature;",
+             "    const char *message;",
+             "} ArmCompatRefusal;", "",
+             "typedef struct ArmCompatMachineInfo {",
+             "    const char *name;",
+             "    const ArmCompatRegEntry *regs;     /* sorted by index */",
+             "    size_t n_regs;",
+             "    const ArmCompatRefusal *refusals;",
+             "    size_t n_refusals;",
+             "} ArmCompatMachineInfo;", "",
+             "#define ARM_COMPAT_N(array) (sizeof(array) / sizeof((array)[0]))", ""]
+    infos = []
+    for rules in derivation.machines:
+        ident = rules.machine.ident
+        regs = sorted(rules.hidden + rules.tolerated, key=lambda r: r.index)
+        regs_name = f"arm_compat_regs_{ident}" if regs else "NULL"
+        ref_name = f"arm_compat_refusals_{ident}" if rules.refusals else "NULL"
+        if regs:
+            lines.append(f"static const ArmCompatRegEntry {regs_name}[] = {{")
+            for rule in regs:
+                lines += _reg_entry(rules, rule, drop_hint(derivation, rules, rule))
+            lines += ["};", ""]
+        if rules.refusals:
+            lines.append(f"static const ArmCompatRefusal {ref_name}[] = {{")
+            for refusal in rules.refusals:
+                lines.append(f"    {{ {c_string(refusal.feature.name)},")
+                lines += c_string_lines(refusal_message(derivation, rules, refusal),
+                                        "      ", tail=" },")
+            lines += ["};", ""]
+        n_regs = f"ARM_COMPAT_N({regs_name})" if regs else "0"
+        n_refs = f"ARM_COMPAT_N({ref_name})" if rules.refusals else "0"
+        infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs))
+    lines.append("static const ArmCompatMachineInfo arm_compat_machines[] = {")
+    for machine, regs_name, n_regs, ref_name, n_refs in infos:
+        lines += [f"    [{machine_enum(machine)}] = {{",
+                  f"        {c_string(machine.name)},",
+                  f"        {regs_name},",
+                  f"        {n_regs},",
+                  f"        {ref_name},",
+                  f"        {n_refs},",
+                  "    },"]
+    lines += ["};", ""]
+    lines += _FUNCTIONS.splitlines()
+    lines += ["", f"#endif /* {guard} */"]
+    return "\n".join(lines) + "\n"
+
+
+_FUNCTIONS = r'''
+int arm_compat_machine_from_name(const char *name)
+{
+    for (int i = 0; i < ARM_COMPAT_MACHINE__MAX; i++) {
+        if (strcmp(arm_compat_machines[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *arm_compat_machine_name(ArmCompatMachine machine)
+{
+    return arm_compat_machines[machine].name;
+}
+
+static const ArmCompatRegEntry *arm_compat_find_reg(ArmCompatMachine machine,
+                                                    uint64_t regidx)
+{
+    const ArmCompatMachineInfo *info = &arm_compat_machines[machine];
+    size_t lo = 0, hi = info->n_regs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t index = info->regs[mid].index;
+
+        if (index == regidx) {
+            return &info->regs[mid];
+        }
+        if (index < regidx) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+ArmCompatRegRule arm_compat_reg_rule(ArmCompatMachine machine, uint64_t regidx)
+{
+    const ArmCompatRegEntry *entry = arm_compat_find_reg(machine, regidx);
+
+    return entry ? entry->rule : ARM_COMPAT_REG_MIGRATED;
+}
+
+bool arm_compat_reg_is_hidden(ArmCompatMachine machine, uint64_t regidx)
+{
+    return arm_compat_reg_rule(machine, regidx) == ARM_COMPAT_REG_HIDDEN;
+}
+
+bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,
+                              Error **errp)
+{
+    const ArmCompatMachineInfo *info = &arm_compat_machines[machine];
+
+    for (size_t i = 0; i < info->n_refusals; i++) {
+        if (strcmp(info->refusals[i].feature, feature) == 0) {
+            ARM_COMPAT_ERROR(errp, "%s", info->refusals[i].message);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
+                           uint64_t value, Error **errp)
+{
+    const ArmCompatRegEntry *entry = arm_compat_find_reg(machine, regidx);
+
+    if (!entry || !entry->checked || (value & entry->mask) == entry->value) {
+        return true;
+    }
+    ARM_COMPAT_ERROR(errp, "%s (0x%016" PRIx64 ") is 0x%" PRIx64 " on "
+                     "machine type %s, which drops it from migration only "
+                     "when (value & 0x%" PRIx64 ") == 0x%" PRIx64 ": the "
+                     "guest would lose that state; %s",
+                     entry->name, entry->index, value,
+                     arm_compat_machines[machine].name, entry->mask,
+                     entry->value, entry->hint);
+    return false;
+}'''
+
+
+@hookimpl
+def compat_outputs() -> list[OutputSpec]:
+    return [OUTPUT]
+
+
+@hookimpl
+def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
+    if name != OUTPUT.name:
+        return None
+    return {HEADER: render_header(context), BODY: render_body(context)}

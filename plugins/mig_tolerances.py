@@ -1,0 +1,101 @@
+"""Output ``mig-tolerances``: the body of QEMU's ``kvm_arm_set_cpreg_mig_tolerances()``.
+
+QEMU master (expected in 11.1) tolerates registers per CPU rather than per
+machine type: ``arm_register_cpreg_mig_tolerance(cpu, regidx, mask, value,
+type)``.  A register compat tolerates as missing becomes
+``ToleranceNotOnBothEnds``; a hidden register with a ``safe-when``
+condition becomes ``ToleranceOnlySrcTestValue`` (it may be dropped for a
+destination that lacks it only while ``value & mask == expected``).  Only
+KVM-side facts apply: TCG-only and QEMU-side changes are handled by
+machine types.
+"""
+
+from __future__ import annotations
+
+from compat.cgen import file_start, include_guard, provenance, u64_literal
+from compat.hookspecs import hookimpl
+from compat.model import HIDE, Register, Registry
+from compat.plugin_api import OutputSpec, RenderContext
+from compat.text import c_comment
+
+FILENAME = "arm-cpreg-mig-tolerances.c.inc"
+OUTPUT = OutputSpec(
+    name="mig-tolerances",
+    files=(FILENAME,),
+    description="arm_register_cpreg_mig_tolerance() calls for QEMU master's "
+    "kvm_arm_set_cpreg_mig_tolerances()",
+)
+
+CALL = "arm_register_cpreg_mig_tolerance"
+
+
+def tolerated_registers(registry: Registry) -> list[Register]:
+    """Registers with a compat rule and a kernel-side change that KVM sees."""
+    return sorted((r for r in registry.registers.values()
+                   if r.compat is not None
+                   and any(c.kernel is not None and c.accel in (None, "kvm") for c in r.changes)),
+                  key=lambda r: r.index)
+
+
+def tolerance(register: Register) -> tuple[int, int, str]:
+    """(mask, value, type) of the register's tolerance."""
+    if register.compat == HIDE and register.safe_when is not None:
+        return register.safe_when.mask, register.safe_when.value, "ToleranceOnlySrcTestValue"
+    return 0, 0, "ToleranceNotOnBothEnds"
+
+
+def call_lines(register: Register) -> list[str]:
+    """One registration, wrapped the way QEMU wraps long calls."""
+    mask, value, kind = tolerance(register)
+    head = f"    {CALL}(cpu, {register.decoded.macro},"
+    pad = " " * (len(f"    {CALL}("))
+    return [head, f"{pad}{u64_literal(mask)}, {u64_literal(value)}, {kind});"]
+
+
+def comment(register: Register) -> str:
+    changes = "; ".join(
+        f"{c.describe()}, kernel commit {c.commit}"
+        + (f" (\"{c.subject}\")" if c.subject else "")
+        for c in register.changes if c.kernel is not None)
+    lines = [f"{register.name}: {changes}."]
+    if register.safe_when is not None and register.compat == HIDE:
+        lines.append(f"Dropped only while its value & {register.safe_when.mask:#x} == "
+                     f"{register.safe_when.value:#x}.")
+    elif register.safe_because:
+        lines.append(register.safe_because)
+    lines.append(provenance(register))
+    return c_comment(lines, indent="    ")
+
+
+def render(context: RenderContext) -> str:
+    """The text of ``arm-cpreg-mig-tolerances.c.inc``."""
+    guard = include_guard(FILENAME)
+    intro = [
+        "Include inside the body of kvm_arm_set_cpreg_mig_tolerances(ARMCPU *cpu) "
+        "in target/arm/kvm.c; it expects a variable 'cpu' and QEMU's "
+        "ARM64_SYS_REG / KVM_REG_ARM_FW_* macros.",
+    ]
+    parts = [file_start("arm64 KVM cpreg migration tolerances", context.source_name, intro),
+             f"#ifndef {guard}", f"#define {guard}", ""]
+    registers = tolerated_registers(context.registry)
+    if not registers:
+        parts.append("    /* the registry has no kernel-side register changes */")
+    for i, register in enumerate(registers):
+        if i:
+            parts.append("")
+        parts.append(comment(register))
+        parts.extend(call_lines(register))
+    parts += ["", f"#endif /* {guard} */"]
+    return "\n".join(parts) + "\n"
+
+
+@hookimpl
+def compat_outputs() -> list[OutputSpec]:
+    return [OUTPUT]
+
+
+@hookimpl
+def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
+    if name != OUTPUT.name:
+        return None
+    return {FILENAME: render(context)}

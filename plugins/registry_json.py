@@ -1,0 +1,172 @@
+"""Built-in output ``registry-json``: the resolved model, for other tools.
+
+One JSON document with the registers (decoded), features and machine
+versions together with what compat derived for each machine version: the
+registers it hides or tolerates (names and indices) and the features it
+refuses.  Keys are sorted and lists ordered (registers and features by
+name, machine versions as :meth:`Registry.machine_versions` lists them), so
+the file is byte-identical across runs.  Integers wider than 53 bits are
+hex strings, since JSON consumers often read numbers as doubles.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compat.codec import format_index
+from compat.derive import Derivation, MachineRules, Rule
+from compat.hookspecs import hookimpl
+from compat.model import Change, Feature, MachineVersion, Register, Registry
+from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugins._docmodel import hex_value, where, writers
+
+FILE = "registry.json"
+#: Version of this JSON document's layout (bumped on incompatible changes).
+SCHEMA_VERSION = 1
+OUTPUT = OutputSpec(name="registry-json", files=(FILE,),
+                    description="the resolved registry and derived rules as JSON")
+
+
+@hookimpl
+def compat_outputs() -> list[OutputSpec]:
+    """Declare ``registry-json``."""
+    return [OUTPUT]
+
+
+@hookimpl
+def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
+    """Render ``registry-json``; ``None`` for other outputs."""
+    if name != OUTPUT.name:
+        return None
+    return {FILE: render(context.registry, context.derivation, context.source_name)}
+
+
+def render(registry: Registry, derivation: Derivation, source_name: str) -> str:
+    """The JSON text (sorted keys, 2-space indent, trailing newline)."""
+    return json.dumps(model(registry, derivation, source_name), indent=2,
+                      sort_keys=True) + "\n"
+
+
+def model(registry: Registry, derivation: Derivation, source_name: str) -> dict[str, Any]:
+    """The resolved model as plain JSON-ready data."""
+    return {
+        "generated-by": "compat",
+        "source": source_name,
+        "schema-version": SCHEMA_VERSION,
+        "registry-schema-version": registry.schema_version,
+        "registers": [_register(registry, registry.registers[n])
+                      for n in sorted(registry.registers)],
+        "features": [_feature(registry, registry.features[n], derivation)
+                     for n in sorted(registry.features)],
+        "machine-families": [
+            {"name": fam.name, "cpu-driver": fam.cpu_driver, "layout": fam.layout,
+             "description": fam.description,
+             "versions": [v.name for v in fam.versions], "source": where(fam.location)}
+            for fam in (registry.machines[n] for n in sorted(registry.machines))],
+        "machine-versions": [_machine(m, derivation.for_machine(m.name), derivation)
+                             for m in registry.machine_versions()],
+        "outputs": None if registry.outputs is None else sorted(registry.outputs),
+        "plugins": sorted(registry.plugins),
+    }
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {
+        "change": change.kind,
+        "kernel": None if change.kernel is None else str(change.kernel),
+        "qemu": None if change.qemu is None else str(change.qemu),
+        "commit": change.commit,
+        "cpu-feature": change.cpu_feature,
+        "accel": change.accel,
+        "subject": change.subject,
+        "source": change.source,
+        "direction": change.direction,
+        "describe": change.describe(),
+        "where": where(change.location),
+    }
+
+
+def _register(registry: Registry, reg: Register) -> dict[str, Any]:
+    d = reg.decoded
+    return {
+        "name": reg.name,
+        "index": format_index(reg.index),
+        "decoded": {"arch": d.arch, "group": d.group, "size": d.size,
+                    "fields": dict(sorted(d.fields.items())), "macro": d.macro,
+                    "qemu_name": d.qemu_name, "in_cpreg_list": d.in_cpreg_list()},
+        "description": reg.description,
+        "reset": None if reg.reset is None else hex_value(reg.reset),
+        "changes": [_change(c) for c in reg.changes],
+        "compat": reg.compat,
+        "safe-when": None if reg.safe_when is None else {
+            "mask": hex_value(reg.safe_when.mask), "value": hex_value(reg.safe_when.value)},
+        "safe-because": reg.safe_because,
+        "used-by": sorted(reg.used_by),
+        "written-by": list(writers(registry, reg)),
+        "sources": list(reg.sources),
+        "source": where(reg.location),
+    }
+
+
+def _feature(registry: Registry, feature: Feature, derivation: Derivation) -> dict[str, Any]:
+    refused = [m.machine.name for m in derivation.machines
+               if any(r.feature.name == feature.name for r in m.refusals)]
+    return {
+        "name": feature.name,
+        "description": feature.description,
+        "property": feature.property,
+        "reference": feature.source,
+        "writes": sorted(({"register": w.register, "index": _index_of(registry, w.register),
+                           "value": hex_value(w.value), "source": where(w.location)}
+                          for w in feature.writes),
+                         key=lambda w: (w["register"], w["value"])),
+        "refused-by": refused,
+        "source": where(feature.location),
+    }
+
+
+def _index_of(registry: Registry, name: str) -> str | None:
+    reg = registry.registers.get(name)
+    return None if reg is None else format_index(reg.index)
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    return {
+        "name": rule.register.name,
+        "index": format_index(rule.index),
+        "kind": rule.kind,
+        "override": rule.override,
+        "reasons": [_change(c) for c in rule.reasons],
+    }
+
+
+def _machine(machine: MachineVersion, rules: MachineRules | None,
+             derivation: Derivation) -> dict[str, Any]:
+    hidden = rules.hidden if rules else ()
+    tolerated = rules.tolerated if rules else ()
+    refusals = []
+    for r in (rules.refusals if rules else ()):
+        allowed = derivation.allowing(r.feature.name, machine.family)
+        refusals.append({
+            "feature": r.feature.name, "register": r.register.name,
+            "index": format_index(r.register.index), "value": hex_value(r.value),
+            "oldest-allowing": allowed[-1].name if allowed else None,
+        })
+    refusals.sort(key=lambda r: (r["feature"], r["register"]))
+    return {
+        "name": machine.name,
+        "family": machine.family,
+        "version": machine.version,
+        "qemu": None if machine.qemu is None else str(machine.qemu),
+        "min-kernel": str(machine.min_kernel),
+        "description": machine.description,
+        "hide-overrides": sorted(machine.hide),
+        "tolerate-missing-overrides": sorted(machine.tolerate_missing),
+        "hidden": [_rule(r) for r in hidden],
+        "hidden-indices": [format_index(r.index) for r in hidden],
+        "tolerated": [_rule(r) for r in tolerated],
+        "tolerated-indices": [format_index(r.index) for r in tolerated],
+        "refusals": refusals,
+        "source": where(machine.location),
+    }

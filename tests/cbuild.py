@@ -1,0 +1,36 @@
+"""Compile and run C test harnesses against generated files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+C_DIR = Path(__file__).resolve().parent / "c"
+CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror"]
+
+
+def compile_harness(name: str, generated: Path, out_dir: Path) -> Path:
+    """Build ``tests/c/NAME_harness.c`` with the generated files on the
+    include path; a compiler warning fails the test."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    exe = out_dir / name
+    proc = subprocess.run(["gcc", *CFLAGS, f"-I{generated}", f"-I{C_DIR}", "-o", str(exe),
+                           str(C_DIR / f"{name}_harness.c")], capture_output=True, text=True)
+    assert proc.returncode == 0, f"gcc failed:\n{proc.stderr}"
+    assert proc.stderr == "", proc.stderr
+    return exe
+
+
+def run(exe: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=30)
+
+
+def without_section(text: str, header: str) -> str:
+    """Registry text without the table ``header`` (up to the next table)."""
+    start = text.index(header)
+    end = text.find("\n[", start + 1)
+    return text[:start] + (text[end + 1:] if end != -1 else "")

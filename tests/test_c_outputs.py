@@ -1,0 +1,210 @@
+"""The generated C compiles with -Wall -Wextra -Werror and behaves.
+
+Each output is compiled into a harness in tests/c/ against small stand-ins
+for QEMU's types, then run: the compat tables are applied through QEMU's
+options chain, the tolerances are registered, the guards are asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cbuild import compile_harness, run, without_section
+from compat import build
+from conftest import BUNDLED, run_compat
+
+VIRT_VERSIONS = ["11.1", "11.0", "10.2", "10.1", "10.0"]
+BMAP_2 = "0x6030000000160003"
+TCR2, PIRE0, PIR = "0x603000000013c103", "0x603000000013c512", "0x603000000013c513"
+DBGDTRTX = "0x40200000200e0298"
+
+
+def generate(text: str, out: Path) -> build.Loaded:
+    """Write the registry text's outputs into ``out`` with ``compat build``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "registry.toml").write_text(text)
+    result = run_compat("build", "-r", str(out / "registry.toml"), "-o", str(out / "gen"))
+    assert result.rc == 0, result.err
+    return build.load_text(text)
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory) -> tuple[Path, build.Loaded]:
+    out = tmp_path_factory.mktemp("bundled")
+    loaded = generate(BUNDLED.read_text(), out)
+    return out / "gen", loaded
+
+
+def applied(exe: Path, layout: str, version: str) -> dict[str, list[str]]:
+    newer = VIRT_VERSIONS[:VIRT_VERSIONS.index(version)]
+    proc = run(exe, layout, version, *reversed(newer))
+    assert proc.returncode == 0, proc.stderr
+    props = {}
+    for line in proc.stdout.splitlines():
+        prop, *values = line.split()
+        props[prop] = values
+    return props
+
+
+def expected(loaded: build.Loaded, version: str) -> dict[str, list[str]]:
+    rules = loaded.derivation.for_machine(f"virt-{version}")
+    want = {"x-mig-hidden-regs": [f"0x{i:016x}" for i in rules.hidden_indices],
+            "x-mig-safe-missing-regs": [f"0x{i:016x}" for i in rules.tolerated_indices]}
+    return {k: v for k, v in want.items() if v}
+
+
+def test_generated_c_fits_80_columns(bundled):
+    gen, _ = bundled
+    for path in sorted(gen.glob("*.[ch]*")):
+        if path.suffix in (".h", ".inc"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                assert len(line) <= 80, f"{path.name}:{number}: {len(line)} columns"
+                assert line == line.rstrip(), f"{path.name}:{number}: trailing blank"
+
+
+@pytest.mark.parametrize("version", VIRT_VERSIONS)
+def test_per_version_tables_give_each_machine_its_derived_lists(bundled, tmp_path, version):
+    gen, loaded = bundled
+    exe = compile_harness("compat_props", gen, tmp_path)
+    assert applied(exe, "per-version", version) == expected(loaded, version)
+
+
+def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
+    gen, _ = bundled
+    exe = compile_harness("compat_props", gen, tmp_path)
+    assert applied(exe, "per-version", "10.1") == {
+        "x-mig-hidden-regs": [BMAP_2],
+        "x-mig-safe-missing-regs": [DBGDTRTX, TCR2, PIRE0, PIR],
+    }
+    assert applied(exe, "per-version", "11.1") == {}
+
+
+def test_chaining_per_version_tables_would_abort_qemu(bundled, tmp_path):
+    """Why the layout matters: adding cumulative tables in every options
+    function sets the array twice, which QEMU refuses."""
+    gen, _ = bundled
+    exe = compile_harness("compat_props", gen, tmp_path)
+    proc = run(exe, "chained", "10.2", "11.1", "11.0")
+    assert proc.returncode == 1
+    assert "array size property x-mig-safe-missing-regs may not be set more than once" \
+        in proc.stderr
+
+
+def chained_text() -> str:
+    text = without_section(BUNDLED.read_text(), "[registers.DBGDTRTX]")
+    return text.replace('cpu-driver = "TYPE_ARM_CPU"\n',
+                        'cpu-driver = "TYPE_ARM_CPU"\ncompat-layout = "chained"\n', 1)
+
+
+@pytest.mark.parametrize("version", VIRT_VERSIONS)
+def test_chained_layout_sets_each_array_once(tmp_path, version):
+    loaded = generate(chained_text(), tmp_path)
+    exe = compile_harness("compat_props", tmp_path / "gen", tmp_path)
+    assert applied(exe, "chained", version) == expected(loaded, version)
+    text = (tmp_path / "gen" / "arm-virt-kernel-compat.c.inc").read_text()
+    assert text.count("static GlobalProperty") == 1  # only virt-10.2 needs a table
+
+
+def test_chained_layout_that_would_set_twice_is_rejected(tmp_path):
+    text = BUNDLED.read_text().replace(
+        'cpu-driver = "TYPE_ARM_CPU"\n', 'cpu-driver = "TYPE_ARM_CPU"\ncompat-layout = "chained"\n')
+    path = tmp_path / "registry.toml"
+    path.write_text(text)
+    for command in (["validate"], ["build", "-o", str(tmp_path / "out")]):
+        result = run_compat(*command, "-r", str(path))
+        assert result.rc == 1, result.err
+        assert "QEMU would abort on machine type virt-10.2" in result.err
+        assert "array size property x-mig-safe-missing-regs may not be set more than once" \
+            in result.err
+        assert "Traceback" not in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tolerances_are_the_four_qemu_master_has(bundled, tmp_path):
+    gen, _ = bundled
+    exe = compile_harness("tolerances", gen, tmp_path)
+    proc = run(exe)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{TCR2} 0x0 0x0 ToleranceNotOnBothEnds",
+        f"{PIRE0} 0x0 0x0 ToleranceNotOnBothEnds",
+        f"{PIR} 0x0 0x0 ToleranceNotOnBothEnds",
+        f"{BMAP_2} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
+    ]
+    text = (gen / "arm-cpreg-mig-tolerances.c.inc").read_text()
+    assert "ARM64_SYS_REG(3, 0, 2, 0, 3)" in text
+    assert "KVM_REG_ARM_FW_FEAT_BMAP_REG(3)" in text
+    assert "UINT64_MAX, 0, ToleranceOnlySrcTestValue" in text
+    assert "c0000e58c74e" in text and "0fcb4eea5345" in text and "a68cddbe47ef" in text
+
+
+@pytest.fixture(scope="module")
+def guards(bundled, tmp_path_factory) -> Path:
+    gen, _ = bundled
+    return compile_harness("guards", gen, tmp_path_factory.mktemp("guards"))
+
+
+def test_guard_refuses_impl_cpu_on_machine_that_hides_bmap_2(guards):
+    proc = run(guards, "feature", "virt-10.1", "impl-cpu")
+    assert proc.returncode == 1
+    message = proc.stdout
+    for part in ("impl-cpu", "KVM_REG_ARM_VENDOR_HYP_BMAP_2", BMAP_2, "virt-10.1",
+                 "use machine type virt-11.0 or newer"):
+        assert part in message
+
+
+@pytest.mark.parametrize("machine", ["virt-11.1", "virt-11.0"])
+def test_guard_allows_impl_cpu_where_nothing_is_hidden(guards, machine):
+    proc = run(guards, "feature", machine, "impl-cpu")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_guard_allows_unknown_features(guards):
+    assert run(guards, "feature", "virt-10.1", "no-such-feature").returncode == 0
+
+
+def test_drop_check_passes_for_reset_value(guards):
+    proc = run(guards, "drop", "virt-10.1", BMAP_2, "0")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_drop_check_fails_for_impl_cpu_value(guards):
+    proc = run(guards, "drop", "virt-10.1", BMAP_2, "0x3")
+    assert proc.returncode == 1
+    assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003) is 0x3" in proc.stdout
+    assert "virt-10.1" in proc.stdout and "impl-cpu" in proc.stdout
+
+
+def test_drop_check_ignores_registers_without_condition(guards):
+    assert run(guards, "drop", "virt-10.1", TCR2, "0xffff").returncode == 0
+    # not dropped by virt-11.1 at all: nothing to check
+    assert run(guards, "drop", "virt-11.1", BMAP_2, "0x3").returncode == 0
+
+
+@pytest.mark.parametrize("machine,index,answer", [
+    ("virt-10.1", BMAP_2, "hidden hidden"),
+    ("virt-10.1", TCR2, "safe-missing visible"),
+    ("virt-10.1", PIR, "safe-missing visible"),
+    ("virt-10.1", DBGDTRTX, "safe-missing visible"),
+    ("virt-10.1", "0x603000000013c000", "migrated visible"),
+    ("virt-10.1", "0xffffffffffffffff", "migrated visible"),
+    ("virt-10.1", "0", "migrated visible"),
+    ("virt-11.1", BMAP_2, "migrated visible"),
+    ("virt-11.0", DBGDTRTX, "safe-missing visible"),
+])
+def test_rule_lookup(guards, machine, index, answer):
+    proc = run(guards, "rule", machine, index)
+    assert proc.stdout.strip() == answer
+
+
+def test_rule_lookup_agrees_with_derivation_for_every_register(bundled, guards):
+    _, loaded = bundled
+    for rules in loaded.derivation.machines:
+        hidden, tolerated = set(rules.hidden_indices), set(rules.tolerated_indices)
+        for reg in loaded.registry.registers.values():
+            want = ("hidden" if reg.index in hidden else
+                    "safe-missing" if reg.index in tolerated else "migrated")
+            got = run(guards, "rule", rules.machine.name, hex(reg.index)).stdout.split()[0]
+            assert got == want, (rules.machine.name, reg.name)

@@ -1,0 +1,160 @@
+"""The ``registry-json`` output: the resolved model as deterministic JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compat.build import load_text, render, select_outputs
+from compat.plugin_host import BUILTIN_PLUGINS, PluginHost
+from compat.plugins import registry_json
+from conftest import BUNDLED, ROOT
+
+FILE = "registry.json"
+
+
+def host() -> PluginHost:
+    h = PluginHost.create(builtins=False)
+    h.register(registry_json, "registry-json")
+    return h
+
+
+def build_json(text: str) -> str:
+    loaded = load_text(text, host=host())
+    return render(loaded, select_outputs(loaded, ["registry-json"]))[FILE]
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return build_json(BUNDLED.read_text())
+
+
+@pytest.fixture(scope="module")
+def data(text) -> dict:
+    return json.loads(text)
+
+
+def test_round_trip_and_format(text, data):
+    assert text.endswith("}\n")
+    assert json.dumps(data, indent=2, sort_keys=True) + "\n" == text
+    assert data["generated-by"] == "compat"
+    assert data["source"] == "registry.toml"
+    assert data["schema-version"] == 1
+
+
+def test_registers_match_registry(data):
+    registry = load_text(BUNDLED.read_text(), host=host()).registry
+    regs = {r["name"]: r for r in data["registers"]}
+    assert [r["name"] for r in data["registers"]] == sorted(registry.registers)
+    bmap2 = regs["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
+    assert bmap2["index"] == "0x6030000000160003"
+    assert bmap2["decoded"]["group"] == "fw-feat-bmap"
+    assert bmap2["decoded"]["fields"] == {"number": 3}
+    assert bmap2["decoded"]["macro"] == "KVM_REG_ARM_FW_FEAT_BMAP_REG(3)"
+    assert bmap2["decoded"]["size"] == 64
+    assert bmap2["compat"] == "hide"
+    assert bmap2["safe-when"] == {"mask": "0xffffffffffffffff", "value": "0x0"}
+    assert bmap2["used-by"] == ["impl-cpu"]
+    assert bmap2["reset"] == "0x0"
+    change = bmap2["changes"][0]
+    assert (change["kernel"], change["qemu"], change["commit"], change["change"]) == \
+        ("6.15", None, "c0000e58c74e", "added")
+    line = registry.registers["KVM_REG_ARM_VENDOR_HYP_BMAP_2"].location.line
+    assert bmap2["source"] == f"registry.toml:{line}"
+    assert BUNDLED.read_text().splitlines()[line - 1].startswith(
+        "[registers.KVM_REG_ARM_VENDOR_HYP_BMAP_2]")
+    tcr2 = regs["TCR2_EL1"]
+    assert tcr2["safe-when"] is None and tcr2["safe-because"].startswith("A guest without")
+    assert tcr2["changes"][0]["cpu-feature"] == "FEAT_TCRX"
+    dbg = regs["DBGDTRTX"]
+    assert dbg["changes"][0]["qemu"] == "11.1" and dbg["changes"][0]["kernel"] is None
+    assert regs["KVM_REG_ARM_PSCI_VERSION"]["compat"] is None
+    assert regs["KVM_REG_ARM_PSCI_VERSION"]["reset"] is None
+
+
+def test_machine_versions_and_derived_lists(data):
+    machines = {m["name"]: m for m in data["machine-versions"]}
+    assert [m["name"] for m in data["machine-versions"]] == \
+        ["virt-11.1", "virt-11.0", "virt-10.2", "virt-10.1", "virt-10.0"]
+    v101 = machines["virt-10.1"]
+    assert v101["min-kernel"] == "6.12"
+    assert [h["name"] for h in v101["hidden"]] == ["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
+    assert v101["hidden-indices"] == ["0x6030000000160003"]
+    tolerated = [t["name"] for t in v101["tolerated"]]
+    assert {"TCR2_EL1", "PIRE0_EL1", "PIR_EL1"} <= set(tolerated)
+    assert v101["tolerated-indices"] == sorted(v101["tolerated-indices"])
+    assert v101["refusals"] == [{
+        "feature": "impl-cpu", "register": "KVM_REG_ARM_VENDOR_HYP_BMAP_2",
+        "index": "0x6030000000160003", "value": "0x3", "oldest-allowing": "virt-11.0"}]
+    v111 = machines["virt-11.1"]
+    assert v111["min-kernel"] == "6.18"
+    assert v111["hidden"] == [] and v111["tolerated"] == [] and v111["refusals"] == []
+
+
+def test_features(data):
+    (feature,) = data["features"]
+    assert feature["name"] == "impl-cpu"
+    assert feature["writes"][0]["register"] == "KVM_REG_ARM_VENDOR_HYP_BMAP_2"
+    assert feature["writes"][0]["value"] == "0x3"
+    assert feature["writes"][0]["index"] == "0x6030000000160003"
+    assert feature["refused-by"] == ["virt-10.2", "virt-10.1", "virt-10.0"]
+
+
+def test_hostile_text_survives_round_trip():
+    bundled = BUNDLED.read_text()
+    old = 'description = "Extended Translation Control Register (FEAT_TCRX)."'
+    hostile = "*/ \"q\" \\ <script> \u2028 |a|"
+    toml_value = json.dumps(hostile)        # a valid TOML basic string too
+    out = json.loads(build_json(bundled.replace(old, f"description = {toml_value}")))
+    regs = {r["name"]: r for r in out["registers"]}
+    assert regs["TCR2_EL1"]["description"] == hostile
+
+
+def test_render_twice_identical(text):
+    assert build_json(BUNDLED.read_text()) == text
+
+
+_SCRIPT = """
+import sys
+from compat.build import load_text, render, select_outputs
+from compat.plugin_host import PluginHost
+from compat.plugins import registry_json
+h = PluginHost.create(builtins=False)
+h.register(registry_json, "registry-json")
+loaded = load_text(open(sys.argv[1]).read(), host=h)
+sys.stdout.write(render(loaded, select_outputs(loaded, ["registry-json"]))["registry.json"])
+"""
+
+
+def test_identical_across_hash_seeds():
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(BUNDLED)], env=env,
+                              capture_output=True, check=True, cwd=ROOT)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0])["source"] == "registry.toml"
+
+
+def _all_builtins_present() -> bool:
+    return all(importlib.util.find_spec(module) is not None for _, module in BUILTIN_PLUGINS)
+
+
+@pytest.mark.skipif(not _all_builtins_present(), reason="not every built-in plugin exists yet")
+def test_cli_build_identical_across_hash_seeds(tmp_path, compat_cli):
+    results = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}"
+        res = compat_cli("build", "-r", str(BUNDLED), "--only", "registry-json", "-o", str(out),
+                         env={"PYTHONHASHSEED": seed})
+        assert res.rc == 0, res.err
+        results.append((out / FILE).read_bytes())
+    assert results[0] == results[1]
+    assert json.loads(results[0])["generated-by"] == "compat"
+    assert str(tmp_path) not in results[0].decode()
