@@ -9,7 +9,7 @@ check, or emit a depfile.  Nothing is written unless every step succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterable
 
 from compat import resources
@@ -18,6 +18,9 @@ from compat.diagnostics import CompatError, Location, did_you_mean
 from compat.model import Registry
 from compat.plugin_api import OutputSpec, RenderContext
 from compat.plugin_host import PluginHost
+from compat.fragments import merge_fragments
+from compat.schema import registry_schema
+from compat.schema_ext import extend_schema
 from compat.source import SourceDocument, load_toml_file, load_toml_text
 from compat.validate import build_registry
 
@@ -48,6 +51,9 @@ def load_text(text: str, display_name: str = "registry.toml", plugins: Iterable[
 
 def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
                   host: PluginHost | None = None, inputs: list[Path] | None = None) -> Loaded:
+    """Load plugins, extend the schema with their schema fragments, merge
+    their registry fragments (see :mod:`compat.fragments`), then validate
+    and derive."""
     named = set(plugins)
     listed = doc.data.get("plugins")
     if isinstance(listed, list):
@@ -56,7 +62,11 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
         host = PluginHost.create(named, location=doc.locate(("plugins",)))
     else:
         host.load_entry_points(named, location=doc.locate(("plugins",)))
-    registry = build_registry(doc)
+    schema = extend_schema(registry_schema(), host.call(
+        "compat_schema_fragments", location=Location(doc.filename)))
+    doc = merge_fragments(doc, host.call("compat_registry_fragments",
+                                         location=Location(doc.filename)), schema)
+    registry = build_registry(doc, schema=schema)
     derivation = derive(registry)
     problems = [d for _, found in host.call("compat_validate", location=Location(doc.filename),
                                             registry=registry, derivation=derivation)
@@ -90,7 +100,9 @@ def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
     files: dict[str, str] = {}
     owner: dict[str, str] = {}
     for spec in outputs:
-        context = RenderContext(loaded.registry, loaded.derivation, spec, loaded.source_name)
+        # base name only: generated files must not depend on where the registry lives
+        context = RenderContext(loaded.registry, loaded.derivation, spec,
+                                PurePath(loaded.source_name).name)
         for rel, text in loaded.host.render(spec, context, Location(loaded.source_name)).items():
             if rel in files:
                 raise CompatError.at(Location(loaded.source_name),

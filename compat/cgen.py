@@ -12,6 +12,7 @@ import re
 from compat.codec import format_index
 from compat.derive import Rule
 from compat.model import Register
+from compat.plugin_api import provenance as plugin_provenance
 from compat.text import c_comment, c_file_header
 
 MAX_COLUMNS = 80
@@ -24,8 +25,7 @@ def include_guard(filename: str) -> str:
 
 def provenance(register: Register) -> str:
     """``registry.toml:42``: where a generated row comes from."""
-    loc = register.location
-    return f"{loc.file}:{loc.line}" if loc.line else loc.file
+    return plugin_provenance(register.location)
 
 
 def rule_summary(rule: Rule) -> str:

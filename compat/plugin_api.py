@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Mapping
 
 from compat.derive import Derivation
@@ -48,6 +49,13 @@ class RenderContext:
     derivation: Derivation
     output: OutputSpec
     source_name: str
+
+
+def provenance(location: Any) -> str:
+    """``registry.toml:53`` for a :class:`~compat.diagnostics.Location`: the
+    file's base name only, so generated files never carry absolute paths."""
+    name = PurePath(location.file).name or location.file
+    return f"{name}:{location.line}" if location.line else name
 
 
 class PluginError(Exception):

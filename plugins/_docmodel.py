@@ -15,6 +15,7 @@ from compat.codec import format_index
 from compat.derive import Derivation, Rule
 from compat.diagnostics import Location
 from compat.model import Change, Register, Registry
+from compat.plugin_api import provenance
 
 TITLE = "KVM register migration compatibility"
 
@@ -126,7 +127,7 @@ class DocModel:
 
 def where(location: Location) -> str:
     """``file:LINE`` (no column) for provenance."""
-    return f"{location.file}:{location.line}" if location.line else location.file
+    return provenance(location)
 
 
 def hex_value(value: int) -> str:

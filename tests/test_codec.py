@@ -262,7 +262,7 @@ def test_group_shaped_u64_roundtrip(arch_group, size_code, low, spare):
     0x6030000000110000,            # demux, U64
     0x40300000200E0298,            # cp14 without is64, U64
     0x40200000200E8298,            # cp14 with is64, U32
-])
+], ids=codec.format_index)
 def test_size_is_part_of_the_encoding(index):
     d = codec.decode(index)
     assert codec.reencode(d) == index

@@ -33,13 +33,13 @@ by the writes of enabled features.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from compat import codec
 from compat.analysis.reglist import RegList
 from compat.derive import Derivation, MachineRules
-from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.diagnostics import CompatError, Location, did_you_mean
 from compat.model import HIDE, TOLERATE_MISSING, Register, Registry
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
@@ -377,4 +377,4 @@ def simulate(source: RegList, destination: RegList, registry: Registry, *,
 
 
 __all__ = ["COMPAT_PROPS", "TOLERANCES", "NONE", "RULES_MODES", "Failure", "MigrationResult",
-           "RuleSet", "Simulator", "simulate", "direction_of", "Diagnostic"]
+           "RuleSet", "Simulator", "simulate", "direction_of"]

@@ -1,0 +1,208 @@
+"""``compat check``, ``compat audit`` and ``compat diff`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from conftest import REGLISTS
+
+
+def reg(host: str, kernel: str) -> str:
+    return str(REGLISTS / f"{host}-linux-{kernel}.reglist")
+
+
+def drop_table(text: str, header: str) -> str:
+    start = text.index(header)
+    rest = text[start + len(header):]
+    nxt = re.search(r"^(\[|# -{10})", rest, re.M)
+    return text[:start] + (rest[nxt.start():] if nxt else "")
+
+
+@pytest.fixture
+def no_bmap2(tmp_path, bundled_text):
+    path = tmp_path / "registry.toml"
+    path.write_text(drop_table(drop_table(bundled_text, "[registers.KVM_REG_ARM_VENDOR_HYP_BMAP_2]"),
+                               "[features.impl-cpu]"))
+    return path
+
+
+# -- check -----------------------------------------------------------------
+
+def test_check_without_rules_fails_forward(compat_cli):
+    r = compat_cli("check", reg("n1", "6.12"), reg("n1", "6.13"))
+    assert r.rc == 1, r.err
+    for name in ("TCR2_EL1", "PIRE0_EL1", "PIR_EL1"):
+        assert name in r.out
+    assert "failed to load cpu:cpreg_vmstate_array_len" in r.out
+    assert "rules none" in r.out
+
+
+def test_check_passes_exit_0(compat_cli):
+    r = compat_cli("check", reg("n1", "6.13"), reg("n1", "6.12"))
+    assert (r.rc, r.err) == (0, "")
+    assert ": ok" in r.out
+
+
+def test_check_machine_defaults_to_compat_props(compat_cli):
+    r = compat_cli("check", reg("v2", "6.15"), reg("v2", "6.14"), "--machine", "virt-10.1")
+    assert r.rc == 0, r.out + r.err
+    assert "compat-props (virt-10.1)" in r.out
+
+
+def test_check_feature_guard_json(compat_cli):
+    r = compat_cli("check", reg("n1", "6.15"), reg("n1", "6.14"), "--machine", "virt-10.1",
+                   "--feature", "impl-cpu", "--json")
+    assert r.rc == 1, r.err
+    data = json.loads(r.out)
+    assert data["ok"] is False and data["direction"] == "backward"
+    assert data["qemu_error"] == ("impl-cpu writes KVM_REG_ARM_VENDOR_HYP_BMAP_2 "
+                                  "(0x6030000000160003), which virt-10.1 hides; "
+                                  "use virt-11.0 or newer")
+    (f,) = data["failures"]
+    assert (f["index"], f["kind"]) == ("0x6030000000160003", "guard")
+
+
+def test_check_tolerances_json(compat_cli):
+    ok = compat_cli("check", reg("n1", "6.15"), reg("n1", "6.14"), "--rules", "tolerances",
+                    "--json")
+    assert ok.rc == 0 and json.loads(ok.out)["ok"] is True
+    bad = compat_cli("check", reg("n1", "6.15"), reg("n1", "6.14"), "--rules", "tolerances",
+                     "--feature", "impl-cpu", "--json")
+    assert bad.rc == 1
+    (f,) = json.loads(bad.out)["failures"]
+    assert f["name"] == "KVM_REG_ARM_VENDOR_HYP_BMAP_2" and "value 0x3" in f["qemu_error"]
+
+
+def test_check_bad_input_is_an_error_not_a_traceback(compat_cli, tmp_path):
+    bad = tmp_path / "h-linux-6.12.reglist"
+    bad.write_text("0x603000000013c103\nnot a register\n")
+    r = compat_cli("check", str(bad), reg("n1", "6.13"))
+    assert r.rc == 1 and "Traceback" not in r.err
+    assert f"{bad}:2: error:" in r.err
+    r = compat_cli("check", reg("n1", "6.12"), reg("n1", "6.13"), "--machine", "virt-9.9")
+    assert r.rc == 1 and "unknown machine type 'virt-9.9'" in r.err
+    r = compat_cli("check", reg("n1", "6.12"), reg("n1", "6.13"), "--rules", "compat-props")
+    assert r.rc == 1 and "--machine" in r.err
+    r = compat_cli("check", reg("n1", "6.12"), str(tmp_path / "missing.reglist"))
+    assert r.rc == 1 and "cannot read register list" in r.err
+
+
+def test_check_kernel_option_for_unnamed_trace(compat_cli, tmp_path):
+    trace = tmp_path / "dst.log"
+    trace.write_text(
+        "\n".join(f"kvm_arm_cpu_post_load reg {line.strip()}" for line in
+                  open(reg("n1", "6.14")) if line.startswith("0x")) + "\n")
+    r = compat_cli("check", reg("n1", "6.15"), str(trace), "--json")
+    assert r.rc == 1 and "cannot tell which kernel" in r.err
+    r = compat_cli("check", reg("n1", "6.15"), str(trace), "--to-kernel", "6.14", "--json")
+    assert r.rc == 1
+    data = json.loads(r.out)
+    assert data["destination"]["format"] == "trace"
+    assert [f["name"] for f in data["failures"]] == ["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
+
+
+def test_check_help_documents_rules_default(compat_cli):
+    r = compat_cli("check", "--help")
+    assert r.rc == 0
+    assert "default when --machine is given" in r.out and "default without --machine" in r.out
+
+
+# -- audit -----------------------------------------------------------------
+
+def all_reglists() -> list[str]:
+    return sorted(str(p) for p in REGLISTS.glob("*.reglist"))
+
+
+def test_audit_bundled_exits_0(compat_cli):
+    r = compat_cli("audit", *all_reglists())
+    assert r.rc == 0, r.out + r.err
+    assert "audited 144 migrations" in r.out
+
+
+def test_audit_missing_bmap2_then_paste_suggestion(compat_cli, no_bmap2):
+    r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists(), "--json")
+    assert r.rc == 1, r.err
+    data = json.loads(r.out)
+    assert data["ok"] is False
+    (u,) = data["uncovered"]
+    assert (u["name"], u["change"], u["kernel"], u["suggested_compat"]) == \
+        ("KVM_REG_ARM_VENDOR_HYP_BMAP_2", "added", "6.15", "hide")
+    assert {(f["machine"], f["source"]["kernel"], f["destination"]["kernel"])
+            for f in data["failures"]} >= {("virt-10.1", "6.15", "6.14")}
+    text = compat_cli("audit", "-r", str(no_bmap2), *all_reglists())
+    assert text.rc == 1 and u["toml"].rstrip("\n") in text.out
+    with open(no_bmap2, "a") as f:
+        f.write("\n" + u["toml"])
+    assert compat_cli("validate", "-r", str(no_bmap2)).rc == 0
+    fixed = compat_cli("audit", "-r", str(no_bmap2), *all_reglists())
+    assert fixed.rc == 0, fixed.out + fixed.err
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells = {}
+        self.table = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.table = (a.get("data-machine"), a.get("data-host"))
+        elif tag == "td" and self.table:
+            self.cells[self.table + (a["data-source"], a["data-destination"])] = a["class"]
+
+
+def test_audit_html_file(compat_cli, tmp_path, no_bmap2):
+    out = tmp_path / "report.html"
+    r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists(), "--html", str(out))
+    assert r.rc == 1
+    parser = _Cells()
+    parser.feed(out.read_text())
+    assert parser.cells[("virt-10.1", "v2", "6.16", "6.13")] == "fail"
+    assert parser.cells[("virt-10.1", "v2", "6.13", "6.16")] == "ok"
+    assert parser.cells[("virt-11.0", "v2", "6.13", "6.16")] == "na"
+
+
+def test_audit_machine_filter_and_bad_lists(compat_cli, tmp_path):
+    r = compat_cli("audit", reg("n1", "6.15"), reg("n1", "6.16"), "--machine", "virt-11.0",
+                   "--json")
+    assert r.rc == 0
+    data = json.loads(r.out)
+    assert data["pairs"] == 2 and [m["machine"] for m in data["matrices"]] == ["virt-11.0"]
+    hostless = tmp_path / "dump.txt"
+    hostless.write_text("# kernel: 6.12\n0x603000000013c103\n")
+    r = compat_cli("audit", str(hostless))
+    assert r.rc == 1 and "cannot tell which host" in r.err
+    r = compat_cli("audit", str(hostless), "--host", "n1")
+    assert r.rc == 0, r.err
+
+
+# -- diff ------------------------------------------------------------------
+
+def test_diff_names_changes_and_what_they_break(compat_cli):
+    r = compat_cli("diff", reg("n1", "6.14"), reg("n1", "6.15"))
+    assert r.rc == 0
+    assert "+ 0x6030000000160003 KVM_REG_ARM_VENDOR_HYP_BMAP_2" in r.out
+    assert "breaks backward migration n1 6.15 -> n1 6.14" in r.out
+    assert 'compat = "hide"' in r.out
+
+
+def test_diff_json_unknown_and_core(compat_cli, tmp_path, no_bmap2):
+    old = tmp_path / "h-linux-6.12.reglist"
+    new = tmp_path / "h-linux-6.13.reglist"
+    old.write_text("0x603000000013c103\n0x603000000013c512\n")
+    new.write_text("0x603000000013c512\n0x6030000000160003\n0x6030000000100020\n")
+    r = compat_cli("diff", str(old), str(new), "-r", str(no_bmap2), "--json")
+    assert r.rc == 0, r.err
+    rows = {row["index"]: row for row in json.loads(r.out)["changes"]}
+    assert rows["0x603000000013c103"]["change"] == "removed"
+    assert rows["0x603000000013c103"]["breaks"].startswith("forward migration")
+    bmap = rows["0x6030000000160003"]
+    assert (bmap["change"], bmap["in_registry"], bmap["name"]) == \
+        ("added", False, "KVM_REG_ARM_VENDOR_HYP_BMAP_2")
+    core = rows["0x6030000000100020"]
+    assert core["in_cpreg_list"] is False and core["breaks"].startswith("nothing")
