@@ -208,12 +208,26 @@ def format_index(index: int) -> str:
     return f"0x{index:016x}"
 
 
-def parse_index(text: str) -> int:
-    """A 64-bit index written in hex (``0x...``) or decimal."""
+def c_number(text: str) -> int:
+    """A C integer literal: ``0x`` hex, leading ``0`` octal, else decimal;
+    ``U``/``L`` suffixes allowed."""
     cleaned = text.strip().lower().rstrip("ul")
     try:
-        value = int(cleaned, 16 if cleaned.startswith("0x") else 10)
+        if cleaned.startswith("0x"):
+            return int(cleaned[2:], 16)
+        if len(cleaned) > 1 and cleaned.startswith("0"):
+            return int(cleaned[1:], 8)
+        return int(cleaned, 10)
     except ValueError:
+        raise CodecError(f"'{text}' is not a C integer literal (hex 0x..., octal 0..., "
+                         "or decimal)") from None
+
+
+def parse_index(text: str) -> int:
+    """A 64-bit index written as a C integer literal (``0x603000000013c103``)."""
+    try:
+        value = c_number(text)
+    except CodecError:
         raise CodecError(f"'{text}' is not a number; write a 64-bit index such as "
                          "0x603000000013c103") from None
     if not 0 <= value <= U64_MAX:
@@ -234,6 +248,8 @@ def decode(index: int) -> Decoded:
     low = index & 0xFFFF
     spare = index & 0x000F_FFFF_F000_0000
     fields: dict[str, Any] | None = None
+    if group in ("sysreg", "fw", "fw-feat-bmap") and size != 64 or group == "demux" and size != 32:
+        group = None  # a size KVM never uses for the group: keep the raw bits
     if group == "sysreg" and not spare:
         fields = {"op0": low >> 14, "op1": (low >> 11) & 7, "crn": (low >> 7) & 15,
                   "crm": (low >> 3) & 15, "op2": low & 7}
@@ -243,7 +259,8 @@ def decode(index: int) -> Decoded:
         fields = {"id": low >> 8, "value": low & 0xFF}
     elif group == "sve" and not spare:
         fields = _decode_sve(low, size)
-    elif group in ("cp14", "cp15") and not spare & ~AA32_NS_BIT:
+    elif group in ("cp14", "cp15") and not spare & ~AA32_NS_BIT \
+            and size == (64 if low & AA32_IS64_BIT else 32):
         fields = {"opc1": (low >> 3) & 15, "crn": (low >> 11) & 15, "crm": (low >> 7) & 15,
                   "opc2": low & 7, "is64": bool(low & AA32_IS64_BIT),
                   "ns": bool(index & AA32_NS_BIT)}
@@ -515,8 +532,7 @@ class _Parser:
     def atom(self) -> int:
         kind, text = self.take()
         if kind == "num":
-            return int(text, 0) if not text.startswith("0") or text.lower().startswith("0x") \
-                else int(text, 8)
+            return c_number(text)
         if kind == "op" and text == "(":
             value = self.expr()
             self.take(")")

@@ -238,12 +238,6 @@ def test_any_u64_decodes_and_reencodes(index):
 _GROUP_CODES = [(0x60, g) for g in (0x10, 0x11, 0x13, 0x14, 0x15, 0x16, 0x17)] \
     + [(0x40, g) for g in (0x0E, 0x0F, 0x13)]
 
-_SIZE_BUG = ("codec.decode ignores the size bits for sysreg/fw/fw-feat-bmap (must be U64), "
-             "demux (U32) and cp14/cp15 (U32, or U64 with is64): e.g. 0x6020000000130000 "
-             "decodes as sysreg and re-encodes as 0x6030000000130000")
-
-
-@pytest.mark.xfail(strict=True, reason=_SIZE_BUG)
 @settings(max_examples=1000)
 @given(st.sampled_from(_GROUP_CODES), st.integers(0, 15), st.integers(0, 0xFFFF),
        st.sampled_from([0, 1 << 29, 1 << 40]))
@@ -254,7 +248,6 @@ def test_group_shaped_u64_roundtrip(arch_group, size_code, low, spare):
     assert codec.reencode(d) == index, (codec.format_index(index), d)
 
 
-@pytest.mark.xfail(strict=True, reason=_SIZE_BUG)
 @pytest.mark.parametrize("index", [
     0x6020000000130000 | 0xC103,   # TCR2_EL1's fields, but U32
     0x6040000000140001,            # fw reg 1, U128
@@ -325,8 +318,6 @@ def test_octal_literals_inside_expressions():
     assert codec.parse_expr("ARM64_SYS_REG(3, 0, 010, 0, 3)") == codec.sysreg(3, 0, 8, 0, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="codec._Parser.atom calls int(text, 8) on '09' and "
-                   "lets ValueError escape (compat encode reports an internal error)")
 @pytest.mark.parametrize("expr", ["ARM64_SYS_REG(3, 0, 09, 0, 3)", "08 | 0"])
 def test_bad_octal_is_a_codec_error(expr):
     """A C-style octal literal with digits 8/9 is invalid C: CodecError, not ValueError."""
@@ -334,7 +325,5 @@ def test_bad_octal_is_a_codec_error(expr):
         codec.parse_expr(expr)
 
 
-@pytest.mark.xfail(strict=True, reason="parse_expr reads a lone '010' as decimal (parse_index) "
-                   "but '010' inside an expression as octal")
 def test_leading_zero_means_the_same_everywhere():
     assert codec.parse_expr("010") == codec.parse_expr("010 | 0")
