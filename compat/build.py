@@ -78,13 +78,17 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
 
 
 def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[OutputSpec]:
-    """The outputs to build: ``only`` if given, else the registry's list,
+    """The outputs to build: ``only`` if given, else the registry's list
+    plus the default outputs of the non-built-in plugins it loaded (naming a
+    plugin with ``--plugin`` or ``plugins = [...]`` asks for its outputs),
     else every output declared as default."""
     where = Location(loaded.source_name)
     available = loaded.host.outputs(where)
     wanted = list(only or ())
     if not wanted and loaded.registry.outputs is not None:
         wanted = list(loaded.registry.outputs)
+        wanted += [name for name, spec in available.items() if spec.default
+                   and loaded.host.plugins[spec.plugin].source != "builtin"]
     if not wanted:
         return [spec for spec in available.values() if spec.default]
     unknown = [name for name in wanted if name not in available]

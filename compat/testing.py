@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Iterable
 
-import pytest
-
 from compat.diagnostics import CompatError
 from compat.plugin_host import PluginHost
 
@@ -142,14 +140,18 @@ def _format(diagnostic: Any) -> str:
     return str(diagnostic)
 
 
-# -- pytest plugin --------------------------------------------------------------
-@pytest.fixture
-def compat_registry() -> str:
-    """The text of :data:`MINIMAL_REGISTRY` (a valid registry)."""
-    return MINIMAL_REGISTRY
+# -- pytest plugin (fixtures only when pytest is installed) -----------------------
+try:
+    import pytest
+except ImportError:  # pragma: no cover - compat itself does not need pytest
+    pass
+else:
+    @pytest.fixture
+    def compat_registry() -> str:
+        """The text of :data:`MINIMAL_REGISTRY` (a valid registry)."""
+        return MINIMAL_REGISTRY
 
-
-@pytest.fixture
-def compat_build():
-    """:func:`build_in_memory`, as a fixture."""
-    return build_in_memory
+    @pytest.fixture
+    def compat_build():
+        """:func:`build_in_memory`, as a fixture."""
+        return build_in_memory

@@ -166,7 +166,7 @@ class _SemanticPass:
                        f"({', '.join(used_by)}) write it",
                        hint="add safe-when = { mask = ..., value = ... } so the guards can "
                        "refuse what would be lost")
-        if compat and not changes:
+        if compat and not entry.get("changes"):  # not `changes`: rejected ones are already reported
             self.error(base + ("compat",), f"compat = \"{compat}\" but the register has no changes",
                        hint="record the change that needs the rule, or remove compat")
         if compat and safe_when is None and "safe-because" not in entry:
