@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import pluggy
 
 from compat import __version__, hookspecs
-from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.diagnostics import CompatError, Location, did_you_mean
 from compat.plugin_api import OutputSpec, PluginError, RenderContext
 
 ENTRY_POINT_GROUP = "compat.plugins"

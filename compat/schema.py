@@ -169,7 +169,11 @@ def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
         message = f"{label} is not allowed here"
     else:
         message = f"{label}: {error.message}"
-    yield Diagnostic(loc, message + where if key is None else message, context=context)
+    hint = None
+    if isinstance(value, str) and "FIXME" in value:
+        hint = ("FIXME is a placeholder left by 'compat new-register': replace it with the "
+                "real value")
+    yield Diagnostic(loc, message + where if key is None else message, context=context, hint=hint)
 
 
 def _where(path: KeyPath) -> str:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from compat.cgen import file_start, include_guard, provenance
 from compat.codec import format_index
-from compat.derive import Derivation, MachineRules, Refusal, Rule
+from compat.derive import Derivation, MachineRules, Rule
 from compat.hookspecs import hookimpl
 from compat.model import HIDE, MachineVersion
 from compat.plugin_api import OutputSpec, PluginError, RenderContext
+from compat.refusals import oldest_allowing, refusal_message
 from compat.text import c_comment, c_string, c_string_lines
 
 HEADER = "arm-compat-guards.h"
@@ -54,33 +55,11 @@ def _check_identifiers(machines: list[MachineVersion]) -> None:
         seen[ident] = machine
 
 
-def oldest_allowing(derivation: Derivation, refusal: Refusal, machine: MachineVersion) -> str | None:
-    allowed = derivation.allowing(refusal.feature.name, machine.family)
-    return allowed[-1].name if allowed else None
-
-
-def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
-    """The error QEMU prints when a user enables a refused feature."""
-    machine, reg = rules.machine, refusal.register
-    why = ""
-    if refusal.rule.reasons:
-        change = refusal.rule.reasons[0]
-        why = (f", because its promise spans a host kernel change ({reg.name} "
-               f"{change.describe()})")
-    fix = oldest_allowing(derivation, refusal, machine)
-    fix_text = (f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
-                if fix else f"do not enable {refusal.feature.name} with this machine family")
-    verb = "hides" if refusal.rule.kind == HIDE else "may drop"
-    return (f"{refusal.feature.name} cannot be used with machine type {machine.name}: it "
-            f"sets {reg.name} ({format_index(reg.index)}) to {refusal.value:#x}, but "
-            f"{machine.name} {verb} that register from migration{why}; {fix_text}")
-
-
 def drop_hint(derivation: Derivation, rules: MachineRules, rule: Rule) -> str:
     """What to do when a register's value makes dropping it unsafe."""
     users = [r for r in rules.refusals if r.register.name == rule.register.name]
     if users:
-        fix = oldest_allowing(derivation, users[0], rules.machine)
+        fix = oldest_allowing(derivation, users[0], rules.machine.family)
         names = ", ".join(sorted({r.feature.name for r in users}))
         return (f"it is set by {names}: disable it"
                 + (f" or use machine type {fix} or newer" if fix else ""))

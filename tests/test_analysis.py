@@ -196,9 +196,12 @@ def test_feature_guard_fails_with_message(registry):
     result = simulate(rl("n1", "6.15"), rl("n1", "6.14"), registry, rules="compat-props",
                       machine="virt-10.1", features=["impl-cpu"])
     assert not result.ok
-    assert result.qemu_error == ("impl-cpu writes KVM_REG_ARM_VENDOR_HYP_BMAP_2 "
-                                 "(0x6030000000160003), which virt-10.1 hides; "
-                                 "use virt-11.0 or newer")
+    assert result.qemu_error == (
+        "impl-cpu cannot be used with machine type virt-10.1: it sets "
+        "KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003) to 0x3, but virt-10.1 hides "
+        "that register from migration, because its promise spans a host kernel change "
+        "(KVM_REG_ARM_VENDOR_HYP_BMAP_2 added in Linux 6.15); use machine type virt-11.0 "
+        "or newer, or do not enable impl-cpu")
     assert result.failures[0].kind == "guard"
 
 

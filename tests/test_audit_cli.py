@@ -59,9 +59,12 @@ def test_check_feature_guard_json(compat_cli):
     assert r.rc == 1, r.err
     data = json.loads(r.out)
     assert data["ok"] is False and data["direction"] == "backward"
-    assert data["qemu_error"] == ("impl-cpu writes KVM_REG_ARM_VENDOR_HYP_BMAP_2 "
-                                  "(0x6030000000160003), which virt-10.1 hides; "
-                                  "use virt-11.0 or newer")
+    assert data["qemu_error"] == (
+        "impl-cpu cannot be used with machine type virt-10.1: it sets "
+        "KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003) to 0x3, but virt-10.1 hides "
+        "that register from migration, because its promise spans a host kernel change "
+        "(KVM_REG_ARM_VENDOR_HYP_BMAP_2 added in Linux 6.15); use machine type virt-11.0 "
+        "or newer, or do not enable impl-cpu")
     (f,) = data["failures"]
     assert (f["index"], f["kind"]) == ("0x6030000000160003", "guard")
 

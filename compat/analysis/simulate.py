@@ -41,6 +41,7 @@ from compat.analysis.reglist import RegList
 from compat.derive import Derivation, MachineRules
 from compat.diagnostics import CompatError, Location, did_you_mean
 from compat.model import HIDE, TOLERATE_MISSING, Register, Registry
+from compat.refusals import refusal_message
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
 RULES_MODES = (COMPAT_PROPS, TOLERANCES, NONE)
@@ -196,8 +197,7 @@ class Simulator:
             guards, guard_indices = [], []
             for refusal in rules.refusals:
                 if refusal.feature.name in features:
-                    guards.append(self.guard_message(refusal.feature.name, refusal.register,
-                                                     rules))
+                    guards.append(refusal_message(self.derivation, rules, refusal))
                     guard_indices.append(refusal.register.index)
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
@@ -223,17 +223,6 @@ class Simulator:
                                  f"unknown machine type '{name}'{did_you_mean(name, names)}",
                                  hint="the registry defines " + ", ".join(names))
         return rules
-
-    def guard_message(self, feature: str, register: Register, rules: MachineRules) -> str:
-        """The guard's refusal: which machine types allow ``feature`` instead."""
-        machine = rules.machine
-        allowing = self.derivation.allowing(feature, machine.family)
-        if allowing:
-            use = f"use {allowing[-1].name} or newer"
-        else:
-            use = f"no {machine.family} machine type allows it"
-        return (f"{feature} writes {register.name} ({codec.format_index(register.index)}), "
-                f"which {machine.name} hides; {use}")
 
     def _values(self, features: tuple[str, ...]) -> dict[int, int]:
         values = {reg.index: reg.reset or 0 for reg in self.registry.registers.values()}

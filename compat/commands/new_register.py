@@ -1,0 +1,220 @@
+"""``compat new-register``: scaffold a ``[registers.NAME]`` entry.
+
+From an index or macro expression (``ARM64_SYS_REG(3,0,2,0,3)``,
+``0x603000000013c103``, ``KVM_REG_ARM_FW_FEAT_BMAP_REG(3)``, a known name)
+and the kernel release that changed the register, print a registry entry
+with the decoded encoding, the index, a reset value, the change and a
+suggested compat rule.  What compat cannot know is written as ``FIXME``;
+the commit placeholder fails ``compat validate`` on purpose, so an entry
+cannot be committed before someone looks the facts up.
+
+With ``--write`` the entry is appended to the registry file (plain text,
+the rest of the file is untouched) after checking that the name and index
+are new and that the result still parses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from compat.diagnostics import CompatError, Location
+
+PLACEHOLDER = "FIXME"
+CHANGES = ("added", "removed", "gated", "ungated")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", nargs="+", metavar="EXPR",
+                        help="an index (0x603000000013c103), a macro expression "
+                        "(ARM64_SYS_REG(3,0,2,0,3)) or a known register name")
+    parser.add_argument("--kernel", required=True, metavar="X.Y",
+                        help="the first Linux release with the change")
+    parser.add_argument("--change", choices=CHANGES, default="added",
+                        help="how the register's exposure changed (default: added)")
+    parser.add_argument("--name", help="the register's name (default: its architectural or "
+                        "KVM name; required when compat does not know one)")
+    parser.add_argument("--write", action="store_true",
+                        help="append the entry to the registry file instead of printing it")
+    parser.add_argument("-r", "--registry", metavar="REGISTRY", type=Path,
+                        help="the registry to check against and write to "
+                        "(default: ./registry.toml)")
+
+
+def suggested_compat(change: str) -> str:
+    """The compat rule that usually fits a change.
+
+    A register that appears (added, or ungated: exposed without the feature
+    it used to need) must be hidden from older machine types; one that
+    disappears (removed, or gated behind a feature) must be tolerated as
+    missing on the destination.
+    """
+    return "hide" if change in ("added", "ungated") else "tolerate-missing"
+
+
+def default_name(decoded: Any) -> str | None:
+    """The register's known name, or ``S<op0>_<op1>_C<crn>_C<crm>_<op2>`` for an
+    unnamed system register; ``None`` when no C identifier fits."""
+    name = decoded.name
+    if name and _IDENT.match(name):
+        return name
+    if decoded.group == "sysreg":
+        return "S{op0}_{op1}_C{crn}_C{crm}_{op2}".format(**decoded.fields)
+    return None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _inline(fields: dict[str, Any]) -> str:
+    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in fields.items()) + " }"
+
+
+def scaffold(decoded: Any, name: str, kernel: str, change: str) -> str:
+    """The TOML text of a new register entry (ends with a newline)."""
+    from compat.codec import format_index
+
+    encoding = {"group": decoded.group, **decoded.fields}
+    if decoded.group in ("core", "demux", "sve"):
+        encoding.setdefault("size", decoded.size)
+    change_fields: dict[str, Any] = {"kernel": kernel, "change": change}
+    if change in ("gated", "ungated"):
+        change_fields["cpu-feature"] = PLACEHOLDER
+    change_fields["commit"] = PLACEHOLDER
+    change_fields["subject"] = f"{PLACEHOLDER}: the commit's subject line"
+    compat = suggested_compat(change)
+    lines = [
+        f"# Scaffolded by 'compat new-register': replace every {PLACEHOLDER} "
+        "(compat validate rejects the",
+        f"# {PLACEHOLDER} commit{' and cpu-feature' if 'cpu-feature' in change_fields else ''}"
+        " until you do), check reset and the compat rule.",
+        f"[registers.{name}]",
+        f"description = {_toml_value(f'{PLACEHOLDER}: what {name} is ({decoded.macro}).')}",
+        f"encoding = {_inline(encoding)}",
+        f'index = "{format_index(decoded.index)}"',
+        'reset = "0x0"',
+        "changes = [",
+        f"  {_inline(change_fields)},",
+        "]",
+        f'compat = "{compat}"',
+    ]
+    if compat == "hide":
+        lines.insert(-1, "# hide: dropping the register is safe only while it holds its "
+                     "reset value; adjust safe-when if another value is safe too.")
+        lines.append('safe-when = { mask = "0xffffffffffffffff", value = "0x0" }')
+    else:
+        lines.append("safe-because = "
+                     + _toml_value(f"{PLACEHOLDER}: why a destination without {name} "
+                                   "loses no guest state."))
+    lines.append(f'sources = [{_toml_value(f"{PLACEHOLDER}: where these facts come from")}]')
+    return "\n".join(lines) + "\n"
+
+
+def _registry_file(args: argparse.Namespace) -> tuple[Path | None, str]:
+    if args.registry is not None:
+        return args.registry, str(args.registry)
+    local = Path.cwd() / "registry.toml"
+    return (local, "registry.toml") if local.is_file() else (None, "registry.toml")
+
+
+def _read(path: Path, display: str) -> tuple[str, dict[str, Any]]:
+    from compat.source import load_toml_file
+    doc = load_toml_file(path, display)
+    return doc.text, doc.data
+
+
+def run(args: argparse.Namespace) -> int:
+    from compat import codec
+    from compat.versions import Version, VersionError
+
+    path, display = _registry_file(args)
+    if args.write and path is None:
+        raise CompatError.at(Location("<command line>"), "--write needs a registry file: "
+                             "there is no ./registry.toml",
+                             hint="pass -r REGISTRY (compat never writes the bundled registry)")
+    text, data = _read(path, display) if path is not None else ("", {})
+    registers = data.get("registers", {}) if isinstance(data.get("registers"), dict) else {}
+
+    names: dict[str, int] = {}
+    for reg_name, entry in registers.items():
+        try:
+            names[reg_name] = codec.parse_index(str(entry.get("index")))
+        except (codec.CodecError, AttributeError, ValueError):
+            pass
+    expression = " ".join(args.expression)
+    try:
+        index = codec.parse_expr(expression, names)
+        decoded = codec.decode(index)
+    except codec.CodecError as exc:
+        raise CompatError.at(Location("<command line>"), f"cannot read {expression!r}: {exc}",
+                             hint="write an index (0x6030...) or a macro such as "
+                             "ARM64_SYS_REG(3,0,2,0,3)") from None
+    try:
+        kernel = str(Version.parse(args.kernel))
+    except VersionError as exc:
+        raise CompatError.at(Location("<command line>"), f"--kernel: {exc}") from None
+    if not re.fullmatch(r"[0-9]{1,4}\.[0-9]{1,4}", kernel):
+        raise CompatError.at(Location("<command line>"),
+                             f"--kernel {args.kernel!r}: write a Linux release as MAJOR.MINOR")
+
+    if not decoded.in_cpreg_list():
+        raise CompatError.at(Location("<command line>"),
+                             f"{codec.format_index(index)} ({decoded.qemu_name}) is not migrated "
+                             "in QEMU's cpreg list, so no compat rule can apply to it",
+                             hint="the registry holds 32- and 64-bit registers outside the "
+                             "core and SVE groups")
+    name = args.name or default_name(decoded)
+    if name is None:
+        raise CompatError.at(Location("<command line>"),
+                             f"compat knows no name for {codec.format_index(index)} "
+                             f"({decoded.qemu_name})", hint="pass --name NAME (a C identifier)")
+    if not _IDENT.match(name):
+        raise CompatError.at(Location("<command line>"), f"--name {name!r} is not a C "
+                             "identifier (letters, digits and '_', not starting with a digit)")
+    if name in registers:
+        from compat.source import load_toml_text
+        where = load_toml_text(text, display).locate(("registers", name), value=False)
+        raise CompatError.at(where, f"register '{name}' is already in the registry",
+                             hint=f"run 'compat explain {name} -r {display}' to see it")
+    same = sorted(n for n, i in names.items() if i == index)
+    if same:
+        raise CompatError.at(Location(display), f"index {codec.format_index(index)} is already "
+                             f"in the registry as '{same[0]}'")
+
+    entry = scaffold(decoded, name, kernel, args.change)
+    if not args.write:
+        sys.stdout.write(entry)
+        print(f"compat new-register: fill in the {PLACEHOLDER} placeholders, then run "
+              "'compat validate'", file=sys.stderr)
+        return 0
+
+    assert path is not None
+    separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    updated = text + separator + entry
+    try:
+        parsed = tomllib.loads(updated)
+    except tomllib.TOMLDecodeError as exc:
+        raise CompatError.at(Location(display), f"appending '{name}' would break the file: "
+                             f"{exc}", hint="add the entry by hand (run without --write "
+                             "to print it)") from None
+    if name not in parsed.get("registers", {}):
+        raise CompatError.at(Location(display), f"appending '{name}' did not add a register "
+                             "(the file's layout is unusual)",
+                             hint="add the entry by hand (run without --write to print it)")
+    from compat.output import atomic_write
+    atomic_write(path, updated)
+    line = updated[: len(text) + len(separator)].count("\n") + 3
+    print(f"{display}:{line}: added register '{name}'; fill in the {PLACEHOLDER} placeholders, "
+          "then run 'compat validate'", file=sys.stderr)
+    return 0

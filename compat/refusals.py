@@ -1,0 +1,31 @@
+"""The wording of a guard's refusal, shared by the generated C guards and
+the migration simulator, so ``compat check`` shows what QEMU would print."""
+
+from __future__ import annotations
+
+from compat.codec import format_index
+from compat.derive import Derivation, MachineRules, Refusal
+from compat.model import HIDE
+
+
+def oldest_allowing(derivation: Derivation, refusal: Refusal, family: str) -> str | None:
+    """The oldest machine type of ``family`` that accepts the refused feature."""
+    allowed = derivation.allowing(refusal.feature.name, family)
+    return allowed[-1].name if allowed else None
+
+
+def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
+    """The error for enabling a refused feature on ``rules.machine``."""
+    machine, reg = rules.machine, refusal.register
+    why = ""
+    if refusal.rule.reasons:
+        change = refusal.rule.reasons[0]
+        why = (f", because its promise spans a host kernel change ({reg.name} "
+               f"{change.describe()})")
+    fix = oldest_allowing(derivation, refusal, machine.family)
+    fix_text = (f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
+                if fix else f"do not enable {refusal.feature.name} with this machine family")
+    verb = "hides" if refusal.rule.kind == HIDE else "may drop"
+    return (f"{refusal.feature.name} cannot be used with machine type {machine.name}: it "
+            f"sets {reg.name} ({format_index(reg.index)}) to {refusal.value:#x}, but "
+            f"{machine.name} {verb} that register from migration{why}; {fix_text}")
