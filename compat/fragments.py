@@ -81,10 +81,10 @@ class MergedPositions:
         return found.doc.locate(found.path + rest, value=value)
 
     def describe(self, path: KeyPath) -> str:
-        """``registry.toml:53:1`` or ``plugin 'rhel' (rhel.toml:3:1)``."""
+        """``at registry.toml:53:1`` or ``by plugin 'rhel' (rhel.toml:3:1)``."""
         found, rest = self.origin(tuple(path))
         loc = found.doc.locate(found.path + rest, value=False)
-        return str(loc) if found.plugin is None else f"plugin '{found.plugin}' ({loc})"
+        return f"at {loc}" if found.plugin is None else f"by plugin '{found.plugin}' ({loc})"
 
 
 def fragment_document(plugin: str, fragment: Any) -> SourceDocument:
@@ -153,7 +153,7 @@ class _Merger:
                  second: KeyPath, hint: str) -> CompatError:
         here = fdoc.locate(second, value=False)
         return CompatError([Diagnostic(
-            here, f"{what} is defined twice: at {self.positions.describe(first)} and by "
+            here, f"{what} is defined twice: {self.positions.describe(first)} and by "
             f"plugin '{plugin}' ({here})", hint=hint)])
 
     def merge(self, fdoc: SourceDocument, plugin: str) -> None:
@@ -213,9 +213,7 @@ class _Merger:
         versions = current.setdefault("versions", [])
         origins = self.version_origins.get(family)
         if origins is None:
-            origins = [self.positions.owners.get(base + ("versions", i))
-                       or _Origin(self.main, base + ("versions", i), None)
-                       for i in range(len(versions))]
+            origins = [self.resolved(base + ("versions", i)) for i in range(len(versions))]
             self.version_origins[family] = origins
         for i, version in enumerate(entry.get("versions", [])):
             vpath = base + ("versions", i)
@@ -234,6 +232,11 @@ class _Merger:
             versions.insert(at, version)
             origins.insert(at, _Origin(fdoc, vpath, plugin))
             self.sync_versions(family)
+
+    def resolved(self, path: KeyPath) -> _Origin:
+        """The origin of exactly ``path`` (not of an ancestor)."""
+        found, rest = self.positions.origin(path)
+        return _Origin(found.doc, found.path + rest, found.plugin)
 
     def sync_versions(self, family: str) -> None:
         """Re-point every version of ``family`` at its origin after an insert."""

@@ -11,6 +11,7 @@ column of its key and of its value.
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from compat.diagnostics import CompatError, Location
 KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_WS = re.compile(r"(?:[ \t\r]|#[^\n]*)*")
+_WS_NL = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
+_BASIC_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_LITERAL_STRING = re.compile(r"'[^']*'")
 
 
 @dataclass
@@ -120,6 +125,7 @@ class _Scanner:
         self.text = text
         self.pos = 0
         self.index = index
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         # Every "[[a.b]]" header opens a new element of array a.b.
         self.array_counts: dict[KeyPath, int] = {}
         # Array-of-tables paths resolved to their current element.
@@ -127,23 +133,16 @@ class _Scanner:
 
     # -- position helpers -------------------------------------------------
     def line_col(self, pos: int) -> tuple[int, int]:
-        line = self.text.count("\n", 0, pos) + 1
-        col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-        return line, col
+        # Bisect precomputed line starts: counting newlines from the start
+        # of the text at every key made scanning quadratic in file size.
+        line = bisect.bisect_right(self.line_starts, pos)
+        return line, pos - self.line_starts[line - 1] + 1
 
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos:self.pos + n]
 
     def skip_ws(self, newlines: bool = False) -> None:
-        while self.pos < len(self.text):
-            ch = self.text[self.pos]
-            if ch in " \t\r" or (newlines and ch == "\n"):
-                self.pos += 1
-            elif ch == "#":
-                end = self.text.find("\n", self.pos)
-                self.pos = len(self.text) if end < 0 else end
-            else:
-                break
+        self.pos = (_WS_NL if newlines else _WS).match(self.text, self.pos).end()
 
     # -- document ---------------------------------------------------------
     def run(self) -> None:
@@ -185,10 +184,12 @@ class _Scanner:
         return out
 
     def record_key(self, path: KeyPath, pos: int) -> None:
-        self.index.keys.setdefault(path, self.line_col(pos))
+        if path not in self.index.keys:
+            self.index.keys[path] = self.line_col(pos)
 
     def record_value(self, path: KeyPath, pos: int) -> None:
-        self.index.values.setdefault(path, self.line_col(pos))
+        if path not in self.index.values:
+            self.index.values[path] = self.line_col(pos)
 
     def key_value(self, table: KeyPath) -> None:
         keys, starts = self.read_key()
@@ -230,11 +231,9 @@ class _Scanner:
             raw = self.text[self.pos + 3:end]
             self.pos = end + 3
             return raw
-        i = self.pos + 1
-        while self.text[i] != quote:
-            i += 2 if (quote == '"' and self.text[i] == "\\") else 1
-        raw = self.text[self.pos + 1:i]
-        self.pos = i + 1
+        match = (_BASIC_STRING if quote == '"' else _LITERAL_STRING).match(self.text, self.pos)
+        raw = match.group()[1:-1]
+        self.pos = match.end()
         if quote == '"' and "\\" in raw:
             return tomllib.loads(f'k = "{raw}"')["k"]
         return raw

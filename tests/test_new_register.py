@@ -1,0 +1,130 @@
+"""``compat new-register``: scaffolds that parse, name their placeholders,
+and append safely."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from compat import build, codec
+from compat.commands.new_register import default_name, scaffold, suggested_compat
+from compat.testing import MINIMAL_REGISTRY
+
+POR = "ARM64_SYS_REG(3,0,10,2,4)"
+
+
+def fill(entry: str) -> str:
+    return entry.replace('commit = "FIXME"', 'commit = "abcdef1"').replace(
+        'cpu-feature = "FIXME"', 'cpu-feature = "FEAT_S1POE"')
+
+
+@pytest.mark.parametrize("change, compat", [("added", "hide"), ("ungated", "hide"),
+                                            ("removed", "tolerate-missing"),
+                                            ("gated", "tolerate-missing")])
+def test_scaffold_validates_once_placeholders_are_filled(change, compat):
+    decoded = codec.decode(codec.parse_expr(POR))
+    entry = scaffold(decoded, "POR_EL1", "6.14", change)
+    data = tomllib.loads(entry)["registers"]["POR_EL1"]
+    assert data["compat"] == compat == suggested_compat(change)
+    assert data["encoding"] == {"group": "sysreg", "op0": 3, "op1": 0, "crn": 10, "crm": 2, "op2": 4}
+    assert data["index"] == "0x603000000013c514"
+    assert data["changes"] == [{**data["changes"][0], "kernel": "6.14", "change": change,
+                                "commit": "FIXME"}]
+    assert ("safe-when" in data) == (compat == "hide")
+    assert ("safe-because" in data) == (compat != "hide")
+    # with the placeholders left in, validation fails; filled in, it passes
+    with pytest.raises(Exception):
+        build.load_text(MINIMAL_REGISTRY + "\n" + entry)
+    loaded = build.load_text(MINIMAL_REGISTRY + "\n" + fill(entry))
+    assert loaded.registry.registers["POR_EL1"].index == 0x603000000013c514
+
+
+def test_default_names():
+    assert default_name(codec.decode(codec.parse_expr("ARM64_SYS_REG(3,0,2,0,3)"))) == "TCR2_EL1"
+    assert default_name(codec.decode(codec.parse_expr("ARM64_SYS_REG(3,7,15,15,7)"))) \
+        == "S3_7_C15_C15_7"
+    assert default_name(codec.decode(codec.parse_expr("KVM_REG_ARM_FW_FEAT_BMAP_REG(3)"))) \
+        == "KVM_REG_ARM_VENDOR_HYP_BMAP_2"
+
+
+def test_print(compat_cli, tmp_path):
+    res = compat_cli("new-register", POR, "--kernel", "6.14.0-5.el10.aarch64", cwd=tmp_path)
+    assert res.rc == 0, res.err
+    assert res.out.splitlines()[2] == "[registers.POR_EL1]"
+    data = tomllib.loads(res.out)["registers"]["POR_EL1"]
+    assert data["changes"][0]["kernel"] == "6.14"
+    assert "FIXME" in res.err
+
+
+def test_write_appends_and_keeps_the_file(compat_cli, tmp_path, bundled_text):
+    reg = tmp_path / "registry.toml"
+    reg.write_text(bundled_text)
+    res = compat_cli("new-register", POR, "--kernel", "6.14", "--write", cwd=tmp_path)
+    assert res.rc == 0, res.err
+    text = reg.read_text()
+    assert text.startswith(bundled_text)            # comments and layout untouched
+    header = text.splitlines().index("[registers.POR_EL1]") + 1
+    assert f"registry.toml:{header}: added register 'POR_EL1'" in res.err
+    # validate names the placeholder and says what to do
+    res = compat_cli("validate", cwd=tmp_path)
+    assert res.rc == 1
+    assert "'commit' \"FIXME\" is malformed" in res.err
+    assert "placeholder left by 'compat new-register'" in res.err
+    reg.write_text(fill(text))
+    res = compat_cli("validate", cwd=tmp_path)
+    assert res.rc == 0, res.err
+    assert "13 registers" in res.out
+
+
+def test_write_refuses_existing_name_and_index(compat_cli, tmp_path, bundled_text):
+    reg = tmp_path / "reg.toml"
+    reg.write_text(bundled_text)
+    res = compat_cli("new-register", "TCR2_EL1", "--kernel", "6.13", "--write", "-r", str(reg),
+                     cwd=tmp_path)
+    assert res.rc == 1
+    line = bundled_text.splitlines().index("[registers.TCR2_EL1]") + 1
+    assert f"{reg}:{line}:1: error: register 'TCR2_EL1' is already in the registry" in res.err
+    res = compat_cli("new-register", "0x603000000013c103", "--name", "OTHER", "--kernel", "6.13",
+                     "--write", "-r", str(reg), cwd=tmp_path)
+    assert res.rc == 1
+    assert "already in the registry as 'TCR2_EL1'" in res.err
+    assert reg.read_text() == bundled_text
+
+
+def test_write_refuses_when_append_breaks_file(compat_cli, tmp_path):
+    reg = tmp_path / "registry.toml"
+    # a registry whose 'registers' is an inline table cannot take a [registers.X] header
+    reg.write_text("schema-version = 1\nregisters = {}\n"
+                   "[machines.virt]\ncpu-driver = \"TYPE_ARM_CPU\"\n"
+                   "versions = [{ version = \"10.1\", min-kernel = \"6.12\" }]\n")
+    before = reg.read_text()
+    res = compat_cli("new-register", POR, "--kernel", "6.14", "--write", cwd=tmp_path)
+    assert res.rc == 1
+    assert "would break the file" in res.err
+    assert reg.read_text() == before
+
+
+def test_write_needs_a_registry(compat_cli, tmp_path):
+    res = compat_cli("new-register", POR, "--kernel", "6.14", "--write", cwd=tmp_path)
+    assert res.rc == 1
+    assert "--write needs a registry file" in res.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["0x6030000000100040", "--kernel", "6.14"], "not migrated in QEMU's cpreg list"),
+    (["ARM64_SYS_REG(9,0,0,0,0)", "--kernel", "6.14"], "cannot read"),
+    ([POR, "--kernel", "six"], "--kernel"),
+    ([POR, "--kernel", "6.14", "--name", "1bad"], "is not a C identifier"),
+])
+def test_errors(compat_cli, tmp_path, args, message):
+    res = compat_cli("new-register", *args, cwd=tmp_path)
+    assert res.rc == 1
+    assert message in res.err
+    assert "Traceback" not in res.err
+
+
+def test_usage_error(compat_cli, tmp_path):
+    res = compat_cli("new-register", POR, cwd=tmp_path)
+    assert res.rc == 2
+    assert "--kernel" in res.err
