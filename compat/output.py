@@ -54,6 +54,17 @@ def read_existing(path: Path) -> str | None:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a same-directory temp file + rename."""
+    tmp = _stage(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _stage(path: Path, text: str) -> str:
+    """Write ``text`` to a new temp file beside ``path``; return its name.
+    On failure the temp file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -62,31 +73,49 @@ def atomic_write(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     """Write every changed file; return the relative paths written.
 
-    All targets are checked before the first write, so a refused path
-    leaves every previous output untouched.
+    All targets are checked before the first write, and every changed file
+    is first written in full to a temp file beside its target; only then are
+    the temp files renamed over the targets.  A refused path or a failed
+    write (a full disk) therefore leaves every previous output untouched and
+    no temp file behind.
     """
     targets = {rel: resolve_inside(out_dir, check_relative(rel)) for rel in sorted(files)}
     changed = [rel for rel, target in targets.items() if read_existing(target) != files[rel]]
-    for rel in changed:
-        try:
-            atomic_write(targets[rel], files[rel])
-        except OSError as exc:
-            raise CompatError.at(Location(str(targets[rel])),
-                                 f"cannot write: {exc.strerror or exc}",
-                                 hint="files written before this one are complete; "
-                                 "rerun after fixing the cause") from None
+    staged: dict[str, str] = {}
+    current = None
+    try:
+        for current in changed:
+            staged[current] = _stage(targets[current], files[current])
+        for current in changed:
+            os.replace(staged[current], targets[current])
+            del staged[current]
+    except OSError as exc:
+        for tmp in staged.values():
+            _unlink_quietly(tmp)
+        raise CompatError.at(Location(str(targets[current])),
+                             f"cannot write: {exc.strerror or exc}",
+                             hint="every output is either its previous or its new version; "
+                             "rerun after fixing the cause") from None
+    except BaseException:
+        for tmp in staged.values():
+            _unlink_quietly(tmp)
+        raise
     return changed
 
 

@@ -119,7 +119,9 @@ class _SemanticPass:
         index = from_encoding
         if "index" in entry:
             index = self.number(base + ("index",), entry["index"])
-            if index is not None and index != from_encoding:
+            if index is None:  # reported; an integer beyond 64 bits passes the schema
+                return None
+            if index != from_encoding:
                 decoded = codec.decode(index)
                 self.error(base + ("index",),
                            f"index {codec.format_index(index)} does not agree with encoding "

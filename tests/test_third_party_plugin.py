@@ -19,8 +19,6 @@ import pytest
 
 from conftest import BUNDLED, ROOT
 
-pytestmark = pytest.mark.slow
-
 PKG = ROOT / "tests" / "plugin_pkg"
 C_TABLES = "arm-virt-kernel-compat.c.inc"
 MATRIX = "rhel-support-matrix.txt"
@@ -64,6 +62,7 @@ def compat(python: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
     return _run([python, "-m", "compat", *args], cwd=cwd)
 
 
+@pytest.mark.slow
 def test_plugin_is_listed(venv_python, work):
     proc = compat(venv_python, "plugins", "--json", cwd=work)
     assert proc.returncode == 0, proc.stderr
@@ -77,6 +76,7 @@ def test_plugin_is_listed(venv_python, work):
     assert rows["compat-props"]["source"] == "builtin"
 
 
+@pytest.mark.slow
 def test_build_without_plugin_ignores_it(venv_python, work):
     proc = compat(venv_python, "build", "-o", "out", cwd=work)
     assert proc.returncode == 0, proc.stderr
@@ -87,6 +87,7 @@ def test_build_without_plugin_ignores_it(venv_python, work):
     assert "rhel" not in tables
 
 
+@pytest.mark.slow
 def test_build_with_plugin_option_uses_it(venv_python, work):
     proc = compat(venv_python, "build", "--plugin", "rhel", "-o", "out2", cwd=work)
     assert proc.returncode == 0, proc.stderr
@@ -100,6 +101,7 @@ def test_build_with_plugin_option_uses_it(venv_python, work):
     assert "arm_virt_kernel_compat_10_1" in tables
 
 
+@pytest.mark.slow
 def test_registry_plugins_list_loads_it(venv_python, work):
     text = BUNDLED.read_text().replace("schema-version = 1\n",
                                        'schema-version = 1\nplugins = ["rhel"]\n', 1)
@@ -114,6 +116,7 @@ def test_registry_plugins_list_loads_it(venv_python, work):
     assert "7 machine types" in proc.stdout
 
 
+@pytest.mark.slow
 def test_schema_fragment_only_with_plugin(venv_python, work):
     """The plugin's schema fragment allows 'rhel-release' on machine versions."""
     text = BUNDLED.read_text().replace('{ version = "10.0", min-kernel = "6.6",',
@@ -128,6 +131,7 @@ def test_schema_fragment_only_with_plugin(venv_python, work):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_unknown_plugin_is_a_clear_error(venv_python, work):
     proc = compat(venv_python, "build", "--plugin", "nope", "-o", "out4", cwd=work)
     assert proc.returncode == 1
@@ -135,3 +139,22 @@ def test_unknown_plugin_is_a_clear_error(venv_python, work):
     assert "rhel" in proc.stderr            # the hint lists what is installed
     assert "Traceback" not in proc.stderr
     assert not (work / "out4").exists()
+
+
+def test_broken_entry_point_is_listed_not_fatal(monkeypatch, capsys):
+    """An installed plugin that fails to import is shown; the others still are."""
+    import argparse
+    from importlib.metadata import EntryPoint
+
+    from compat.commands import plugins as command
+    from compat.plugin_host import PluginHost
+
+    broken = EntryPoint("broken", "compat_no_such_module_xyz", "compat.plugins")
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: {"broken": broken}))
+    assert command.run(argparse.Namespace(json=True)) == 0
+    captured = capsys.readouterr()
+    rows = {row["name"]: row for row in json.loads(captured.out)}
+    assert "failed to load" in rows["broken"]["error"]
+    assert "compat_no_such_module_xyz" in rows["broken"]["error"]
+    assert rows["compat-props"]["outputs"]
+    assert "plugin 'broken' failed to load" in captured.err

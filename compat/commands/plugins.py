@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from compat.commands.common import print_json
 
@@ -14,10 +15,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from compat.plugin_host import PluginHost
 
+    from compat.diagnostics import CompatError
+
     host = PluginHost.create()
     # Listing shows installed third-party plugins too; builds load them only
-    # when named.
-    host.load_entry_points(PluginHost.entry_points())
+    # when named.  One broken package must not hide the others: each is
+    # loaded on its own and a failure is listed (and reported on stderr).
+    broken: dict[str, str] = {}
+    available = PluginHost.entry_points()
+    for name in sorted(available):
+        try:
+            host.load_entry_points([name])
+        except CompatError as exc:
+            broken[name] = "; ".join(d.message for d in exc.diagnostics)
     outputs = host.outputs()
     rows = []
     for name in sorted(host.plugins):
@@ -31,11 +41,21 @@ def run(args: argparse.Namespace) -> int:
                          "description": o.description}
                         for o in outputs.values() if o.plugin == name],
         })
+    for name, message in sorted(broken.items()):
+        dist = available[name].dist
+        rows.append({"name": name, "version": dist.version if dist else "0",
+                     "source": f"entry point ({dist.name} {dist.version})" if dist
+                     else "entry point", "hooks": [], "outputs": [], "error": message})
+        print(f"compat plugins: error: {message}", file=sys.stderr)
+    rows.sort(key=lambda row: row["name"])
     if args.json:
         print_json(rows)
         return 0
     for row in rows:
         print(f"{row['name']} {row['version']} ({row['source']})")
+        if "error" in row:
+            print(f"  NOT LOADED: {row['error']}")
+            continue
         print(f"  hooks: {', '.join(row['hooks']) or 'none'}")
         for out in row["outputs"]:
             flag = "" if out["default"] else " [not built by default]"

@@ -1,0 +1,146 @@
+"""Helpers shared by the hardening tests: run the CLI in-process under a
+deadline, write TOML, and state what an acceptable outcome is."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from compat.cli import main
+
+#: ``file:line:col: error:`` (or ``file:line:``) at the start of a line.
+LOCATED = re.compile(r"^[^\s:][^:\n]*:\d+(?::\d+)?: error: ", re.M)
+
+#: Registry errors known to come without a line, to be fixed where noted.
+KNOWN_UNLOCATED = [
+    # compat/build.py select_outputs locates an unknown name in ``outputs``
+    # at Location(source_name) only (and compat validate accepts it).
+    re.compile(r": error: unknown output '"),
+]
+
+
+@dataclass
+class Outcome:
+    """What one in-process ``compat`` run returned and printed."""
+
+    rc: int
+    out: str
+    err: str
+
+
+class Hang(Exception):
+    """The run exceeded its deadline."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise :class:`Hang` in the main thread after ``seconds``."""
+    def fire(signum, frame):  # noqa: ARG001 - signal API
+        raise Hang(f"no answer within {seconds} s")
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_inproc(*argv: str, seconds: float = 30) -> Outcome:
+    """``compat ARGV`` through :func:`compat.cli.main`, output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with deadline(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return Outcome(rc, out.getvalue(), err.getvalue())
+
+
+def assert_graceful(res: Outcome, *, located: bool = False, context: str = "") -> None:
+    """Exit 0, or exit 1 with an error message (never 3, never a traceback).
+
+    With ``located`` an error must name ``file:line``."""
+    detail = f"{context}\nrc={res.rc}\nstderr:\n{res.err[-3000:]}"
+    assert res.rc in (0, 1), detail
+    assert "Traceback" not in res.err and "Traceback" not in res.out, detail
+    assert "internal error" not in res.err, detail
+    if res.rc == 1:
+        assert res.err.strip() or res.out.strip(), detail  # findings go to stdout
+        if located and not any(k.search(res.err) for k in KNOWN_UNLOCATED):
+            assert LOCATED.search(res.err), "error without file:line\n" + detail
+
+
+# -- a small TOML writer (enough for registry-shaped data) --------------------
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def toml_key(key: str) -> str:
+    """A bare key if possible, else a quoted one."""
+    return key if _BARE.match(key) else toml_string(key)
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")  # lone surrogates cannot be written
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def toml_value(value: Any) -> str:
+    """An inline TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    return toml_string(json.dumps(value, default=str))
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Registry-shaped data as TOML: tables get ``[a.b]`` headers, arrays
+    and what they hold are written inline."""
+    lines: list[str] = []
+
+    def table(path: list[str], mapping: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in mapping.items() if not isinstance(v, dict)}
+        nested = {k: v for k, v in mapping.items() if isinstance(v, dict)}
+        if path and (scalars or not nested):
+            lines.append("[" + ".".join(toml_key(p) for p in path) + "]")
+        for key, value in scalars.items():
+            lines.append(f"{toml_key(str(key))} = {toml_value(value)}")
+        lines.append("")
+        for key, value in nested.items():
+            table(path + [str(key)], value)
+
+    table([], data)
+    return "\n".join(lines)
+

@@ -1,0 +1,309 @@
+"""Hostile input: random and mutated registries, indices and expressions.
+
+Every run must end with exit 0, or exit 1 and a clear message (``file:line``
+for registry errors): never exit 3 (internal error), never a traceback,
+never a hang.  Inputs that once found a bug are kept in ``tests/corpus/``
+and replayed by :func:`test_corpus_replays`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from conftest import BUNDLED, REGLISTS, ROOT
+from hostile_util import assert_graceful, dump_toml, run_inproc
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+BUNDLED_TEXT = BUNDLED.read_text(encoding="utf-8")
+BUNDLED_DATA = tomllib.loads(BUNDLED_TEXT)
+HAS_CHECK = importlib.util.find_spec("compat.commands.check") is not None
+
+SETTINGS = dict(deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# -- strategies --------------------------------------------------------------
+
+_hostile_strings = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "0x", "0xg", "-1", "18446744073709551616", "0x1" + "0" * 16,
+                     "6.12.0", "6", "v6.12", "10.1;x", "A-B", "*/", "??=", "\x00", "\ud7ff",
+                     "\u202e", "𝔘nicode", "\\", '"', "virt-10.1", "hide", "tolerate-missing",
+                     "added", "removed", "gated", "ungated", "sysreg", "fw", "cp15"]),
+)
+_hostile_ints = st.one_of(st.integers(-2**70, 2**70),
+                          st.sampled_from([0, -1, 2**63, 2**64 - 1, 2**64, -2**63 - 1]))
+_scalars = st.one_of(_hostile_strings, _hostile_ints, st.booleans(),
+                     st.floats(allow_nan=True, allow_infinity=True))
+
+
+def _nested(depth: int):
+    value = st.integers(0, 3)
+    for _ in range(depth):
+        value = st.one_of(st.lists(value, max_size=1).map(lambda v: v or [0]),
+                          st.dictionaries(st.sampled_from(["a", "x-y"]), value, max_size=1))
+    return value
+
+
+_values = st.one_of(
+    _scalars,
+    st.lists(_scalars, max_size=4),
+    st.dictionaries(_hostile_strings, _scalars, max_size=3),
+    st.integers(1, 60).flatmap(_nested),
+)
+
+
+def _paths(data, prefix=()):
+    """Every key path into ``data`` (dicts and lists)."""
+    yield prefix
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _paths(value, prefix + (i,))
+
+
+_FREE_TEXT = {"description", "subject", "source", "safe-because", "property"}
+
+
+def _set(data, path, value):
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+
+
+def _delete(data, path):
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+
+
+@st.composite
+def mutated_data(draw):
+    """The bundled registry with one to three values replaced, keys added or
+    deleted."""
+    data = copy.deepcopy(BUNDLED_DATA)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _paths(data) if len(p) > 1 or draw(st.integers(0, 9)) == 0]
+        path = draw(st.sampled_from(paths or [("schema-version",)]))
+        action = draw(st.sampled_from(["replace", "replace", "delete", "add", "text", "text"]))
+        if action == "text":
+            # Free text stays valid: exercises every renderer's escaping.
+            texts = [p for p in _paths(data) if p and p[-1] in _FREE_TEXT]
+            _set(data, draw(st.sampled_from(texts)), draw(st.text(min_size=1, max_size=60)))
+            continue
+        try:
+            if action == "replace":
+                _set(data, path, draw(_values))
+            elif action == "delete":
+                _delete(data, path)
+            else:
+                target = data
+                for part in path[:-1]:
+                    target = target[part]
+                if isinstance(target, dict):
+                    target[draw(_hostile_strings)] = draw(_values)
+                else:
+                    target.append(draw(_values))
+        except (KeyError, IndexError, TypeError):
+            pass
+    return data
+
+
+_TOKENS = ["1", "-1", "0x", "true", "[]", "{}", "1979-05-27", '""', "nan", "[[[1]]]",
+           "99999999999999999999", "'''a\n'b'''", '"""\\""""', "-inf", "07:32:00",
+           "1979-05-27T07:32:00Z"]
+
+
+@st.composite
+def mutated_text(draw):
+    """The bundled text, cut, spliced, with lines duplicated or characters
+    inserted: TOML syntax errors, duplicate keys, stray bytes."""
+    text = BUNDLED_TEXT
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["truncate", "insert", "dup-line", "drop-line",
+                                       "swap-token"]))
+        lines = text.split("\n")
+        if action == "truncate":
+            text = text[: draw(st.integers(0, len(text)))]
+        elif action == "insert":
+            at = draw(st.integers(0, len(text)))
+            text = text[:at] + draw(st.one_of(st.text(max_size=8), _hostile_strings)) + text[at:]
+        elif action == "dup-line":
+            i = draw(st.integers(0, len(lines) - 1))
+            lines.insert(draw(st.integers(0, len(lines))), lines[i])
+            text = "\n".join(lines)
+        elif action == "drop-line":
+            del lines[draw(st.integers(0, len(lines) - 1))]
+            text = "\n".join(lines)
+        else:
+            i = draw(st.integers(0, len(lines) - 1))
+            if "=" in lines[i]:
+                key = lines[i].split("=", 1)[0]
+                lines[i] = f"{key}= {draw(st.sampled_from(_TOKENS))}"
+                text = "\n".join(lines)
+    return text
+
+
+# -- the checks ---------------------------------------------------------------
+
+
+def _try_registry(path: Path, out_dir: Path) -> None:
+    """Validate, build, check-build and explain ``path``; all graceful."""
+    res = run_inproc("validate", "-r", str(path))
+    assert_graceful(res, located=True, context=path.read_bytes()[:4000].decode("utf-8", "replace"))
+    res_build = run_inproc("build", "-r", str(path), "-o", str(out_dir))
+    assert_graceful(res_build, located=True)
+    if res.rc == 0:
+        assert res_build.rc == 0, res_build.err
+        res = run_inproc("build", "-r", str(path), "-o", str(out_dir), "--check")
+        assert res.rc == 0, res.out + res.err
+        assert_graceful(run_inproc("explain", "TCR2_EL1", "-r", str(path)))
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(data=mutated_data())
+def test_mutated_values(tmp_path_factory, data):
+    """Wrong types, huge and negative numbers, unicode, deep nesting."""
+    work = tmp_path_factory.mktemp("mut")
+    path = work / "registry.toml"
+    path.write_text(dump_toml(data), encoding="utf-8")
+    _try_registry(path, work / "out")
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(text=mutated_text())
+def test_mutated_text(tmp_path_factory, text):
+    """Syntax errors, duplicate keys and tables, truncation, stray text."""
+    work = tmp_path_factory.mktemp("txt")
+    path = work / "registry.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _try_registry(path, work / "out")
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(blob=st.binary(max_size=300), keep=st.integers(0, len(BUNDLED_TEXT)))
+def test_random_bytes(tmp_path_factory, blob, keep):
+    """Arbitrary bytes, alone or appended to a valid prefix."""
+    work = tmp_path_factory.mktemp("bin")
+    for i, content in enumerate((blob, BUNDLED_TEXT[:keep].encode() + blob)):
+        path = work / f"r{i}.toml"
+        path.write_bytes(content)
+        assert_graceful(run_inproc("validate", "-r", str(path)), located=True)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(arg=st.one_of(st.text(max_size=40), _hostile_strings,
+                     st.integers(-2**80, 2**80).map(hex), st.integers(0, 2**64).map(str),
+                     st.builds(lambda a, b: f"ARM64_SYS_REG({a}, {b}, 2, 0, 3)",
+                               st.integers(-5, 2**40), st.integers(-5, 9)),
+                     st.builds(lambda a: f"KVM_REG_ARM_FW_REG({a})", st.integers(-3, 2**33)),
+                     st.builds(lambda a, b: f"{a} | {b}", _hostile_strings, _hostile_strings)))
+def test_decode_encode(arg):
+    """Random indices and expressions: answered or refused, never a crash."""
+    assume(not arg.startswith("-"))
+    for argv in (["decode", arg], ["decode", "--json", arg], ["encode", arg]):
+        assert_graceful(run_inproc(*argv), context=repr(argv))
+
+
+@pytest.mark.skipif(not HAS_CHECK, reason="compat check is not written yet")
+@settings(max_examples=60, **SETTINGS)
+@given(lines=st.lists(st.one_of(st.integers(0, 2**64 + 5).map(hex), st.text(max_size=30),
+                                st.sampled_from(["# kernel: 6.12", "# kernel: x", "# host:",
+                                                 "ARM64_SYS_REG(3, 0, 2, 0, 3),",
+                                                 "0x603000000013c103"])), max_size=12),
+       machine=st.sampled_from([None, "virt-10.1", "virt-99.0", "virt-", "x"]))
+def test_check_random_reglists(tmp_path_factory, lines, machine):
+    """``compat check`` on garbage register lists."""
+    work = tmp_path_factory.mktemp("chk")
+    src = work / "a-linux-6.12.reglist"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    dst = REGLISTS / "n1-linux-6.15.reglist"
+    argv = ["check", str(src), str(dst)] + (["--machine", machine] if machine else [])
+    assert_graceful(run_inproc(*argv), context=repr(lines))
+
+
+@pytest.mark.skipif(not HAS_CHECK, reason="compat check is not written yet")
+def test_check_real_reglists_with_mutated_registry(tmp_path):
+    """check with a broken registry: a located registry error."""
+    path = tmp_path / "registry.toml"
+    path.write_text(BUNDLED_TEXT.replace('min-kernel = "6.18"', 'min-kernel = 6.18'))
+    res = run_inproc("check", "-r", str(path), str(REGLISTS / "n1-linux-6.12.reglist"),
+                     str(REGLISTS / "n1-linux-6.15.reglist"), "--machine", "virt-10.1")
+    assert_graceful(res, located=True)
+    assert res.rc == 1
+    assert f"{path}:" in res.err
+
+
+def test_deep_nesting_is_refused_cleanly(tmp_path):
+    """Arrays nested far beyond any registry's need."""
+    for depth in (50, 400, 990, 5000):
+        path = tmp_path / f"deep{depth}.toml"
+        path.write_text(BUNDLED_TEXT + "\n[extra]\nx = " + "[" * depth + "]" * depth + "\n")
+        assert_graceful(run_inproc("validate", "-r", str(path)), located=True)
+
+
+def test_huge_values(tmp_path):
+    """A 5 MB description and a 10k-digit integer."""
+    path = tmp_path / "r.toml"
+    text = BUNDLED_TEXT.replace('description = "Permission Indirection Register (EL1)',
+                                'description = "' + "x" * 5_000_000 + ' (EL1)', 1)
+    text = text.replace('number = 3 }', 'number = ' + "9" * 4000 + ' }', 1)
+    path.write_text(text)
+    res = run_inproc("validate", "-r", str(path))
+    assert_graceful(res, located=True)
+    assert res.rc == 1
+
+
+def test_duplicate_key_is_located(tmp_path):
+    """A key given twice: TOML forbids it; the error names the line."""
+    text = BUNDLED_TEXT.replace('reset = "0x0"\n', 'reset = "0x0"\nreset = "0x1"\n', 1)
+    line = text.split("\n").index('reset = "0x1"') + 1
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    res = run_inproc("validate", "-r", str(path))
+    assert res.rc == 1
+    assert f"{path}:{line}:" in res.err, res.err
+
+
+def test_100k_registry_validates(tmp_path):
+    """A generated 100k-register registry validates without crashing."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gen_registry
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "big.toml"
+    path.write_text(gen_registry.generate(100_000))
+    res = run_inproc("validate", "-q", "-r", str(path), seconds=600)
+    assert res.rc == 0, res.err[-2000:]
+
+
+def _corpus_cases():
+    return sorted(p for p in CORPUS.glob("*") if p.suffix in (".toml", ".args"))
+
+
+@pytest.mark.parametrize("case", _corpus_cases(), ids=lambda p: p.name)
+def test_corpus_replays(case, tmp_path):
+    """Inputs that once crashed compat.  A ``.toml`` is a registry run
+    through validate/build; a ``.args`` holds one argv per line
+    (``{corpus}`` stands for the corpus directory)."""
+    if case.suffix == ".toml":
+        _try_registry(case, tmp_path / "out")
+        return
+    for line in case.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            argv = [a.replace("{corpus}", str(CORPUS)).replace("{reglists}", str(REGLISTS))
+                    for a in line.split("\t")]
+            assert_graceful(run_inproc(*argv), context=line)

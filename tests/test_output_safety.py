@@ -1,0 +1,392 @@
+"""Writing outputs: atomic, only when changed, confined, all or nothing.
+
+A failed build (bad registry, a plugin raising, a full disk) must leave the
+previous outputs exactly as they were and no temp file behind; an output
+path is never followed out of the output directory; two builds racing into
+one directory never leave a torn file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import compat.output as output
+from compat.plugin_api import OutputSpec
+from compat.plugin_host import PluginHost
+from conftest import BUNDLED, ROOT
+from hostile_util import assert_graceful, run_inproc
+
+TEXT = BUNDLED.read_text()
+OTHER = TEXT.replace("Extended Translation Control Register (FEAT_TCRX).",
+                     "Extended Translation Control Register (FEAT_TCRX), reworded.")
+#: Files the bundled registry's build writes.
+FILES = {"arm-compat-guards.c.inc", "arm-compat-guards.h", "arm-cpreg-mig-tolerances.c.inc",
+         "arm-virt-kernel-compat.c.inc", "kvm-register-compat.md", "kvm-register-compat.rst",
+         "registry.json"}
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """name -> (content, inode, mtime_ns) of every entry, temp files included."""
+    return {p.name: (os.readlink(p).encode() if p.is_symlink() else p.read_bytes(),
+                     p.lstat().st_ino, p.lstat().st_mtime_ns)
+            for p in sorted(directory.iterdir())}
+
+
+def build(reg: Path, out: Path, *extra: str):
+    return run_inproc("build", "-r", str(reg), "-o", str(out), *extra)
+
+
+@pytest.fixture
+def built(tmp_path) -> tuple[Path, Path, dict]:
+    """(registry, output dir, snapshot) after a first successful build."""
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    out = tmp_path / "out"
+    res = build(reg, out)
+    assert res.rc == 0, res.err
+    snap = snapshot(out)
+    assert set(snap) == FILES
+    return reg, out, snap
+
+
+def no_temp_files(directory: Path) -> bool:
+    return not [p for p in directory.rglob("*") if p.name.startswith(".")
+                or p.name.endswith(".tmp")]
+
+
+# -- atomic and incremental ---------------------------------------------------
+
+def test_each_file_goes_through_a_sibling_temp_and_rename(tmp_path, monkeypatch):
+    renames = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        renames.append((Path(src), Path(dst)))
+        assert Path(src).read_text() == Path(src).read_text()  # complete before rename
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", spy)
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    assert build(reg, tmp_path / "out").rc == 0
+    assert {dst.name for _, dst in renames} == FILES
+    for src, dst in renames:
+        assert src.parent == dst.parent and src.name.startswith(f".{dst.name}.")
+    assert no_temp_files(tmp_path / "out")
+    assert all(oct(p.stat().st_mode & 0o777) == "0o644" for p in (tmp_path / "out").iterdir())
+
+
+def test_rebuild_touches_nothing(built):
+    reg, out, snap = built
+    time.sleep(0.01)
+    res = build(reg, out)
+    assert res.rc == 0 and "wrote 0 of 7 files (all up to date)" in res.out
+    assert snapshot(out) == snap  # same content, inode and mtime
+
+
+def test_rebuild_rewrites_only_what_changed(built):
+    reg, out, snap = built
+    reg.write_text(OTHER)
+    res = build(reg, out)
+    assert res.rc == 0, res.err
+    after = snapshot(out)
+    changed = {name for name in FILES if after[name] != snap[name]}
+    assert changed == {"kvm-register-compat.md", "kvm-register-compat.rst", "registry.json"}
+    assert f"wrote {len(changed)} of 7 files" in res.out
+
+
+# -- all or nothing -------------------------------------------------------------
+
+def test_validation_error_keeps_previous_outputs(built):
+    reg, out, snap = built
+    reg.write_text(TEXT.replace('min-kernel = "6.18"', 'min-kernel = "6.x"'))
+    res = build(reg, out)
+    assert_graceful(res, located=True)
+    assert res.rc == 1
+    assert snapshot(out) == snap and no_temp_files(out)
+
+
+def test_raising_plugin_keeps_previous_outputs(built, monkeypatch):
+    """docs-md raises after other outputs rendered: nothing is written."""
+    import compat.plugins.docs_md as docs_md
+
+    def boom(model):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(docs_md, "render", boom)
+    reg, out, snap = built
+    reg.write_text(OTHER)  # every output would change
+    res = build(reg, out)
+    assert_graceful(res)
+    assert res.rc == 1
+    assert "docs-md" in res.err and "renderer exploded" in res.err
+    assert snapshot(out) == snap and no_temp_files(out)
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_full_disk_while_writing_keeps_previous_outputs(built, monkeypatch, fail_at):
+    """ENOSPC on the n-th file written: no file changes, no temp file stays."""
+    reg, out, snap = built
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(output.os, "fsync", fsync)
+    reg.write_text(OTHER)
+    res = build(reg, out)
+    assert_graceful(res)
+    assert res.rc == 1 and "No space left on device" in res.err
+    assert f"{out}/" in res.err  # names the file
+    assert snapshot(out) == snap and no_temp_files(out)
+
+
+def test_failing_rename_leaves_whole_files_and_no_temp(built, monkeypatch):
+    """A rename failing midway: every file is a full old or new version."""
+    reg, out, snap = built
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+    reg.write_text(OTHER)
+    res = build(reg, out)
+    assert res.rc == 1 and "Input/output error" in res.err
+    assert no_temp_files(out)
+    monkeypatch.undo()
+    fresh = out.parent / "fresh"
+    reg.write_text(OTHER)
+    assert build(reg, fresh).rc == 0
+    for name in FILES:
+        assert (out / name).read_bytes() in (snap[name][0], (fresh / name).read_bytes())
+
+
+def test_output_dir_is_a_file(tmp_path):
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    (tmp_path / "out").write_text("not a directory")
+    res = build(reg, tmp_path / "out")
+    assert_graceful(res)
+    assert res.rc == 1
+    assert (tmp_path / "out").read_text() == "not a directory"
+
+
+# -- confinement ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_symlink_inside_output_dir_is_refused(built, tmp_path, dangling):
+    reg, out, snap = built
+    victim = tmp_path / "victim.md"
+    if not dangling:
+        victim.write_text("precious")
+    (out / "kvm-register-compat.md").unlink()
+    (out / "kvm-register-compat.md").symlink_to(victim)
+    reg.write_text(OTHER)
+    res = build(reg, out)
+    assert_graceful(res)
+    assert res.rc == 1 and "symbolic link" in res.err
+    assert f"{out / 'kvm-register-compat.md'}: error:" in res.err
+    assert victim.exists() != dangling and (dangling or victim.read_text() == "precious")
+    after = snapshot(out)
+    assert all(after[n] == snap[n] for n in FILES - {"kvm-register-compat.md"})
+    assert no_temp_files(out)
+
+
+def test_output_dir_may_itself_be_a_symlink(tmp_path):
+    """-o naming a link to a directory is the user's choice, and allowed."""
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert build(reg, tmp_path / "link").rc == 0
+    assert {p.name for p in (tmp_path / "real").iterdir()} == FILES
+
+
+class EvilPlugin:
+    """Declares one output whose file list is set per test."""
+
+    def __init__(self, files: tuple[str, ...]) -> None:
+        self.files = files
+
+    def compat_outputs(self):
+        return [OutputSpec("evil", self.files, "writes where it should not", default=False)]
+
+    def compat_render_output(self, name, context):
+        if name == "evil":
+            return {f: "owned\n" for f in self.files}
+        return None
+
+
+def _with_plugin(monkeypatch, plugin) -> None:
+    real_create = PluginHost.create.__func__
+
+    def create(cls, named=(), **kwargs):
+        host = real_create(cls, named, **kwargs)
+        host.register(plugin, "evil")
+        return host
+
+    monkeypatch.setattr(PluginHost, "create", classmethod(create))
+
+
+@pytest.mark.parametrize("rel", ["../escape.txt", "/tmp/compat-abs-escape.txt",
+                                 "a/../../escape.txt", "", ".", "a//b", "./a", "~/x",
+                                 "a\\..\\b", "nul\0byte", "a/."])
+def test_plugin_paths_outside_are_refused(tmp_path, monkeypatch, rel):
+    _with_plugin(monkeypatch, EvilPlugin((rel,)))
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    out = tmp_path / "sub" / "out"
+    for extra in ((), ("--check",)):
+        res = build(reg, out, "--only", "evil", *extra)
+        assert_graceful(res)
+        assert res.rc == 1, res.out
+        assert "evil" in res.err
+    assert not (tmp_path / "sub" / "escape.txt").exists()
+    assert not Path("/tmp/compat-abs-escape.txt").exists()
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_plugin_path_through_symlinked_subdir_is_refused(tmp_path, monkeypatch):
+    _with_plugin(monkeypatch, EvilPlugin(("sub/file.txt",)))
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    res = build(reg, out, "--only", "evil")
+    assert res.rc == 1 and "symbolic link" in res.err
+    assert not any(elsewhere.iterdir())
+
+
+def test_plugin_nested_path_inside_is_written(tmp_path, monkeypatch):
+    _with_plugin(monkeypatch, EvilPlugin(("deep/er/file.txt",)))
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    res = build(reg, tmp_path / "out", "--only", "evil")
+    assert res.rc == 0, res.err
+    assert (tmp_path / "out" / "deep" / "er" / "file.txt").read_text() == "owned\n"
+
+
+# -- concurrency ---------------------------------------------------------------------
+
+_WORKER = """
+import sys
+from compat.cli import main
+import contextlib, io
+reg, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(n):
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["build", "-r", reg, "-o", out])
+    if rc != 0:
+        sys.exit(rc)
+"""
+
+
+def test_concurrent_builds_never_tear_a_file(tmp_path):
+    """Two processes rebuild one directory from two registries, 60 times
+    each, while this process reads: every read is one whole version."""
+    versions: dict[str, set[bytes]] = {name: set() for name in FILES}
+    regs = []
+    for i, text in enumerate((TEXT, OTHER)):
+        reg = tmp_path / f"r{i}.toml"
+        reg.write_text(text)
+        regs.append(reg)
+        ref = tmp_path / f"ref{i}"
+        assert build(reg, ref).rc == 0
+        for name in FILES:
+            versions[name].add((ref / name).read_bytes())
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(reg), str(out), "60"], env=env)
+             for reg in regs]
+    reads = 0
+    deadline = time.monotonic() + 240
+    while any(p.poll() is None for p in procs):
+        assert time.monotonic() < deadline, "builds hung"
+        for name in FILES:
+            try:
+                data = (out / name).read_bytes()
+            except FileNotFoundError:
+                continue
+            reads += 1
+            assert data in versions[name], f"torn {name}: {len(data)} bytes"
+    assert [p.wait() for p in procs] == [0, 0]
+    assert reads > 0
+    for name in FILES:
+        assert (out / name).read_bytes() in versions[name]
+    assert no_temp_files(out)
+
+
+# -- --check and --depfile -------------------------------------------------------------
+
+def test_check_fresh_and_stale(built):
+    reg, out, snap = built
+    res = build(reg, out, "--check")
+    assert res.rc == 0 and "7 files up to date" in res.out
+    reg.write_text(OTHER)
+    res = build(reg, out, "--check")
+    assert res.rc == 1
+    assert "--- a/kvm-register-compat.md" in res.out and "+++ b/kvm-register-compat.md" in res.out
+    assert "+Extended Translation Control Register (FEAT\\_TCRX), reworded" in res.out \
+        or "reworded" in res.out
+    assert "arm-compat-guards.h" not in res.out
+    assert "3 of 7 files are stale" in res.err
+    assert f"compat build -r {reg} -o {out}" in res.err
+    assert snapshot(out) == snap  # --check writes nothing
+    # The printed command does regenerate.
+    assert build(reg, out).rc == 0 and build(reg, out, "--check").rc == 0
+
+
+def test_check_missing_directory_writes_nothing(tmp_path):
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    res = build(reg, tmp_path / "none", "--check", "--only", "docs-md")
+    assert res.rc == 1 and "--- /dev/null" in res.out and "+++ b/kvm-register-compat.md" in res.out
+    assert "--only docs-md" in res.err
+    assert not (tmp_path / "none").exists()
+
+
+def test_depfile_lists_targets_and_inputs(tmp_path):
+    reg = tmp_path / "my registry.toml"
+    reg.write_text(TEXT)
+    out = tmp_path / "out dir"
+    dep = tmp_path / "compat.d"
+    res = build(reg, out, "--depfile", str(dep))
+    assert res.rc == 0, res.err
+    text = dep.read_text()
+    head, body = text.split(": \\\n", 1)
+    targets = [t.replace("\\ ", " ") for t in head.replace("\\ ", "\0").split(" ")]
+    targets = [t.replace("\0", " ") for t in targets]
+    assert sorted(Path(t).name for t in targets) == sorted(FILES)
+    assert all(Path(t).parent == out for t in targets)
+    inputs = [line.strip().rstrip("\\").strip().replace("\\ ", " ") for line in body.splitlines()]
+    assert str(reg.resolve()) in inputs
+    assert any(i.endswith("registry.schema.json") for i in inputs)
+    assert any(i.endswith("docs_md.py") for i in inputs)
+    assert all(Path(i).exists() for i in inputs)
+    # Rebuilding rewrites nothing, the depfile included.
+    before = dep.stat().st_mtime_ns
+    assert build(reg, out, "--depfile", str(dep)).rc == 0
+    assert dep.stat().st_mtime_ns == before or dep.read_text() == text
+
+
+def test_depfile_escapes_make_specials():
+    text = output.depfile_text([Path("o u$t#/a b")], [Path("in#1"), Path("x$y z")])
+    assert text == "o\\ u$$t\\#/a\\ b: \\\n  in\\#1 \\\n  x$$y\\ z\n"
