@@ -14,7 +14,7 @@ from typing import Iterable
 
 from compat import resources
 from compat.derive import Derivation, derive
-from compat.diagnostics import CompatError, Location, did_you_mean
+from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
 from compat.model import Registry
 from compat.plugin_api import OutputSpec, RenderContext
 from compat.plugin_host import PluginHost
@@ -67,6 +67,7 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     doc = merge_fragments(doc, host.call("compat_registry_fragments",
                                          location=Location(doc.filename)), schema)
     registry = build_registry(doc, schema=schema)
+    _check_output_names(doc, registry, host)
     derivation = derive(registry)
     problems = [d for _, found in host.call("compat_validate", location=Location(doc.filename),
                                             registry=registry, derivation=derivation)
@@ -75,6 +76,19 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
         raise CompatError(problems)
     deps = list(inputs or []) + [resources.schema_path().resolve()] + host.module_files()
     return Loaded(host, registry, derivation, doc.filename, deps)
+
+
+def _check_output_names(doc: SourceDocument, registry: Registry, host: PluginHost) -> None:
+    """The registry's ``outputs = [...]`` must name outputs some plugin declares."""
+    if not registry.outputs:
+        return
+    available = host.outputs(Location(doc.filename))
+    problems = [Diagnostic(doc.locate(("outputs", i)),
+                           f"unknown output '{name}'{did_you_mean(name, available)}",
+                           hint="available outputs: " + ", ".join(available))
+                for i, name in enumerate(registry.outputs) if name not in available]
+    if problems:
+        raise CompatError(problems)
 
 
 def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[OutputSpec]:

@@ -123,7 +123,8 @@ def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
             yield Diagnostic(doc.locate(path, value=False),
                              f"missing required key '{key}'{where}", context=context)
         return
-    if keyword == "propertyNames":
+    if keyword == "propertyNames" or "propertyNames" in error.schema_path:
+        # jsonschema reports a bad key with the object's path: point at the key
         bad = error.instance
         yield Diagnostic(doc.locate(path + (bad,), value=False) if isinstance(bad, str)
                          else doc.locate(path), f"invalid name {_short(bad)}{where}: "
@@ -136,7 +137,11 @@ def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
         return
     if keyword in ("oneOf", "anyOf") and error.context:
         from jsonschema.exceptions import best_match
-        yield from _diagnose(doc, best_match(error.context))
+        # A branch that wants another type for the value itself ("an integer"
+        # for "0xzz") says nothing useful: explain the branch of its type.
+        relevant = [e for e in error.context
+                    if not (e.validator == "type" and not e.relative_path)]
+        yield from _diagnose(doc, best_match(relevant or error.context))
         return
 
     value = error.instance
