@@ -65,7 +65,8 @@ def compat_registry_fragments() -> "list[Fragment]":
     same schema and semantic checks as ``registry.toml`` and merged into it
     in plugin-name order.  Two sources that define the same register with
     different facts, or the same machine version twice, is an error naming
-    both sources.
+    both sources; an identical register or feature from two sources is
+    accepted once (the first definition keeps its location).
 
     Returns: a list of :class:`compat.plugin_api.Fragment` (TOML text or a
     mapping, and a display name used in error messages).

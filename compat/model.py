@@ -10,7 +10,7 @@ code.  Derived rules live in :mod:`compat.derive`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from compat.codec import Decoded
 from compat.diagnostics import Location
@@ -161,6 +161,9 @@ class Registry:
     machines: Mapping[str, MachineFamily]
     outputs: tuple[str, ...] | None
     plugins: tuple[str, ...]
+    #: The validated document itself (read-only by convention), for plugins
+    #: that read keys their schema fragments added.
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def machine_versions(self) -> list[MachineVersion]:
         """Every machine version, by family name, newest first within a family."""

@@ -42,8 +42,10 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class RenderContext:
-    """What a renderer may read.  ``source_name`` is the registry's display
-    name (never an absolute path) for provenance comments."""
+    """What a renderer may read.  ``source_name`` is the registry's base
+    name (never an absolute path) for provenance comments;
+    ``registry.data`` is the validated document itself, including keys that
+    plugins' schema fragments added."""
 
     registry: Registry
     derivation: Derivation

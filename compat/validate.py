@@ -105,6 +105,7 @@ class _SemanticPass:
             machines=dict(sorted((k, v) for k, v in machines.items() if v)),
             outputs=tuple(self.data["outputs"]) if "outputs" in self.data else None,
             plugins=tuple(self.data.get("plugins", ())),
+            data=self.data,
         )
 
     def register(self, name: str, entry: dict[str, Any], features: dict[str, Any]) -> Register | None:
