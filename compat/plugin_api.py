@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from compat.derive import Derivation
 from compat.model import Registry
@@ -51,6 +51,29 @@ class RenderContext:
     derivation: Derivation
     output: OutputSpec
     source_name: str
+
+
+def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, str]]
+                 ) -> tuple[Callable[[], list[OutputSpec]], Callable[..., dict[str, str] | None]]:
+    """The two hooks of a plugin that builds one output.
+
+    ``compat_outputs`` declares ``spec``; ``compat_render_output`` calls
+    ``render(context)`` for it (and returns ``None`` for other names).  Use
+    at module level::
+
+        compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
+    """
+    from compat.hookspecs import hookimpl
+
+    @hookimpl
+    def compat_outputs() -> list[OutputSpec]:
+        return [spec]
+
+    @hookimpl
+    def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
+        return render(context) if name == spec.name else None
+
+    return compat_outputs, compat_render_output
 
 
 def provenance(location: Any) -> str:

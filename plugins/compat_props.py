@@ -15,7 +15,7 @@ from compat.derive import Derivation, MachineRules, Rule
 from compat.diagnostics import CompatError, Diagnostic
 from compat.hookspecs import hookimpl
 from compat.model import MachineFamily, Registry
-from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.qemu_chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
 from compat.text import c_comment, c_string
 
@@ -195,18 +195,14 @@ def _add_function(family: MachineFamily, tables: dict[str, list]) -> list[str]:
     return out
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    return [OUTPUT]
+def render_files(context: RenderContext) -> dict[str, str]:
+    return {FILENAME: render(context)}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 
 @hookimpl
 def compat_validate(registry: Registry, derivation: Derivation) -> list[Diagnostic]:
+    """Reject tables that would make QEMU abort (see :func:`check_tables`)."""
     return check_tables(registry, derivation)
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    if name != OUTPUT.name:
-        return None
-    return {FILENAME: render(context)}

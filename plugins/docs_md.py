@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from compat.hookspecs import hookimpl
-from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.plugins import _docmodel
 from compat.plugins._docmodel import ChangeInfo, DocModel, RuleEntry
 from compat.text import GENERATED, SPDX, md_text
@@ -24,18 +23,11 @@ NONE = "none"
 _CODE_SAFE = re.compile(r"[A-Za-z0-9_ ,.=&:x()/+-]+")
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    """Declare ``docs-md``."""
-    return [OUTPUT]
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    """Render ``docs-md``; ``None`` for other outputs."""
-    if name != OUTPUT.name:
-        return None
+def render_files(context: RenderContext) -> dict[str, str]:
     return {FILE: render(_docmodel.from_context(context))}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 
 # -- building blocks ---------------------------------------------------------

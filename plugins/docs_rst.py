@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from compat.hookspecs import hookimpl
-from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.plugins import _docmodel
 from compat.plugins._docmodel import ChangeInfo, DocModel, RuleEntry
 from compat.text import GENERATED, SPDX, rst_literal, rst_text
@@ -23,18 +22,11 @@ OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),
 NONE = "none"
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    """Declare ``docs-rst``."""
-    return [OUTPUT]
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    """Render ``docs-rst``; ``None`` for other outputs."""
-    if name != OUTPUT.name:
-        return None
+def render_files(context: RenderContext) -> dict[str, str]:
     return {FILE: render(_docmodel.from_context(context))}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 
 # -- building blocks ---------------------------------------------------------

@@ -21,9 +21,8 @@ from __future__ import annotations
 from compat.cgen import file_start, include_guard, provenance
 from compat.codec import format_index
 from compat.derive import Derivation, MachineRules, Rule
-from compat.hookspecs import hookimpl
 from compat.model import HIDE, MachineVersion
-from compat.plugin_api import OutputSpec, PluginError, RenderContext
+from compat.plugin_api import OutputSpec, PluginError, RenderContext, output_hooks
 from compat.refusals import oldest_allowing, refusal_message
 from compat.text import c_comment, c_string, c_string_lines
 
@@ -277,13 +276,8 @@ bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
 }'''
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    return [OUTPUT]
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    if name != OUTPUT.name:
-        return None
+def render_files(context: RenderContext) -> dict[str, str]:
     return {HEADER: render_header(context), BODY: render_body(context)}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)

@@ -13,9 +13,8 @@ machine types.
 from __future__ import annotations
 
 from compat.cgen import file_start, include_guard, provenance, u64_literal
-from compat.hookspecs import hookimpl
 from compat.model import HIDE, Register, Registry
-from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.text import c_comment
 
 FILENAME = "arm-cpreg-mig-tolerances.c.inc"
@@ -89,13 +88,8 @@ def render(context: RenderContext) -> str:
     return "\n".join(parts) + "\n"
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    return [OUTPUT]
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    if name != OUTPUT.name:
-        return None
+def render_files(context: RenderContext) -> dict[str, str]:
     return {FILENAME: render(context)}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)

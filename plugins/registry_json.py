@@ -16,9 +16,8 @@ from typing import Any
 
 from compat.codec import format_index
 from compat.derive import Derivation, MachineRules, Rule
-from compat.hookspecs import hookimpl
 from compat.model import Change, Feature, MachineVersion, Register, Registry
-from compat.plugin_api import OutputSpec, RenderContext
+from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.plugins._docmodel import hex_value, where, writers
 
 FILE = "registry.json"
@@ -28,18 +27,11 @@ OUTPUT = OutputSpec(name="registry-json", files=(FILE,),
                     description="the resolved registry and derived rules as JSON")
 
 
-@hookimpl
-def compat_outputs() -> list[OutputSpec]:
-    """Declare ``registry-json``."""
-    return [OUTPUT]
-
-
-@hookimpl
-def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
-    """Render ``registry-json``; ``None`` for other outputs."""
-    if name != OUTPUT.name:
-        return None
+def render_files(context: RenderContext) -> dict[str, str]:
     return {FILE: render(context.registry, context.derivation, context.source_name)}
+
+
+compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 
 def render(registry: Registry, derivation: Derivation, source_name: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from compat.build import load_text, render, select_outputs
 from compat.plugin_host import PluginHost
-from compat.plugins import _docmodel, docs_md, docs_rst, registry_json
+from compat.plugins import _docmodel, docs_rst
 
 RST = "kvm-register-compat.rst"
 MD = "kvm-register-compat.md"
@@ -23,12 +23,8 @@ HOSTILE_TOML = ('"*/ ``x`` |a|b| <script>alert(1)</script> **bold** _x_ '
 
 
 def host() -> PluginHost:
-    """A host with only this file's plugins (independent of other built-ins)."""
-    h = PluginHost.create(builtins=False)
-    h.register(docs_rst, "docs-rst")
-    h.register(docs_md, "docs-md")
-    h.register(registry_json, "registry-json")
-    return h
+    """The built-in plugins."""
+    return PluginHost.create()
 
 
 def build_docs(text: str) -> dict[str, str]:

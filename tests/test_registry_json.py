@@ -12,16 +12,13 @@ import pytest
 
 from compat.build import load_text, render, select_outputs
 from compat.plugin_host import BUILTIN_PLUGINS, PluginHost
-from compat.plugins import registry_json
 from conftest import BUNDLED, ROOT
 
 FILE = "registry.json"
 
 
 def host() -> PluginHost:
-    h = PluginHost.create(builtins=False)
-    h.register(registry_json, "registry-json")
-    return h
+    return PluginHost.create()
 
 
 def build_json(text: str) -> str:
@@ -123,10 +120,7 @@ _SCRIPT = """
 import sys
 from compat.build import load_text, render, select_outputs
 from compat.plugin_host import PluginHost
-from compat.plugins import registry_json
-h = PluginHost.create(builtins=False)
-h.register(registry_json, "registry-json")
-loaded = load_text(open(sys.argv[1]).read(), host=h)
+loaded = load_text(open(sys.argv[1]).read(), host=PluginHost.create())
 sys.stdout.write(render(loaded, select_outputs(loaded, ["registry-json"]))["registry.json"])
 """
 
