@@ -19,6 +19,7 @@ from compat.validate import load_registry_text
 from compat.versions import Version
 
 KERNELS = [Version(6, minor) for minor in range(20)]          # 6.0 .. 6.19
+SCALING = (10, 20, 40)                                         # kernels, to check growth
 HOSTS = ("alpha", "beta", "gamma")
 BASE = 440                                                     # stable registers per host
 CHANGING = 24                                                  # registers that come or go
@@ -51,7 +52,7 @@ def registry_text(changes: list[tuple[int, str, Version]]) -> str:
              'cpu-driver = "TYPE_ARM_CPU"', "versions = ["]
     for m in range(MACHINES):
         version = f"10.{MACHINES - 1 - m}"
-        min_kernel = KERNELS[2 * (MACHINES - 1 - m)]
+        min_kernel = KERNELS[(MACHINES - 1 - m) * len(KERNELS) // 10]
         lines.append(f'  {{ version = "{version}", min-kernel = "{min_kernel}" }},')
     lines += ["]", ""]
     for index, change, kernel in changes:
@@ -88,6 +89,25 @@ def reglists(changes: list[tuple[int, str, Version]]) -> list[RegList]:
     return out
 
 
+def timed(kernels: list[Version]) -> tuple[float, int]:
+    """Median audit time and number of migrations for a fleet of ``kernels``."""
+    global KERNELS
+    saved, KERNELS = KERNELS, kernels
+    try:
+        changes = changing_registers()
+        registry = load_registry_text(registry_text(changes), "synthetic.toml")
+        lists = reglists(changes)
+    finally:
+        KERNELS = saved
+    times, report = [], None
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        report = audit(lists, registry)
+        times.append(time.perf_counter() - start)
+    assert report is not None and report.ok, report.to_text()
+    return statistics.median(times), report.pair_count
+
+
 def main() -> None:
     changes = changing_registers()
     registry = load_registry_text(registry_text(changes), "synthetic.toml")
@@ -105,6 +125,12 @@ def main() -> None:
           f"{report.pair_count} migrations audited")
     print(f"audit: median {statistics.median(times):.3f} s over {RUNS} runs "
           f"(min {min(times):.3f} s, max {max(times):.3f} s)")
+    print("growth (the audit should grow no faster than the number of migrations):")
+    for count in SCALING:
+        kernels = [Version(6 + minor // 40, minor % 40) for minor in range(count)]
+        median, pairs = timed(kernels)
+        print(f"  {count:3d} kernels: {pairs:6d} migrations, median {median:.3f} s, "
+              f"{1e6 * median / pairs:.1f} us per migration")
 
 
 if __name__ == "__main__":
