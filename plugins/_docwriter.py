@@ -1,0 +1,240 @@
+"""One walk over the documentation model, for every markup language.
+
+In the style of QEMU's ``scripts/qapi`` generators: :func:`render` visits a
+:class:`compat.plugins._docmodel.DocModel` once and says *what* the document
+contains (a title, headings, paragraphs, bullet lists, a table, inline text
+and literals) through a :class:`Markup`; each output module (``docs_rst``,
+``docs_md``) supplies a :class:`Markup` that knows only *how* its language
+writes those things and how it escapes registry text.
+
+Every string handed to a :class:`Markup` block method (``title``,
+``heading``, ``paragraph``, ``bullets``, ``table``) is already escaped: the
+walker escapes registry text with :meth:`Markup.text` and
+:meth:`Markup.literal` where it composes a line.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from compat.plugins._docmodel import ChangeInfo, DocModel, RuleEntry
+from compat.text import GENERATED, SPDX
+
+NONE = "none"
+NO_ENTRIES = "None."
+
+#: Heading levels below the document title.
+SECTION, SUBSECTION = 1, 2
+
+
+class Markup(ABC):
+    """How one markup language writes the blocks and inline pieces of a document.
+
+    Block methods return a list of lines that ends with a blank line.
+    """
+
+    # -- inline ------------------------------------------------------------
+
+    @staticmethod
+    @abstractmethod
+    def text(value: str) -> str:
+        """``value`` escaped as plain inline text."""
+
+    @staticmethod
+    @abstractmethod
+    def literal(value: str) -> str:
+        """``value`` as an inline literal (code), escaped."""
+
+    @abstractmethod
+    def label(self, kind: str, name: str) -> str:
+        """The escaped heading text ``kind name`` (``Register TCR2_EL1``)."""
+
+    # -- blocks ------------------------------------------------------------
+
+    @abstractmethod
+    def comment(self, value: str) -> list[str]:
+        """A comment invisible in the rendered document (the SPDX line)."""
+
+    @abstractmethod
+    def title(self, value: str) -> list[str]:
+        """The document title (escaped ``value``)."""
+
+    @abstractmethod
+    def heading(self, level: int, value: str) -> list[str]:
+        """A heading of ``level`` (:data:`SECTION`, :data:`SUBSECTION`)."""
+
+    def paragraph(self, value: str) -> list[str]:
+        """A paragraph of one line."""
+        return [value, ""]
+
+    def bullets(self, items: list[str], empty: str) -> list[str]:
+        """A bullet list of ``items``, or the paragraph ``empty`` when none.
+
+        rST and Markdown both write a bullet as ``- item``."""
+        if not items:
+            return self.paragraph(empty)
+        return [f"- {item}" for item in items] + [""]
+
+    @abstractmethod
+    def table(self, caption: str, header: list[str],
+              rows: list[list[list[str]]]) -> list[str]:
+        """A table; each cell is a list of items (empty: ``none``)."""
+
+
+def render(model: DocModel, markup: Markup) -> str:
+    """The whole document for ``model``, written with ``markup``."""
+    out = markup.comment(SPDX)
+    out += markup.title(markup.text(model.title))
+    out += markup.paragraph(markup.text(GENERATED.format(source=model.source_name)))
+    writer = _Writer(markup)
+    out += writer.registers(model)
+    out += writer.machines(model)
+    out += writer.features(model)
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+class _Writer:
+    """The document's content, section by section, through a :class:`Markup`."""
+
+    def __init__(self, markup: Markup):
+        self.m = markup
+
+    # -- inline helpers ------------------------------------------------------
+
+    def text_or_none(self, value: str | None) -> str:
+        """Escaped text; ``none`` for empty."""
+        return self.m.text(value) if value else NONE
+
+    def literal_or_none(self, value: str | None) -> str:
+        """Escaped literal; ``none`` for empty."""
+        return self.m.literal(value) if value else NONE
+
+    def literals(self, names: tuple[str, ...]) -> str:
+        """``a``, ``b`` as comma-separated literals."""
+        return ", ".join(self.m.literal(n) for n in names)
+
+    def change(self, change: ChangeInfo) -> str:
+        """``gated on FEAT_X in Linux 6.13 (commit abc: subject)``, escaped."""
+        extra = change.commit + (f": {change.subject}" if change.subject else "")
+        return f"{self.m.text(change.describe)} ({self.m.text('commit ' + extra)})"
+
+    def rule_item(self, entry: RuleEntry) -> str:
+        """One hidden/tolerated register with its reasons, escaped."""
+        m = self.m
+        reasons = [self.change(c) for c in entry.reasons]
+        if entry.override:
+            reasons.append(m.text("explicit override in the machine type"))
+        why = "; ".join(reasons) or NONE
+        guard = "; ".join(m.text(g) for g in entry.guard)
+        tail = f"; {guard}" if guard else ""
+        return f"{m.literal(entry.register)} ({m.literal(entry.index)}): {why}{tail}"
+
+    def labelled_list(self, label: str, items: list[str], empty: str) -> list[str]:
+        """``label:`` as a paragraph, then the bullet list."""
+        return self.m.paragraph(f"{label}:") + self.m.bullets(items, empty)
+
+    # -- sections ------------------------------------------------------------
+
+    def registers(self, model: DocModel) -> list[str]:
+        """The register table, then one section per register."""
+        m = self.m
+        out = m.heading(SECTION, "Registers")
+        header = ["Register", "Index", "Encoding", "Changes", "Commits", "Rule", "Guard"]
+        rows = []
+        for reg in model.registers:
+            guard = [m.text(g) for g in reg.guard]
+            if reg.written_by:
+                guard.append(m.text("written by features: " + ", ".join(reg.written_by)))
+            rows.append([
+                [m.literal(reg.name)],
+                [m.literal(reg.index)],
+                [m.literal(reg.macro), m.text(reg.qemu_name)],
+                [m.text(c.describe) for c in reg.changes],
+                [m.literal(c) for c in reg.commits],
+                [m.text(reg.rule)],
+                guard,
+            ])
+        out += m.table("Registers whose exposure changed, and known stable ones",
+                       header, rows)
+        for reg in model.registers:
+            out += m.heading(SUBSECTION, m.label("Register", reg.name))
+            out += m.paragraph(self.text_or_none(reg.description))
+            facts = [
+                f"Index: {m.literal(reg.index)}, encoding {m.literal(reg.macro)} "
+                f"({m.text(reg.group)}, {reg.size} bits), "
+                f"QEMU name {self.literal_or_none(reg.qemu_name)}",
+                f"Reset value: {self.literal_or_none(reg.reset)}",
+                f"Rule: {m.text(reg.rule)}",
+                f"Defined at: {m.text(reg.where)}",
+            ]
+            facts += [f"Guard: {m.text(g)}" for g in reg.guard]
+            if reg.written_by:
+                facts.append("Written by features: " + self.literals(reg.written_by))
+            out += m.bullets(facts, NONE)
+            if reg.changes:
+                items = []
+                for c in reg.changes:
+                    item = self.change(c)
+                    if c.source:
+                        item += f"; {m.text(c.source)}"
+                    items.append(item)
+                out += self.labelled_list("Changes", items, NONE)
+            if reg.sources:
+                out += self.labelled_list("Sources", [m.text(s) for s in reg.sources], NONE)
+        return out
+
+    def machines(self, model: DocModel) -> list[str]:
+        """One section per machine type: promise, hidden, tolerated, refused."""
+        m = self.m
+        out = m.heading(SECTION, "Machine types")
+        for mt in model.machines:
+            out += m.heading(SUBSECTION, m.label("Machine type", mt.name))
+            promise = (f"Migrates between hosts running Linux {mt.min_kernel} or later"
+                       + (f" (QEMU {mt.qemu})." if mt.qemu else "."))
+            out += m.paragraph(m.text(promise))
+            if mt.description:
+                out += m.paragraph(m.text(mt.description))
+            out += self.labelled_list(
+                f"Hidden registers ({m.literal('x-mig-hidden-regs')})",
+                [self.rule_item(e) for e in mt.hidden], NO_ENTRIES)
+            out += self.labelled_list(
+                f"Tolerated when missing ({m.literal('x-mig-safe-missing-regs')})",
+                [self.rule_item(e) for e in mt.tolerated], NO_ENTRIES)
+            items = []
+            for r in mt.refusals:
+                allow = ("oldest machine type that allows it: "
+                         f"{m.literal(r.oldest_allowing)}"
+                         if r.oldest_allowing else "no machine type allows it")
+                items.append(f"{m.literal(r.feature)} writes {m.literal(r.register)} "
+                             f"({m.literal(r.index)}) = {m.literal(r.value)}, "
+                             f"which this machine type hides; {allow}")
+            out += self.labelled_list("Refused features", items, NO_ENTRIES)
+        return out
+
+    def features(self, model: DocModel) -> list[str]:
+        """One section per feature: what it writes, who refuses it."""
+        m = self.m
+        out = m.heading(SECTION, "Features")
+        if not model.features:
+            return out + m.paragraph("No feature writes a register.")
+        for f in model.features:
+            out += m.heading(SUBSECTION, m.label("Feature", f.name))
+            out += m.paragraph(self.text_or_none(f.description))
+            facts = []
+            if f.property:
+                facts.append(f"Property: {m.literal(f.property)}")
+            if f.source:
+                facts.append(f"Source: {m.text(f.source)}")
+            facts.append(f"Defined at: {m.text(f.where)}")
+            for w in f.writes:
+                facts.append(f"Writes {m.literal(w.register)}"
+                             + (f" ({m.literal(w.index)})" if w.index else "")
+                             + f" = {m.literal(w.value)}")
+            facts.append("Refused by: " + (self.literals(f.refused_by) or "no machine type"))
+            if f.oldest_allowing:
+                facts.append("Oldest machine type that allows it: "
+                             + self.literals(f.oldest_allowing))
+            out += m.bullets(facts, NONE)
+        return out
