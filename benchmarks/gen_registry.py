@@ -80,6 +80,7 @@ def generate(registers: int, seed: int = 1) -> str:
                  f'description = "Synthetic register {i} ({name}), generated for benchmarks."',
                  f"encoding = {encoding}",
                  'reset = "0x0"']
+        mask = "0xffffffffffffffff" if "sysreg" in encoding else "0xffffffff"  # cp14/15: 32-bit
         roll = rng.random()
         if roll < 0.35:
             first = rng.randrange(4, len(KERNELS) - 1)
@@ -89,7 +90,7 @@ def generate(registers: int, seed: int = 1) -> str:
                           f'subject = "KVM: arm64: Expose {name} to userspace", '
                           'source = "synthetic" }')
                 body += [f"changes = [\n  {change},\n]", 'compat = "hide"',
-                         'safe-when = { mask = "0xffffffffffffffff", value = "0x0" }']
+                         f'safe-when = {{ mask = "{mask}", value = "0x0" }}']
                 hidden.append(name)
             else:
                 change = (f'{{ kernel = "{KERNELS[first]}", change = "gated", '

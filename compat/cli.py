@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except RecursionError:
+        # Hostile input (an expression of 500 parentheses) exhausting the
+        # stack of a recursive-descent reader: an input error, not a crash.
+        if debug:
+            raise
+        print("compat: error: the input is nested too deeply to read", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         from compat.diagnostics import CompatError
         if debug:

@@ -62,6 +62,19 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def write_file(path: Path, text: str) -> bool:
+    """Atomically write one file unless it already holds ``text``; whether
+    it was written.  An OS error becomes a :class:`CompatError`."""
+    if read_existing(path) == text:
+        return False
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        raise CompatError.at(Location(str(path)), f"cannot write: {exc.strerror or exc}") \
+            from None
+    return True
+
+
 def _stage(path: Path, text: str) -> str:
     """Write ``text`` to a new temp file beside ``path``; return its name.
     On failure the temp file is removed."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,12 @@ _WS = re.compile(r"(?:[ \t\r]|#[^\n]*)*")
 _WS_NL = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
 _BASIC_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _LITERAL_STRING = re.compile(r"'[^']*'")
+#: Multi-line strings; up to two quotes may precede the closing three.
+_ML_BASIC = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"{3,5}', re.S)
+_ML_LITERAL = re.compile(r"'''(?:[^']|'(?!''))*'{3,5}", re.S)
+_SIMPLE_KEY = re.compile(r"[ \t]*([A-Za-z0-9_-]+)[ \t]*(?=[=\]])")
+_EQUALS = re.compile(r"[ \t]*=[ \t]*")
+_SCALAR = re.compile(r"[^,\]}\s#]+(?: [0-9:.+Z-]+)?")
 
 
 @dataclass
@@ -95,25 +102,48 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> Com
 
 
 class PositionIndex:
-    """Key path -> (key position, value position), from a scan of valid TOML."""
+    """Key path -> position of its key and of its value, from a scan of
+    valid TOML.
+
+    Positions are kept as character offsets (one int each; a registry of
+    100k registers has millions of them) and turned into line and column
+    only when a location is asked for.
+    """
 
     def __init__(self) -> None:
-        self.keys: dict[KeyPath, tuple[int, int]] = {}
-        self.values: dict[KeyPath, tuple[int, int]] = {}
+        self.keys: dict[KeyPath, int] = {}
+        self.values: dict[KeyPath, int] = {}
+        self.line_starts: list[int] = [0]
 
     @classmethod
     def scan(cls, text: str) -> "PositionIndex":
+        """Positions of every key and value of ``text`` (valid TOML).
+
+        Positions only improve messages: should the scanner ever misread
+        valid TOML, what it found so far is kept and other paths fall back
+        to their nearest located ancestor, rather than crashing."""
         index = cls()
-        _Scanner(text, index).run()
+        index.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        try:
+            _Scanner(text, index).run()
+        except (ValueError, IndexError, AttributeError, RecursionError):
+            pass
         return index
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of a character offset."""
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
 
     def locate(self, filename: str, path: KeyPath, *, value: bool) -> Location:
         table = self.values if value else self.keys
         probe = path
         while probe:
-            pos = table.get(probe) or self.keys.get(probe)
-            if pos:
-                return Location(filename, *pos)
+            pos = table.get(probe)
+            if pos is None:
+                pos = self.keys.get(probe)
+            if pos is not None:
+                return Location(filename, *self.line_col(pos))
             probe = probe[:-1]
         return Location(filename, 1, 1)
 
@@ -125,7 +155,6 @@ class _Scanner:
         self.text = text
         self.pos = 0
         self.index = index
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         # Every "[[a.b]]" header opens a new element of array a.b.
         self.array_counts: dict[KeyPath, int] = {}
         # Array-of-tables paths resolved to their current element.
@@ -133,10 +162,7 @@ class _Scanner:
 
     # -- position helpers -------------------------------------------------
     def line_col(self, pos: int) -> tuple[int, int]:
-        # Bisect precomputed line starts: counting newlines from the start
-        # of the text at every key made scanning quadratic in file size.
-        line = bisect.bisect_right(self.line_starts, pos)
-        return line, pos - self.line_starts[line - 1] + 1
+        return self.index.line_col(pos)
 
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos:self.pos + n]
@@ -184,23 +210,25 @@ class _Scanner:
         return out
 
     def record_key(self, path: KeyPath, pos: int) -> None:
-        if path not in self.index.keys:
-            self.index.keys[path] = self.line_col(pos)
+        self.index.keys.setdefault(path, pos)
 
     def record_value(self, path: KeyPath, pos: int) -> None:
-        if path not in self.index.values:
-            self.index.values[path] = self.line_col(pos)
+        self.index.values.setdefault(path, pos)
 
     def key_value(self, table: KeyPath) -> None:
         keys, starts = self.read_key()
-        for i in range(1, len(keys) + 1):
+        for i in range(1, len(keys)):
             self.record_key(table + keys[:i], starts[i - 1])
-        self.skip_ws()
-        self.pos += 1  # '='
-        self.skip_ws()
-        self.value(table + keys)
+        path = table + keys  # one tuple shared by both tables
+        self.record_key(path, starts[-1])
+        self.pos = _EQUALS.match(self.text, self.pos).end()
+        self.value(path)
 
     def read_key(self) -> tuple[KeyPath, list[int]]:
+        fast = _SIMPLE_KEY.match(self.text, self.pos)
+        if fast:  # the common case: one bare key, then '=' or ']'
+            self.pos = fast.end()
+            return (sys.intern(fast.group(1)),), [fast.start(1)]
         parts: list[str] = []
         starts: list[int] = []
         while True:
@@ -224,13 +252,10 @@ class _Scanner:
     def read_string(self) -> str:
         quote = self.peek()
         if self.peek(3) == quote * 3:
-            end = self.text.find(quote * 3, self.pos + 3)
-            # A multi-line string may end with up to two extra quotes.
-            while self.text[end + 3:end + 4] == quote:
-                end += 1
-            raw = self.text[self.pos + 3:end]
-            self.pos = end + 3
-            return raw
+            # Escapes matter: \""" inside a basic string does not end it.
+            match = (_ML_BASIC if quote == '"' else _ML_LITERAL).match(self.text, self.pos)
+            self.pos = match.end()
+            return match.group()[3:-3]
         match = (_BASIC_STRING if quote == '"' else _LITERAL_STRING).match(self.text, self.pos)
         raw = match.group()[1:-1]
         self.pos = match.end()
@@ -263,11 +288,12 @@ class _Scanner:
                 if self.peek() == ",":
                     self.pos += 1
                     continue
-                self.record_key(path + (i,), self.pos)
-                self.value(path + (i,))
+                item = path + (i,)
+                self.record_key(item, self.pos)
+                self.value(item)
                 i += 1
         elif ch in "\"'":
             self.read_string()
         else:
-            match = re.compile(r"[^,\]}\s#]+(?: [0-9:.+Z-]+)?").match(self.text, self.pos)
+            match = _SCALAR.match(self.text, self.pos)
             self.pos = match.end() if match else self.pos + 1

@@ -116,13 +116,14 @@ def rst_literal(text: str) -> str:
     return f"``{text}``"
 
 
-#: ``&`` too: otherwise ``&amp;`` in registry text would display as ``&``.
-_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~&"})
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~"})
+#: An ``&`` that starts an entity (``&amp;`` would display as ``&``).
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
 def md_text(text: str) -> str:
     """Markdown text (also safe in a table cell) with markup escaped."""
-    return one_line(text).translate(_MD_ESCAPES)
+    return _MD_ENTITY.sub(r"\\&", one_line(text).translate(_MD_ESCAPES))
 
 
 def html_text(text: str) -> str:

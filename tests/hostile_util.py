@@ -17,14 +17,6 @@ from compat.cli import main
 #: ``file:line:col: error:`` (or ``file:line:``) at the start of a line.
 LOCATED = re.compile(r"^[^\s:][^:\n]*:\d+(?::\d+)?: error: ", re.M)
 
-#: Registry errors known to come without a line, to be fixed where noted.
-KNOWN_UNLOCATED = [
-    # compat/build.py select_outputs locates an unknown name in ``outputs``
-    # at Location(source_name) only (and compat validate accepts it).
-    re.compile(r": error: unknown output '"),
-]
-
-
 @dataclass
 class Outcome:
     """What one in-process ``compat`` run returned and printed."""
@@ -70,7 +62,7 @@ def assert_graceful(res: Outcome, *, located: bool = False, context: str = "") -
     assert "internal error" not in res.err, detail
     if res.rc == 1:
         assert res.err.strip() or res.out.strip(), detail  # findings go to stdout
-        if located and not any(k.search(res.err) for k in KNOWN_UNLOCATED):
+        if located:
             assert LOCATED.search(res.err), "error without file:line\n" + detail
 
 

@@ -287,24 +287,14 @@ def test_md_helper_escapes_entities():
 
 # -- names that become C identifiers ------------------------------------------
 
-_NAME_AT_1_1 = pytest.mark.xfail(
-    strict=True, reason="compat/schema.py locates a bad table name (propertyNames -> pattern "
-    "error) at 1:1; it should locate path + (name,) with value=False")
-
-
 @pytest.mark.parametrize("old, new, needle", [
-    pytest.param("[registers.TCR2_EL1]", '[registers."A-B"]', "A-B", marks=_NAME_AT_1_1),
-    pytest.param("[registers.TCR2_EL1]", '[registers."X */ int y; /*"]', "X */",
-                 marks=_NAME_AT_1_1),
+    ("[registers.TCR2_EL1]", '[registers."A-B"]', "A-B"),
+    ("[registers.TCR2_EL1]", '[registers."X */ int y; /*"]', "X */"),
     ('version = "10.1"', 'version = "10.1;x"', "10.1;x"),
-    pytest.param('register = "KVM_REG_ARM_VENDOR_HYP_BMAP_2"', 'register = "A-B"', "A-B",
-                 marks=pytest.mark.xfail(strict=True, reason="compat/schema.py reports "
-                                         "\"'writes' must be an array, not a table\": "
-                                         "best_match picks the wrong oneOf branch")),
+    ('register = "KVM_REG_ARM_VENDOR_HYP_BMAP_2"', 'register = "A-B"', "A-B"),
     ('used-by = ["impl-cpu"]', 'used-by = ["impl cpu"]', "impl cpu"),
-    pytest.param("[features.impl-cpu]", '[features."impl cpu\\""]', "impl cpu",
-                 marks=_NAME_AT_1_1),
-    pytest.param("[machines.virt]", '[machines."virt-x"]', "virt-x", marks=_NAME_AT_1_1),
+    ("[features.impl-cpu]", '[features."impl cpu\\""]', "impl cpu"),
+    ("[machines.virt]", '[machines."virt-x"]', "virt-x"),
 ])
 def test_identifier_names_are_rejected_with_location(tmp_path, old, new, needle):
     """A name that would be spliced into C must match its pattern; the

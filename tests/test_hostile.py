@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import BUNDLED, REGLISTS, ROOT
-from hostile_util import assert_graceful, dump_toml, run_inproc
+from hostile_util import assert_graceful, dump_toml, run_inproc, toml_string
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BUNDLED_TEXT = BUNDLED.read_text(encoding="utf-8")
@@ -165,7 +165,7 @@ def _try_registry(path: Path, out_dir: Path) -> None:
     assert_graceful(res, located=True, context=path.read_bytes()[:4000].decode("utf-8", "replace"))
     res_build = run_inproc("build", "-r", str(path), "-o", str(out_dir))
     assert_graceful(res_build, located=True)
-    if res.rc == 0:
+    if res.rc == 0:  # what validate accepts, build builds
         assert res_build.rc == 0, res_build.err
         res = run_inproc("build", "-r", str(path), "-o", str(out_dir), "--check")
         assert res.rc == 0, res.out + res.err
@@ -209,7 +209,9 @@ def test_random_bytes(tmp_path_factory, blob, keep):
                      st.builds(lambda a, b: f"ARM64_SYS_REG({a}, {b}, 2, 0, 3)",
                                st.integers(-5, 2**40), st.integers(-5, 9)),
                      st.builds(lambda a: f"KVM_REG_ARM_FW_REG({a})", st.integers(-3, 2**33)),
-                     st.builds(lambda a, b: f"{a} | {b}", _hostile_strings, _hostile_strings)))
+                     st.builds(lambda a, b: f"{a} | {b}", _hostile_strings, _hostile_strings),
+                     st.builds(lambda n, inner: "(" * n + inner + ")" * n,
+                               st.integers(1, 3000), st.sampled_from(["1", "", "TCR2_EL1"]))))
 def test_decode_encode(arg):
     """Random indices and expressions: answered or refused, never a crash."""
     assume(not arg.startswith("-"))
@@ -277,6 +279,7 @@ def test_duplicate_key_is_located(tmp_path):
     assert f"{path}:{line}:" in res.err, res.err
 
 
+@pytest.mark.slow
 def test_100k_registry_validates(tmp_path):
     """A generated 100k-register registry validates without crashing."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -307,3 +310,85 @@ def test_corpus_replays(case, tmp_path):
             argv = [a.replace("{corpus}", str(CORPUS)).replace("{reglists}", str(REGLISTS))
                     for a in line.split("\t")]
             assert_graceful(run_inproc(*argv), context=line)
+
+
+# -- the position scanner ---------------------------------------------------------
+
+def _string_forms(text: str) -> list[str]:
+    """``text`` as each kind of TOML string that can hold it."""
+    basic = toml_string(text)
+    forms = [basic, '"""' + basic[1:-1] + '"""']
+    if "'" not in text and "\n" not in text and "\r" not in text and text.isprintable():
+        forms.append(f"'{text}'")
+    if "'''" not in text and not text.endswith("'") and not text.startswith("\n") \
+            and "\r" not in text and all(c.isprintable() or c in "\n\t" for c in text):
+        forms.append(f"'''{text}'''")
+    return forms
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(values=st.lists(st.text(alphabet=st.sampled_from('ab"\'\\ \n\t#=[]{},.x'), max_size=12),
+                       min_size=1, max_size=6),
+       picks=st.lists(st.integers(0, 3), min_size=6, max_size=6),
+       pad=st.sampled_from(["", " ", "\t", "  # c"]))
+def test_scanner_positions_on_tricky_strings(values, picks, pad):
+    """Keys after strings full of quotes, escapes and brackets are found at
+    their real line: the scanner never misreads valid TOML."""
+    from compat.source import PositionIndex
+    lines, want = [], {}
+    for i, value in enumerate(values):
+        forms = _string_forms(value)
+        written = forms[picks[i] % len(forms)]
+        want[f"k{i}"] = sum(part.count("\n") for part in lines) + len(lines) + 1
+        lines.append(f"k{i} = {written}{pad}")
+        lines.append(f"a{i} = [ {written}, {{ x = {written} }} ]")
+    text = "\n".join(lines) + "\n"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        assume(False)
+    assert [data[f"k{i}"] for i in range(len(values))] == values
+    index = PositionIndex.scan(text)
+    for key, line in want.items():
+        where = index.locate("f", (key,), value=False)
+        assert (where.line, where.col) == (line, 1), (key, text)
+
+
+@pytest.mark.parametrize("text, key, line", [
+    ('x = """a \\""" b"""\ny = 1\n', "y", 2),
+    ("x = '''a''''\ny = 1\n", "y", 2),
+    ('x = """a""""\ny = 1\n', "y", 2),
+    ('x = """a \\\n   b"""\ny = 1\n', "y", 3),
+    ('x = 1979-05-27 07:32:00Z\ny = 2\n', "y", 2),
+    ('x = [ # c\n 1, # d\n 2 ]\ny = 3\n', "y", 4),
+    ('x = """ \\""" [ """\ny = 1\n', "y", 2),
+])
+def test_scanner_known_tricky_cases(text, key, line):
+    from compat.source import PositionIndex
+    tomllib.loads(text)
+    index = PositionIndex.scan(text)
+    where = index.locate("f", (key,), value=False)
+    assert (where.line, where.col) == (line, 1)
+    assert ("b",) not in index.keys
+
+
+# -- as a user runs it ------------------------------------------------------------------
+
+def test_closed_stdout_is_quiet():
+    """``compat ... | head -0``: no traceback, no "Exception ignored"."""
+    import subprocess
+    for args in (["explain", "TCR2_EL1"], ["decode", *["0x603000000013c103"] * 3000],
+                 ["validate"]):
+        proc = subprocess.Popen([sys.executable, "-m", "compat", *args], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) in (0, 1) and err == "", err
+
+
+@pytest.mark.parametrize("case", [p for p in _corpus_cases() if p.suffix == ".toml"],
+                         ids=lambda p: p.name)
+def test_corpus_in_a_subprocess(compat_cli, case):
+    """The corpus through the real entry point (no traceback, no exit 3)."""
+    res = compat_cli("validate", "-r", str(case), timeout=60)
+    assert res.rc in (0, 1) and "Traceback" not in res.err and "internal error" not in res.err

@@ -382,9 +382,21 @@ def test_depfile_lists_targets_and_inputs(tmp_path):
     assert any(i.endswith("docs_md.py") for i in inputs)
     assert all(Path(i).exists() for i in inputs)
     # Rebuilding rewrites nothing, the depfile included.
-    before = dep.stat().st_mtime_ns
+    before = dep.stat().st_mtime_ns, dep.stat().st_ino
     assert build(reg, out, "--depfile", str(dep)).rc == 0
-    assert dep.stat().st_mtime_ns == before or dep.read_text() == text
+    assert (dep.stat().st_mtime_ns, dep.stat().st_ino) == before
+
+
+@pytest.mark.parametrize("where", ["dir", "under-file"])
+def test_unwritable_depfile_is_an_error_not_a_crash(tmp_path, where):
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    (tmp_path / "afile").write_text("x")
+    dep = tmp_path if where == "dir" else tmp_path / "afile" / "compat.d"
+    res = build(reg, tmp_path / "out", "--depfile", str(dep))
+    assert_graceful(res)
+    assert res.rc == 1 and f"{dep}: error: cannot write" in res.err
+    assert no_temp_files(tmp_path) and (tmp_path / "afile").read_text() == "x"
 
 
 def test_depfile_escapes_make_specials():

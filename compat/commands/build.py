@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     changed = output.write_files(out_dir, files)
     if args.depfile:
         targets = [out_dir / rel for rel in files]
-        output.atomic_write(args.depfile, output.depfile_text(targets, loaded.inputs))
+        output.write_file(args.depfile, output.depfile_text(targets, loaded.inputs))
     print(f"{out_dir}: wrote {len(changed)} of {len(files)} files"
           + ("" if changed else " (all up to date)"))
     return 0
