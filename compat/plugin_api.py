@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Callable, Mapping
@@ -79,8 +80,13 @@ def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, s
 def provenance(location: Any) -> str:
     """``registry.toml:53`` for a :class:`~compat.diagnostics.Location`: the
     file's base name only, so generated files never carry absolute paths."""
-    name = PurePath(location.file).name or location.file
+    name = _base_name(location.file)
     return f"{name}:{location.line}" if location.line else name
+
+
+@functools.lru_cache(maxsize=64)
+def _base_name(file: str) -> str:
+    return PurePath(file).name or file
 
 
 class PluginError(Exception):
