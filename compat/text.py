@@ -7,6 +7,7 @@ string, form a trigraph, or become markup.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 
@@ -41,15 +42,21 @@ def c_comment(lines: list[str] | str, indent: str = "", width: int = 80) -> str:
     body: list[str] = []
     room = width - len(indent) - 3
     for line in lines:
-        safe = c_comment_text(line)
-        body.extend(textwrap.wrap(safe, room, break_on_hyphens=False,
-                                  break_long_words=True) or [""])
+        body.extend(_wrapped_comment_line(line, room))
     if len(body) == 1 and len(indent) + len(body[0]) + 6 <= width:
         return f"{indent}/* {body[0]} */"
     out = [f"{indent}/*"]
     out.extend(f"{indent} * {b}".rstrip() for b in body)
     out.append(f"{indent} */")
     return "\n".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wrapped_comment_line(line: str, room: int) -> tuple[str, ...]:
+    # cached: generators repeat the same per-register comment for every
+    # machine type that has the rule
+    return tuple(textwrap.wrap(c_comment_text(line), room, break_on_hyphens=False,
+                               break_long_words=True) or [""])
 
 
 def c_string(text: str) -> str:

@@ -100,6 +100,9 @@ class _Writer:
 
     def __init__(self, markup: Markup):
         self.m = markup
+        # A register's rule reads the same on every machine type that has it:
+        # render it once (large registries have thousands per machine type).
+        self._rule_items: dict[RuleEntry, str] = {}
 
     # -- inline helpers ------------------------------------------------------
 
@@ -122,6 +125,12 @@ class _Writer:
 
     def rule_item(self, entry: RuleEntry) -> str:
         """One hidden/tolerated register with its reasons, escaped."""
+        cached = self._rule_items.get(entry)
+        if cached is None:
+            cached = self._rule_items[entry] = self._rule_item(entry)
+        return cached
+
+    def _rule_item(self, entry: RuleEntry) -> str:
         m = self.m
         reasons = [self.change(c) for c in entry.reasons]
         if entry.override:
