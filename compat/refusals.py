@@ -14,6 +14,14 @@ def oldest_allowing(derivation: Derivation, refusal: Refusal, family: str) -> st
     return allowed[-1].name if allowed else None
 
 
+def refusal_fix(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
+    """What the user can do instead: a newer machine type, or no feature."""
+    fix = oldest_allowing(derivation, refusal, rules.machine.family)
+    if fix:
+        return f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
+    return f"do not enable {refusal.feature.name} with this machine family"
+
+
 def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
     """The error for enabling a refused feature on ``rules.machine``."""
     machine, reg = rules.machine, refusal.register
@@ -22,9 +30,7 @@ def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusa
         change = refusal.rule.reasons[0]
         why = (f", because its promise spans a host kernel change ({reg.name} "
                f"{change.describe()})")
-    fix = oldest_allowing(derivation, refusal, machine.family)
-    fix_text = (f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
-                if fix else f"do not enable {refusal.feature.name} with this machine family")
+    fix_text = refusal_fix(derivation, rules, refusal)
     verb = "hides" if refusal.rule.kind == HIDE else "may drop"
     return (f"{refusal.feature.name} cannot be used with machine type {machine.name}: it "
             f"sets {reg.name} ({format_index(reg.index)}) to {refusal.value:#x}, but "

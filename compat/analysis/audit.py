@@ -219,7 +219,7 @@ def audit(lists: Sequence[RegList], registry: Registry,
     pairs = 0
     for machine in versions:
         rules = sim.rule_set(COMPAT_PROPS, machine.name)
-        hidden, tolerated = rules.hidden, rules.tolerated
+        hidden = rules.hidden
         visible = {key: (s - hidden if hidden else s) for key, s in cpreg.items()}
         for host, members in by_host.items():
             kernels = tuple(r.kernel for r in members)
@@ -235,8 +235,8 @@ def audit(lists: Sequence[RegList], registry: Registry,
                                           f"{machine.min_kernel} and later)")
                         continue
                     pairs += 1
-                    extra = visible[id(src)] - visible[id(dst)]
-                    if not extra or extra <= tolerated:
+                    if sim.passes(cpreg[id(src)], cpreg[id(dst)], rules):
+                        extra = visible[id(src)] - visible[id(dst)]
                         cells[key] = Cell(OK, "passes" if not extra else
                                           f"passes: tolerates {_names(sim, extra)}")
                         continue

@@ -20,8 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write nothing; print a diff and exit 1 if files are stale")
     parser.add_argument("--depfile", type=Path, metavar="FILE",
                         help="also write a Makefile-style depfile (for meson/ninja)")
-    parser.add_argument("--plugin", action="append", metavar="NAME", default=[],
-                        help="load this third-party plugin (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,14 +8,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from compat import resources
-from compat.model import Registry
+
+if TYPE_CHECKING:  # keep `compat SUBCOMMAND --help` free of the model's imports
+    from compat.build import Loaded
+    from compat.model import Registry
 
 
 def add_registry_option(parser: argparse.ArgumentParser) -> None:
+    """``-r REGISTRY`` and ``--plugin NAME``: which registry, with which
+    third-party plugins (their fragments and checks are part of it)."""
     parser.add_argument("-r", "--registry", metavar="REGISTRY", type=Path,
                         help="the registry to read (default: ./registry.toml, "
                         "else the bundled registry)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="NAME",
+                        help="also load this third-party plugin (entry point in "
+                        "group compat.plugins); repeatable")
 
 
 def registry_path(args: argparse.Namespace) -> tuple[Path, str]:
@@ -25,20 +35,13 @@ def registry_path(args: argparse.Namespace) -> tuple[Path, str]:
     return resources.default_registry()
 
 
-def open_registry(args: argparse.Namespace) -> Registry:
-    """Load and validate the registry named by ``args`` (no plugins)."""
-    from compat.validate import load_registry
-    path, name = registry_path(args)
-    return load_registry(path, name)
+def open_registry(args: argparse.Namespace) -> "Registry":
+    """The registry named by ``args``, with its plugins' fragments merged,
+    validated by the core and the plugins."""
+    return open_loaded(args).registry
 
 
-def add_plugin_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--plugin", action="append", default=[], metavar="NAME",
-                        help="also load this third-party plugin (entry point in "
-                        "group compat.plugins); repeatable")
-
-
-def open_loaded(args: argparse.Namespace):
+def open_loaded(args: argparse.Namespace) -> "Loaded":
     """Load, validate and derive the registry with its plugins
     (:class:`compat.build.Loaded`): what ``validate`` and ``build`` check."""
     from compat.build import load

@@ -5,33 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compat.commands.common import print_json
+from compat.commands.common import add_registry_option, open_registry, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("indices", nargs="+", metavar="INDEX",
                         help="a 64-bit register index (0x6030000000160003)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("-r", "--registry", metavar="REGISTRY",
-                        help="also name registers from this registry (default: ./registry.toml "
-                        "if present, else the bundled one)")
+    add_registry_option(parser)
 
 
 def registry_names(args: argparse.Namespace) -> dict[int, str]:
-    """Index -> registry name; the registry is optional for decoding."""
-    from compat import resources
+    """Index -> registry name.  Decoding does not need a registry: when the
+    user named none and the default one does not load, names come from the
+    built-in tables alone."""
     from compat.diagnostics import CompatError
-    from compat.validate import load_registry
-    from pathlib import Path
 
-    if args.registry:
-        path, name = Path(args.registry), args.registry
-    else:
-        path, name = resources.default_registry()
     try:
-        registry = load_registry(path, name)
+        registry = open_registry(args)
     except CompatError:
-        if args.registry:
+        if args.registry is not None:
             raise
         return {}
     return {reg.index: reg.name for reg in registry.registers.values()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compat.commands.common import print_json
+from compat.commands.common import add_registry_option, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,8 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="ARM64_SYS_REG(3,0,2,0,3), KVM_REG_ARM_FW_FEAT_BMAP_REG(3), "
                         "'KVM_REG_ARM64 | KVM_REG_SIZE_U64 | ...', or a name (TCR2_EL1)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("-r", "--registry", metavar="REGISTRY",
-                        help="also accept this registry's register names")
+    add_registry_option(parser)  # its register names are accepted too
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compat.commands.common import add_registry_option, open_registry, print_json
+from compat.commands.common import add_registry_option, open_loaded, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from compat import codec
-    from compat.derive import derive
     from compat.diagnostics import did_you_mean
     from compat.explain import explain_register
 
-    registry = open_registry(args)
+    loaded = open_loaded(args)
+    registry = loaded.registry
     reg = registry.lookup_register(args.register)
     if reg is None:
         try:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"compat explain: error: unknown register '{args.register}'{known}{hint}",
                   file=sys.stderr)
             return 1
-    report = explain_register(registry, derive(registry), reg)
+    report = explain_register(registry, loaded.derivation, reg)
     if args.json:
         print_json(report.to_json())
     else:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_plugin_option, add_registry_option, open_loaded
+from compat.commands.common import add_registry_option, open_loaded
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_registry_option(parser)
-    add_plugin_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
 
 
