@@ -46,21 +46,6 @@ def file_start(title: str, source: str, lines: list[str] | None = None) -> str:
     return text
 
 
-def string_lines(items: list[str], indent: str, separator: str = ", ") -> list[str]:
-    """A C string literal holding ``items`` joined by ``separator``, split
-    into adjacent literals so that no line passes 80 columns."""
-    lines: list[str] = []
-    current = ""
-    for i, item in enumerate(items):
-        piece = item + (separator if i < len(items) - 1 else "")
-        if current and len(indent) + len(current) + len(piece) + 2 > MAX_COLUMNS - 3:
-            lines.append(current)
-            current = ""
-        current += piece
-    lines.append(current)
-    return [f'{indent}"{line}"' for line in lines]
-
-
 def index_list(indices: tuple[int, ...] | list[int]) -> list[str]:
     """Sorted, de-duplicated ``0x%016x`` strings (no ranges, ever)."""
     return [format_index(i) for i in sorted(set(indices))]

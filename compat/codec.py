@@ -53,6 +53,9 @@ _GROUP_BY_CODE = {(arch, code): name for name, (arch, code) in GROUPS.items()}
 
 #: Bit 29 of an AArch32 id: QEMU's non-secure flag (not a KVM field).
 AA32_NS_BIT = 1 << 29
+#: Bit 15 of QEMU's internal AArch32 cpreg id: 64-bit register.  QEMU's
+#: cpreg_to_kvm_id() clears it and says U64 in the size field instead, so
+#: an index with it set is not one QEMU uses.
 AA32_IS64_BIT = 1 << 15
 
 #: What a C expression may name.
@@ -260,9 +263,9 @@ def decode(index: int) -> Decoded:
     elif group == "sve" and not spare:
         fields = _decode_sve(low, size)
     elif group in ("cp14", "cp15") and not spare & ~AA32_NS_BIT \
-            and size == (64 if low & AA32_IS64_BIT else 32):
+            and not low & AA32_IS64_BIT and size in (32, 64):
         fields = {"opc1": (low >> 3) & 15, "crn": (low >> 11) & 15, "crm": (low >> 7) & 15,
-                  "opc2": low & 7, "is64": bool(low & AA32_IS64_BIT),
+                  "opc2": low & 7, "is64": size == 64,
                   "ns": bool(index & AA32_NS_BIT)}
     if fields is None:
         group = "unknown"
@@ -367,7 +370,7 @@ def encode_fields(group: str, **fields: Any) -> int:
     f.setdefault("opc2", 0)
     opc1, crn, crm, opc2 = _need(f, group, ("opc1", "crn", "crm", "opc2"), (15, 15, 15, 7))
     return (_base(arch, number, 64 if is64 else 32) | (AA32_NS_BIT if ns else 0)
-            | (AA32_IS64_BIT if is64 else 0) | crn << 11 | crm << 7 | opc1 << 3 | opc2)
+            | crn << 11 | crm << 7 | opc1 << 3 | opc2)
 
 
 def _encode_sve(f: dict[str, Any]) -> int:
@@ -417,7 +420,7 @@ def reencode(decoded: Decoded) -> int:
 # --- C expressions -----------------------------------------------------------
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-                    r"|(?P<op>[|(),+.\[\]])|(?P<bad>\S))")
+                    r"|(?P<op><<|[|(),+.\[\]])|(?P<bad>\S))")
 _CALLS = {
     "ARM64_SYS_REG": (5, lambda a: sysreg(*a)),
     "KVM_REG_ARM_FW_REG": (1, lambda a: fw_reg(*a)),
@@ -468,7 +471,8 @@ def _lookup_name(name: str, names: Mapping[str, int]) -> int:
 
 
 class _Parser:
-    """A tiny recursive-descent evaluator: ``|``, ``+``, ``<<`` and calls."""
+    """A tiny recursive-descent evaluator: ``|``, ``<<``, ``+`` (with C's
+    precedence), parentheses and the uapi macros."""
 
     def __init__(self, text: str, names: Mapping[str, int]):
         self.text = text
@@ -481,10 +485,6 @@ class _Parser:
         tokens: list[tuple[str, str]] = []
         i = 0
         while i < len(text):
-            if text.startswith("<<", i):
-                tokens.append(("op", "<<"))
-                i += 2
-                continue
             match = _TOKEN.match(text, i)
             if not match or match.end() == i:
                 break
@@ -514,19 +514,29 @@ class _Parser:
             raise CodecError(f"unexpected '{self.peek()[1]}' in '{self.text}'")
         return value
 
+    # C precedence, loosest first: | then << then +
     def expr(self) -> int:
         value = self.shift()
-        while self.peek() in (("op", "|"), ("op", "+")):
-            op = self.take()[1]
-            right = self.shift()
-            value = value | right if op == "|" else value + right
+        while self.peek() == ("op", "|"):
+            self.take()
+            value |= self.shift()
         return value
 
     def shift(self) -> int:
-        value = self.atom()
+        value = self.add()
         while self.peek() == ("op", "<<"):
             self.take()
-            value <<= self.atom()
+            amount = self.add()
+            if amount >= 64:
+                raise CodecError(f"shift by {amount} in '{self.text}' leaves 64 bits")
+            value <<= amount
+        return value
+
+    def add(self) -> int:
+        value = self.atom()
+        while self.peek() == ("op", "+"):
+            self.take()
+            value += self.atom()
         return value
 
     def atom(self) -> int:

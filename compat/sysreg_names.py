@@ -143,13 +143,16 @@ def _table() -> dict[Encoding, str]:
 
     # Generic timer
     add(3, 3, 14, 0, 1, "CNTPCT_EL0")
-    add(3, 3, 14, 0, 2, "CNTVCT_EL0")
+    # KVM's uapi swaps these two encodings on purpose (arch/arm64/include/
+    # uapi/asm/kvm.h): the index of CNTV_CVAL_EL0 carries the virtual counter
+    # (KVM_REG_ARM_TIMER_CNT) and the index of CNTVCT_EL0 the compare value.
+    add(3, 3, 14, 0, 2, "KVM_REG_ARM_TIMER_CVAL")
     add(3, 3, 14, 2, 0, "CNTP_TVAL_EL0")
     add(3, 3, 14, 2, 1, "CNTP_CTL_EL0")
     add(3, 3, 14, 2, 2, "CNTP_CVAL_EL0")
     add(3, 3, 14, 3, 0, "CNTV_TVAL_EL0")
     add(3, 3, 14, 3, 1, "CNTV_CTL_EL0")
-    add(3, 3, 14, 3, 2, "CNTV_CVAL_EL0")
+    add(3, 3, 14, 3, 2, "KVM_REG_ARM_TIMER_CNT")
     return names
 
 
@@ -173,3 +176,6 @@ FW_FEAT_BMAP_NAMES: dict[int, str] = {
 }
 
 SYSREG_BY_NAME: dict[str, Encoding] = {name: enc for enc, name in SYSREG_NAMES.items()}
+# the architectural names of the swapped timer registers, as KVM means them
+SYSREG_BY_NAME.update({"CNTVCT_EL0": (3, 3, 14, 3, 2), "CNTV_CVAL_EL0": (3, 3, 14, 0, 2),
+                       "KVM_REG_ARM_TIMER_CTL": (3, 3, 14, 3, 1)})

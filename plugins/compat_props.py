@@ -10,14 +10,14 @@ rejected by ``compat validate`` as well as by ``compat build``.
 
 from __future__ import annotations
 
-from compat.cgen import file_start, include_guard, index_list, rule_summary, string_lines
+from compat.cgen import file_start, include_guard, index_list, rule_summary
 from compat.derive import Derivation, MachineRules, Rule
 from compat.diagnostics import CompatError, Diagnostic
 from compat.hookspecs import hookimpl
 from compat.model import MachineFamily, Registry
 from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.qemu_chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
-from compat.text import c_comment, c_string
+from compat.text import c_comment, c_string, c_string_lines
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(
@@ -120,9 +120,7 @@ def _render_row(row: Row, rules: tuple[Rule, ...]) -> list[str]:
         out.append(one)
     else:
         out.append(f"    {{ {driver}, {prop},")
-        lines = string_lines(values, "      ")
-        lines[-1] += " },"
-        out.extend(lines)
+        out.extend(c_string_lines(", ".join(values), "      ", tail=" },"))
     return out
 
 
@@ -142,11 +140,7 @@ def render(context: RenderContext) -> str:
     ]
     parts = [file_start("arm64 KVM register compat properties per machine type",
                         context.source_name, intro),
-             f"#ifndef {guard}", f"#define {guard}", "",
-             c_comment("Rows spell driver, property and value, as QEMU's compat "
-                       "tables do; 'used' and 'optional' start out false."),
-             "#pragma GCC diagnostic push",
-             "#pragma GCC diagnostic ignored \"-Wmissing-field-initializers\"", ""]
+             f"#ifndef {guard}", f"#define {guard}", ""]
     for family in registry.machines.values():
         tables = build_tables(family, derivation)
         parts += [c_comment(_usage(family)), ""]
@@ -167,7 +161,7 @@ def render(context: RenderContext) -> str:
             parts += ["};", f"static const size_t {name}_len =",
                       f"    G_N_ELEMENTS({name});", ""]
         parts += _add_function(family, tables)
-    parts += ["#pragma GCC diagnostic pop", "", f"#endif /* {guard} */"]
+    parts += [f"#endif /* {guard} */"]
     return "\n".join(parts) + "\n"
 
 

@@ -120,8 +120,7 @@ def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
     mask = reg.safe_when.mask if reg.safe_when else 0
     value = reg.safe_when.value if reg.safe_when else 0
     return [
-        f"    /* {reg.name}, {provenance(reg)} */" if len(reg.name) + len(provenance(reg)) < 66
-        else c_comment(f"{reg.name}, {provenance(reg)}", indent="    "),
+        c_comment(f"{reg.name}, {provenance(reg)}", indent="    "),
         f"    {{ UINT64_C({format_index(reg.index)}), {RULE_NAMES[rule.kind]},",
         f"      {'true' if checked else 'false'}, UINT64_C(0x{mask:016x}), UINT64_C(0x{value:016x}),",
         f"      {c_string(reg.name)},",
@@ -135,11 +134,12 @@ def render_body(context: RenderContext) -> str:
     lines = [file_start("arm64 KVM register compat guards: tables and checks",
                         context.source_name),
              f"#ifndef {guard}", f"#define {guard}", "",
-             f"#include \"{HEADER}\"", "", "#include <inttypes.h>", "#include <string.h>", "",
+             f"#include \"{HEADER}\"", "",
+             "#include <assert.h>", "#include <inttypes.h>", "#include <string.h>", "",
              "typedef struct ArmCompatRegEntry {",
              "    uint64_t index;",
              "    ArmCompatRegRule rule;",
-             "    bool checked;       /* dropping it is safe only if value & mask == value */",
+             "    bool checked;       /* drop only if (value & mask) == this value */",
              "    uint64_t mask;",
              "    uint64_t value;",
              "    const char *name;",
@@ -194,6 +194,12 @@ def render_body(context: RenderContext) -> str:
 
 
 _FUNCTIONS = r'''
+static const ArmCompatMachineInfo *arm_compat_machine(ArmCompatMachine machine)
+{
+    assert((unsigned)machine < ARM_COMPAT_MACHINE__MAX);
+    return &arm_compat_machines[machine];
+}
+
 int arm_compat_machine_from_name(const char *name)
 {
     for (int i = 0; i < ARM_COMPAT_MACHINE__MAX; i++) {
@@ -206,13 +212,13 @@ int arm_compat_machine_from_name(const char *name)
 
 const char *arm_compat_machine_name(ArmCompatMachine machine)
 {
-    return arm_compat_machines[machine].name;
+    return arm_compat_machine(machine)->name;
 }
 
 static const ArmCompatRegEntry *arm_compat_find_reg(ArmCompatMachine machine,
                                                     uint64_t regidx)
 {
-    const ArmCompatMachineInfo *info = &arm_compat_machines[machine];
+    const ArmCompatMachineInfo *info = arm_compat_machine(machine);
     size_t lo = 0, hi = info->n_regs;
 
     while (lo < hi) {
@@ -246,7 +252,7 @@ bool arm_compat_reg_is_hidden(ArmCompatMachine machine, uint64_t regidx)
 bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,
                               Error **errp)
 {
-    const ArmCompatMachineInfo *info = &arm_compat_machines[machine];
+    const ArmCompatMachineInfo *info = arm_compat_machine(machine);
 
     for (size_t i = 0; i < info->n_refusals; i++) {
         if (strcmp(info->refusals[i].feature, feature) == 0) {
@@ -270,7 +276,7 @@ bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
                      "when (value & 0x%" PRIx64 ") == 0x%" PRIx64 ": the "
                      "guest would lose that state; %s",
                      entry->name, entry->index, value,
-                     arm_compat_machines[machine].name, entry->mask,
+                     arm_compat_machine(machine)->name, entry->mask,
                      entry->value, entry->hint);
     return false;
 }'''

@@ -12,8 +12,8 @@ machine types.
 
 from __future__ import annotations
 
-from compat.cgen import file_start, include_guard, provenance, u64_literal
-from compat.model import HIDE, Register, Registry
+from compat.cgen import file_start, provenance, u64_literal
+from compat.model import Register, Registry
 from compat.plugin_api import OutputSpec, RenderContext, output_hooks
 from compat.text import c_comment
 
@@ -37,8 +37,9 @@ def tolerated_registers(registry: Registry) -> list[Register]:
 
 
 def tolerance(register: Register) -> tuple[int, int, str]:
-    """(mask, value, type) of the register's tolerance."""
-    if register.compat == HIDE and register.safe_when is not None:
+    """(mask, value, type) of the register's tolerance: a register whose
+    value matters may only be dropped while its source value passes."""
+    if register.safe_when is not None:
         return register.safe_when.mask, register.safe_when.value, "ToleranceOnlySrcTestValue"
     return 0, 0, "ToleranceNotOnBothEnds"
 
@@ -48,7 +49,10 @@ def call_lines(register: Register) -> list[str]:
     mask, value, kind = tolerance(register)
     head = f"    {CALL}(cpu, {register.decoded.macro},"
     pad = " " * (len(f"    {CALL}("))
-    return [head, f"{pad}{u64_literal(mask)}, {u64_literal(value)}, {kind});"]
+    args = f"{pad}{u64_literal(mask)}, {u64_literal(value)}, {kind});"
+    if len(args) <= 80:
+        return [head, args]
+    return [head, f"{pad}{u64_literal(mask)},", f"{pad}{u64_literal(value)},", f"{pad}{kind});"]
 
 
 def comment(register: Register) -> str:
@@ -57,7 +61,7 @@ def comment(register: Register) -> str:
         + (f" (\"{c.subject}\")" if c.subject else "")
         for c in register.changes if c.kernel is not None)
     lines = [f"{register.name}: {changes}."]
-    if register.safe_when is not None and register.compat == HIDE:
+    if register.safe_when is not None:
         lines.append(f"Dropped only while its value & {register.safe_when.mask:#x} == "
                      f"{register.safe_when.value:#x}.")
     elif register.safe_because:
@@ -68,14 +72,13 @@ def comment(register: Register) -> str:
 
 def render(context: RenderContext) -> str:
     """The text of ``arm-cpreg-mig-tolerances.c.inc``."""
-    guard = include_guard(FILENAME)
     intro = [
-        "Include inside the body of kvm_arm_set_cpreg_mig_tolerances(ARMCPU *cpu) "
-        "in target/arm/kvm.c; it expects a variable 'cpu' and QEMU's "
-        "ARM64_SYS_REG / KVM_REG_ARM_FW_* macros.",
+        "The body of QEMU's kvm_arm_set_cpreg_mig_tolerances(ARMCPU *cpu), "
+        "called for -cpu host under KVM: #include it inside that function, "
+        "where 'cpu' and the ARM64_SYS_REG / KVM_REG_ARM_FW_* macros are in "
+        "scope.  (No include guard: it is a function body, not a header.)",
     ]
-    parts = [file_start("arm64 KVM cpreg migration tolerances", context.source_name, intro),
-             f"#ifndef {guard}", f"#define {guard}", ""]
+    parts = [file_start("arm64 KVM cpreg migration tolerances", context.source_name, intro)]
     registers = tolerated_registers(context.registry)
     if not registers:
         parts.append("    /* the registry has no kernel-side register changes */")
@@ -84,7 +87,6 @@ def render(context: RenderContext) -> str:
             parts.append("")
         parts.append(comment(register))
         parts.extend(call_lines(register))
-    parts += ["", f"#endif /* {guard} */"]
     return "\n".join(parts) + "\n"
 
 

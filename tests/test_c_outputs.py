@@ -39,7 +39,7 @@ def bundled(tmp_path_factory) -> tuple[Path, build.Loaded]:
 
 def applied(exe: Path, layout: str, version: str) -> dict[str, list[str]]:
     newer = VIRT_VERSIONS[:VIRT_VERSIONS.index(version)]
-    proc = run(exe, layout, version, *reversed(newer))
+    proc = run(exe, layout, version, *newer)   # newest first
     assert proc.returncode == 0, proc.stderr
     props = {}
     for line in proc.stdout.splitlines():

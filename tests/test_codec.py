@@ -253,13 +253,31 @@ def test_group_shaped_u64_roundtrip(arch_group, size_code, low, spare):
     0x6040000000140001,            # fw reg 1, U128
     0x6020000000160003,            # fw feat reg 3, U32
     0x6030000000110000,            # demux, U64
-    0x40300000200E0298,            # cp14 without is64, U64
-    0x40200000200E8298,            # cp14 with is64, U32
+    0x40300000200E8298,            # cp14 with QEMU's internal is64 bit 15, U64
+    0x40200000200E8298,            # cp14 with bit 15, U32
+    0x40400000200E0298,            # cp14, U128
 ], ids=codec.format_index)
 def test_size_is_part_of_the_encoding(index):
     d = codec.decode(index)
     assert codec.reencode(d) == index
     assert d.group == "unknown"
+
+
+def test_aarch32_64bit_ids_are_qemus():
+    """QEMU's cpreg_to_kvm_id() clears its is64 bit 15 and says U64 instead."""
+    d = codec.decode(0x40300000200E0298)
+    assert (d.group, d.size, d.fields["is64"]) == ("cp14", 64, True)
+    assert codec.encode_fields("cp15", opc1=0, crm=2, is64=True) == 0x40300000000F0100
+
+
+def test_c_operator_precedence():
+    assert codec.parse_expr("1 | 2 + 3") == 1 | (2 + 3)
+    assert codec.parse_expr("0x13<<16 + 1") == 0x13 << (16 + 1)
+    assert codec.parse_expr("0x13 << 16") == 0x130000
+    assert codec.parse_expr("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | (0x13 << 16) | 0xc103") \
+        == 0x603000000013C103
+    with pytest.raises(CodecError):
+        codec.parse_expr("1 << 64")
 
 
 def test_decode_rejects_out_of_range():

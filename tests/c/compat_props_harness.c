@@ -4,8 +4,9 @@
  *
  *   compat_props_harness LAYOUT VERSION [NEWER...]
  *
- * LAYOUT "chained": the tables of every NEWER version (newest first) are
- * added before VERSION's, as virt_machine_X_Y_options() chains do.
+ * LAYOUT "chained": the tables of every NEWER version are added, in the
+ * order given (newest first, as QEMU's options chain reaches them), before
+ * VERSION's own, as virt_machine_X_Y_options() chains do.
  * LAYOUT "per-version": only VERSION's table is added.  Like QEMU, a second
  * setting of an array property aborts (exit 1).  Values are parsed as QEMU
  * parses uint64 array elements: base 0, separated by ",", no ranges.
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "chained") == 0) {
-        for (int i = argc - 1; i >= 3; i--) {
+        for (int i = 3; i < argc; i++) {
             arm_virt_kernel_compat_add(&mc, argv[i]);
         }
     }

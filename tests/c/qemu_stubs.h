@@ -49,6 +49,9 @@ typedef struct Error {
 } Error;
 
 static inline void error_setg(Error **errp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static inline void error_setg(Error **errp, const char *fmt, ...)
 {
     va_list ap;
 
