@@ -85,7 +85,11 @@ def _stage(path: Path, text: str) -> str:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        try:  # a rewritten file keeps its mode; a new one gets rw-r--r--
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = 0o644
+        os.chmod(tmp, mode)
     except BaseException:
         _unlink_quietly(tmp)
         raise

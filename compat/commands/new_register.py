@@ -148,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
 
     names: dict[str, int] = {}
     for reg_name, entry in registers.items():
-        try:
-            names[reg_name] = codec.parse_index(str(entry.get("index")))
-        except (codec.CodecError, AttributeError, ValueError):
-            pass
+        try:  # the index if written, else the one the encoding gives
+            names[reg_name] = (codec.parse_index(str(entry["index"])) if "index" in entry
+                               else codec.encode_fields(**entry["encoding"]))
+        except (codec.CodecError, AttributeError, KeyError, TypeError, ValueError):
+            pass  # a broken entry: 'compat validate' explains it
     expression = " ".join(args.expression)
     try:
         index = codec.parse_expr(expression, names)
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         raise CompatError.at(Location("<command line>"),
                              f"compat knows no name for {codec.format_index(index)} "
                              f"({decoded.qemu_name})", hint="pass --name NAME (a C identifier)")
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise CompatError.at(Location("<command line>"), f"--name {name!r} is not a C "
                              "identifier (letters, digits and '_', not starting with a digit)")
     if name in registers:
@@ -212,8 +213,8 @@ def run(args: argparse.Namespace) -> int:
         raise CompatError.at(Location(display), f"appending '{name}' did not add a register "
                              "(the file's layout is unusual)",
                              hint="add the entry by hand (run without --write to print it)")
-    from compat.output import atomic_write
-    atomic_write(path, updated)
+    from compat.output import write_file
+    write_file(path.resolve(), updated)  # through a symlink, not over it
     line = updated[: len(text) + len(separator)].count("\n") + 3
     print(f"{display}:{line}: added register '{name}'; fill in the {PLACEHOLDER} placeholders, "
           "then run 'compat validate'", file=sys.stderr)
