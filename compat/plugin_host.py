@@ -140,13 +140,25 @@ class PluginHost:
         return results
 
     def outputs(self, location: Location | None = None) -> dict[str, OutputSpec]:
-        """Every declared output by name; a name declared twice is an error."""
+        """Every declared output by name.  A malformed declaration, a file
+        path outside the output directory, or a name declared twice is an
+        error naming the plugin."""
+        from compat.output import check_relative
+
+        where = location or Location("<plugins>")
         found: dict[str, OutputSpec] = {}
         for plugin, specs in self.call("compat_outputs", location=location):
+            if not isinstance(specs, (list, tuple)) or not all(
+                    isinstance(spec, OutputSpec) and isinstance(spec.files, tuple)
+                    and all(isinstance(f, str) for f in spec.files) for spec in specs):
+                raise CompatError.at(where, f"plugin '{plugin}' declared outputs as "
+                                     f"{_short_repr(specs)}, not a list of OutputSpec "
+                                     "with a tuple of file names")
             for spec in specs:
+                for rel in spec.files:
+                    check_relative(rel, plugin)
                 if spec.name in found:
-                    raise CompatError.at(location or Location("<plugins>"),
-                                         f"output '{spec.name}' is declared by plugins "
+                    raise CompatError.at(where, f"output '{spec.name}' is declared by plugins "
                                          f"'{found[spec.name].plugin}' and '{plugin}'")
                 found[spec.name] = _with_plugin(spec, plugin)
         return dict(sorted(found.items()))
@@ -180,3 +192,8 @@ class PluginHost:
 def _with_plugin(spec: OutputSpec, plugin: str) -> OutputSpec:
     from dataclasses import replace
     return replace(spec, plugin=plugin)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

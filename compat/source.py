@@ -203,9 +203,11 @@ class _Scanner:
     def resolve(self, path: KeyPath) -> KeyPath:
         """Map a header path through arrays of tables to concrete elements."""
         out: KeyPath = ()
-        for part in path:
+        last = len(path) - 1
+        for i, part in enumerate(path):
             out = out + (part,)
-            if out in self.current_elements and out != path:
+            # every prefix but the header itself is the current element
+            if i < last and out in self.current_elements:
                 out = self.current_elements[out]
         return out
 
