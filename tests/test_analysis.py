@@ -393,3 +393,12 @@ def test_html_renders_in_chromium(bundled_text, tmp_path):
     parser.feed(dom)
     assert parser.cells[("virt-10.1", "n1", "6.15", "6.14")][0] == FAIL
     assert len(parser.cells) == 5 * 2 * 36
+
+
+def test_trace_mode_keeps_lines_that_are_indices():
+    """One annotated line must not make the reader drop the plain ones."""
+    from compat.analysis.reglist import parse_reglist
+    text = ("0x603000000013c103\n0x603000000013c512 seen in the trace\n0x14\n"
+            "ARM64_SYS_REG(3, 0, 10, 2, 3),\n")
+    got = parse_reglist(text, "n1-linux-6.12.reglist").indices
+    assert set(got) == {0x603000000013C103, 0x603000000013C512, 0x14, 0x603000000013C513}

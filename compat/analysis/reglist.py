@@ -109,8 +109,11 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
 
     kinds = [(number, code, raw, _classify(code)) for number, code, raw in lines]
     if any(kind == TRACE for *_, kind in kinds):
+        # a log: every 64-bit index in it, plus lines that are an index or a
+        # register expression on their own (other log text is ignored)
         fmt = TRACE
         indices = {int(tok, 16) for _, _, raw, _ in kinds for tok in _TOKEN.findall(raw)}
+        indices.update(kind[0] for *_, kind in kinds if isinstance(kind, tuple))
     else:
         indices = set()
         fmt = PLAIN
