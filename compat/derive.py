@@ -80,6 +80,11 @@ class Derivation:
                 return rules
         return None
 
+    def oldest_allowing(self, feature: str, family: str) -> str | None:
+        """The oldest machine type of ``family`` that accepts ``feature``."""
+        allowed = self.allowing(feature, family)
+        return allowed[-1].name if allowed else None
+
     def allowing(self, feature: str, family: str) -> list[MachineVersion]:
         """Machine versions of ``family`` that accept ``feature``, newest first."""
         return [m.machine for m in self.machines if m.machine.family == family

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping
 from compat.diagnostics import CompatError, Diagnostic, Location
 from compat.plugin_api import Fragment
 from compat.schema import check_schema_version, validate_structure
+from compat.versions import machine_version_key
 from compat.schema_ext import fragment_only_schema
 from compat.source import KeyPath, PositionIndex, SourceDocument, load_toml_text
 
@@ -136,11 +137,6 @@ def check_fragment(fdoc: SourceDocument, plugin: str, schema: Mapping[str, Any])
         raise CompatError(problems)
 
 
-def _version_key(label: str) -> tuple[int, ...]:
-    digits = "".join(c if c.isdigit() else " " for c in label)
-    return tuple(int(part) for part in digits.split())
-
-
 class _Merger:
     def __init__(self, main: SourceDocument) -> None:
         self.main = main
@@ -223,10 +219,10 @@ class _Merger:
                     raise self.conflict(f"machine type '{family}-{version.get('version')}'",
                                         base + ("versions", j), fdoc, plugin, vpath,
                                         hint="each machine version is defined by one source")
-            new_key = _version_key(str(version.get("version")))
+            new_key = machine_version_key(str(version.get("version")))
             at = len(versions)
             for j, existing in enumerate(versions):
-                if _version_key(str(existing.get("version"))) < new_key:
+                if machine_version_key(str(existing.get("version"))) < new_key:
                     at = j
                     break
             versions.insert(at, version)

@@ -8,15 +8,9 @@ from compat.derive import Derivation, MachineRules, Refusal
 from compat.model import HIDE
 
 
-def oldest_allowing(derivation: Derivation, refusal: Refusal, family: str) -> str | None:
-    """The oldest machine type of ``family`` that accepts the refused feature."""
-    allowed = derivation.allowing(refusal.feature.name, family)
-    return allowed[-1].name if allowed else None
-
-
 def refusal_fix(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:
     """What the user can do instead: a newer machine type, or no feature."""
-    fix = oldest_allowing(derivation, refusal, rules.machine.family)
+    fix = derivation.oldest_allowing(refusal.feature.name, rules.machine.family)
     if fix:
         return f"use machine type {fix} or newer, or do not enable {refusal.feature.name}"
     return f"do not enable {refusal.feature.name} with this machine family"

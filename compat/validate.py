@@ -17,7 +17,7 @@ from compat.model import (Change, Feature, FeatureWrite, MachineFamily, MachineV
                           Register, Registry, SafeWhen)
 from compat.schema import check_schema_version, entity_context, validate_structure
 from compat.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
-from compat.versions import Version, VersionError
+from compat.versions import Version, VersionError, machine_version_key
 
 #: Groups whose registers KVM defines as 64-bit.
 U64_GROUPS = frozenset({"sysreg", "fw", "fw-feat-bmap"})
@@ -282,7 +282,7 @@ class _SemanticPass:
                 description=raw.get("description"), hide=tuple(raw.get("hide", ())),
                 tolerate_missing=tuple(raw.get("tolerate-missing", ())), location=self.loc(vpath)))
         for older, newer in zip(versions[1:], versions):
-            if _version_key(older.version) >= _version_key(newer.version):
+            if machine_version_key(older.version) >= machine_version_key(newer.version):
                 self.error(("machines", name, "versions"), f"versions must be listed newest first: "
                            f"'{older.name}' ({older.location}) follows '{newer.name}'")
                 break
@@ -290,11 +290,6 @@ class _SemanticPass:
                              layout=entry.get("compat-layout", "per-version"),
                              description=entry.get("description"), versions=tuple(versions),
                              location=self.loc(base))
-
-
-def _version_key(label: str) -> tuple[int, ...]:
-    digits = "".join(c if c.isdigit() else " " for c in label)
-    return tuple(int(part) for part in digits.split())
 
 
 def _qemu_of(label: str) -> Version | None:

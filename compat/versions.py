@@ -50,3 +50,10 @@ class Version:
     def ident(self) -> str:
         """The form used in C identifiers: ``10_1``."""
         return f"{self.major}_{self.minor}"
+
+
+def machine_version_key(label: str) -> tuple[int, ...]:
+    """Sort key of a machine version label: its numbers (``"rhel10.0.0"`` ->
+    ``(10, 0, 0)``), so ``10.10`` sorts after ``10.9``."""
+    digits = "".join(c if c.isdigit() else " " for c in label)
+    return tuple(int(part) for part in digits.split())

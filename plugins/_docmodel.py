@@ -73,6 +73,7 @@ class RefusalEntry:
     index: str
     value: str
     oldest_allowing: str | None
+    kind: str                      # the rule that drops the register
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,6 @@ def _entry(rule: Rule) -> RuleEntry:
                      guard_lines(rule.register))
 
 
-def _oldest_allowing(derivation: Derivation, feature: str, family: str) -> str | None:
-    allowed = derivation.allowing(feature, family)
-    return allowed[-1].name if allowed else None
-
-
 def build(registry: Registry, derivation: Derivation, source_name: str) -> DocModel:
     """Compute the document's content from ``registry`` and ``derivation``."""
     registers = tuple(_row(registry, registry.registers[name])
@@ -200,7 +196,8 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             refusals.append(RefusalEntry(
                 refusal.feature.name, refusal.register.name,
                 format_index(refusal.register.index), hex_value(refusal.value),
-                _oldest_allowing(derivation, refusal.feature.name, machine.family)))
+                derivation.oldest_allowing(refusal.feature.name, machine.family),
+                refusal.rule.kind))
         refusals.sort(key=lambda r: (r.feature, r.register))
         machines.append(MachineSection(
             name=machine.name, family=machine.family, version=machine.version,
@@ -219,12 +216,8 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
                                             None if reg is None else format_index(reg.index),
                                             hex_value(w.value)))
         writes.sort(key=lambda w: (w.register, w.value))
-        oldest = []
-        for family in families:
-            if any(m.family == family for m in registry.machine_versions()):
-                found = _oldest_allowing(derivation, name, family)
-                if found is not None:
-                    oldest.append(found)
+        oldest = [found for found in (derivation.oldest_allowing(name, family)
+                                      for family in families) if found is not None]
         # dict.fromkeys keeps order and drops duplicates (unique machine names)
         features.append(FeatureSection(
             name=name, description=feature.description, property=feature.property,

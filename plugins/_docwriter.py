@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from compat.model import HIDE
 from compat.plugins._docmodel import ChangeInfo, DocModel, RuleEntry
 from compat.text import GENERATED, SPDX
 
@@ -216,9 +217,10 @@ class _Writer:
                 allow = ("oldest machine type that allows it: "
                          f"{m.literal(r.oldest_allowing)}"
                          if r.oldest_allowing else "no machine type allows it")
+                verb = "hides" if r.kind == HIDE else "may drop"
                 items.append(f"{m.literal(r.feature)} writes {m.literal(r.register)} "
                              f"({m.literal(r.index)}) = {m.literal(r.value)}, "
-                             f"which this machine type hides; {allow}")
+                             f"which this machine type {verb}; {allow}")
             out += self.labelled_list("Refused features", items, NO_ENTRIES)
         return out
 

@@ -23,7 +23,7 @@ from compat.codec import format_index
 from compat.derive import Derivation, MachineRules, Rule
 from compat.model import HIDE, MachineVersion
 from compat.plugin_api import OutputSpec, PluginError, RenderContext, output_hooks
-from compat.refusals import oldest_allowing, refusal_message
+from compat.refusals import refusal_message
 from compat.text import c_comment, c_string, c_string_lines
 
 HEADER = "arm-compat-guards.h"
@@ -58,7 +58,7 @@ def drop_hint(derivation: Derivation, rules: MachineRules, rule: Rule) -> str:
     """What to do when a register's value makes dropping it unsafe."""
     users = [r for r in rules.refusals if r.register.name == rule.register.name]
     if users:
-        fix = oldest_allowing(derivation, users[0], rules.machine.family)
+        fix = derivation.oldest_allowing(users[0].feature.name, rules.machine.family)
         names = ", ".join(sorted({r.feature.name for r in users}))
         return (f"it is set by {names}: disable it"
                 + (f" or use machine type {fix} or newer" if fix else ""))

@@ -158,11 +158,10 @@ def _machine(machine: MachineVersion, rules: MachineRules | None,
     tolerated = rules.tolerated if rules else ()
     refusals = []
     for r in (rules.refusals if rules else ()):
-        allowed = derivation.allowing(r.feature.name, machine.family)
         refusals.append({
             "feature": r.feature.name, "register": r.register.name,
             "index": format_index(r.register.index), "value": hex_value(r.value),
-            "oldest-allowing": allowed[-1].name if allowed else None,
+            "oldest-allowing": derivation.oldest_allowing(r.feature.name, machine.family),
         })
     refusals.sort(key=lambda r: (r["feature"], r["register"]))
     return {
