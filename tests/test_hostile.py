@@ -9,7 +9,6 @@ and replayed by :func:`test_corpus_replays`.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 import tomllib
 from pathlib import Path
@@ -24,7 +23,6 @@ from hostile_util import assert_graceful, dump_toml, run_inproc, toml_string
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BUNDLED_TEXT = BUNDLED.read_text(encoding="utf-8")
 BUNDLED_DATA = tomllib.loads(BUNDLED_TEXT)
-HAS_CHECK = importlib.util.find_spec("compat.commands.check") is not None
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -219,7 +217,6 @@ def test_decode_encode(arg):
         assert_graceful(run_inproc(*argv), context=repr(argv))
 
 
-@pytest.mark.skipif(not HAS_CHECK, reason="compat check is not written yet")
 @settings(max_examples=60, **SETTINGS)
 @given(lines=st.lists(st.one_of(st.integers(0, 2**64 + 5).map(hex), st.text(max_size=30),
                                 st.sampled_from(["# kernel: 6.12", "# kernel: x", "# host:",
@@ -236,7 +233,6 @@ def test_check_random_reglists(tmp_path_factory, lines, machine):
     assert_graceful(run_inproc(*argv), context=repr(lines))
 
 
-@pytest.mark.skipif(not HAS_CHECK, reason="compat check is not written yet")
 def test_check_real_reglists_with_mutated_registry(tmp_path):
     """check with a broken registry: a located registry error."""
     path = tmp_path / "registry.toml"
