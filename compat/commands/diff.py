@@ -25,41 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def diff_lists(old, new, registry) -> list[dict]:
-    """Each register in exactly one list, decoded, named and with what it breaks."""
-    from compat import codec
-    by_index = registry.register_by_index()
-    rows = []
-    for change, indices in (("added", set(new.indices) - set(old.indices)),
-                            ("removed", set(old.indices) - set(new.indices))):
-        for index in sorted(indices):
-            decoded = codec.decode(index)
-            reg = by_index.get(index)
-            migrates = decoded.in_cpreg_list()
-            if not migrates:
-                breaks = "nothing (not in QEMU's cpreg list)"
-            elif change == "added":
-                breaks = f"backward migration {new.name} -> {old.name}"
-            else:
-                breaks = f"forward migration {old.name} -> {new.name}"
-            if reg is None:
-                covered = "not in the registry"
-            elif reg.compat is None:
-                covered = "in the registry, without a compat rule"
-            else:
-                covered = f"in the registry: compat = \"{reg.compat}\""
-            rows.append({"change": change, "index": codec.format_index(index),
-                         "name": reg.name if reg is not None else decoded.name,
-                         "qemu_name": decoded.qemu_name, "encoding": decoded.encoding(),
-                         "in_cpreg_list": migrates, "breaks": breaks,
-                         "in_registry": reg is not None,
-                         "compat": reg.compat if reg is not None else None,
-                         "covered": covered})
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the difference; always 0 unless the input is bad."""
+    from compat.analysis.listdiff import diff_lists
     from compat.analysis.reglist import read_reglist
 
     registry = open_registry(args)
