@@ -117,10 +117,11 @@ def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
     """Render ``outputs`` into ``{relative path: text}``; nothing touches disk."""
     files: dict[str, str] = {}
     owner: dict[str, str] = {}
+    memo: dict = {}
     for spec in outputs:
         # base name only: generated files must not depend on where the registry lives
         context = RenderContext(loaded.registry, loaded.derivation, spec,
-                                PurePath(loaded.source_name).name)
+                                PurePath(loaded.source_name).name, memo)
         for rel, text in loaded.host.render(spec, context, Location(loaded.source_name)).items():
             if rel in files:
                 raise CompatError.at(Location(loaded.source_name),

@@ -46,12 +46,15 @@ class RenderContext:
     """What a renderer may read.  ``source_name`` is the registry's base
     name (never an absolute path) for provenance comments;
     ``registry.data`` is the validated document itself, including keys that
-    plugins' schema fragments added."""
+    plugins' schema fragments added.  ``memo`` is shared by every output
+    of one build: a place for work several outputs need (the docs plugins
+    keep their document model there), keyed by a name of the plugin's own."""
 
     registry: Registry
     derivation: Derivation
     output: OutputSpec
     source_name: str
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, str]]

@@ -227,16 +227,11 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
     return DocModel(TITLE, source_name, registers, tuple(machines), tuple(features))
 
 
-_last: tuple[Registry, Derivation, str, DocModel] | None = None
-
-
 def from_context(context) -> DocModel:
     """:func:`build` for a :class:`compat.plugin_api.RenderContext`; the
     rST and Markdown outputs of one build share the model."""
-    global _last
-    if _last is not None and _last[0] is context.registry \
-            and _last[1] is context.derivation and _last[2] == context.source_name:
-        return _last[3]
-    model = build(context.registry, context.derivation, context.source_name)
-    _last = (context.registry, context.derivation, context.source_name, model)
+    model = context.memo.get("docs:model")
+    if model is None:
+        model = context.memo["docs:model"] = build(context.registry, context.derivation,
+                                                   context.source_name)
     return model
