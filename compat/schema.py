@@ -193,9 +193,11 @@ def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
         bounds = f"{low}..{high}" if low is not None and high is not None else (
             f">= {low}" if low is not None else f"<= {high}")
         message = f"{label} must be {bounds}, not {_short(value)}"
-    elif keyword in ("minLength", "maxLength"):
-        message = f"{label} must be {error.validator_value if keyword == 'maxLength' else 'at least 1'}" \
-                  f"{' characters at most' if keyword == 'maxLength' else ' character long'}"
+    elif keyword == "maxLength":
+        message = f"{label} must be {error.validator_value} characters at most"
+    elif keyword == "minLength":
+        count = error.validator_value
+        message = f"{label} must be at least {count} character{'s' if count != 1 else ''} long"
     elif keyword in ("minItems", "minProperties"):
         message = f"{label} must not be empty"
     elif keyword == "uniqueItems":

@@ -213,9 +213,10 @@ class _SemanticPass:
         for side in ("kernel", "qemu"):
             seen = [(c.version, i) for i, c in enumerate(changes) if c.side == side]
             for (prev, _), (cur, i) in zip(seen, seen[1:]):
-                if cur < prev:
-                    self.error(base + ("changes", i), f"changes must be oldest first: "
-                               f"{side} {cur} comes after {side} {prev}")
+                if cur < prev:  # located at the change itself: i counts valid ones only
+                    self.sink.error(changes[i].location, f"changes must be oldest first: "
+                                    f"{side} {cur} comes after {side} {prev}",
+                                    context=entity_context(base, self.data))
 
     def unique_indices(self, registers: dict[str, Register | None]) -> None:
         seen: dict[int, str] = {}
