@@ -116,10 +116,12 @@ def derive(registry: Registry) -> Derivation:
             for name in names:
                 rule = rules.get(name)
                 if rule is not None and rule.kind != kind:
+                    what = ("the override 'hide'" if rule.override
+                            else f"the derived rule '{rule.kind}'")
                     problems.append(Diagnostic(
-                        machine.location, f"override '{kind}' of {name} contradicts the derived "
-                        f"rule '{rule.kind}'", context=f"machine type '{machine.name}'",
-                        hint="a register is either hidden or tolerated; drop the override"))
+                        machine.location, f"override '{kind}' of {name} contradicts {what}",
+                        context=f"machine type '{machine.name}'",
+                        hint="a register is either hidden or tolerated; drop one of the two"))
                 elif rule is None:
                     rules[name] = Rule(registry.registers[name], kind, (), override=True)
         ordered = sorted(rules.values(), key=lambda r: r.index)
