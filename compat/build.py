@@ -34,6 +34,7 @@ class Loaded:
     derivation: Derivation
     source_name: str
     inputs: list[Path]              # files the result depends on (for depfiles)
+    outputs: dict[str, OutputSpec]  # every output the loaded plugins declare
 
 
 def load(path: Path, display_name: str, plugins: Iterable[str] = (), *,
@@ -67,7 +68,8 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     doc = merge_fragments(doc, host.call("compat_registry_fragments",
                                          location=Location(doc.filename)), schema)
     registry = build_registry(doc, schema=schema)
-    _check_output_names(doc, registry, host)
+    outputs = host.outputs(Location(doc.filename))
+    _check_output_names(doc, registry, outputs)
     derivation = derive(registry)
     problems = [d for _, found in host.call("compat_validate", location=Location(doc.filename),
                                             registry=registry, derivation=derivation)
@@ -75,18 +77,19 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     if problems:
         raise CompatError(problems)
     deps = list(inputs or []) + [resources.schema_path().resolve()] + host.module_files()
-    return Loaded(host, registry, derivation, doc.filename, deps)
+    return Loaded(host, registry, derivation, doc.filename, deps, outputs)
 
 
-def _check_output_names(doc: SourceDocument, registry: Registry, host: PluginHost) -> None:
+def _unknown_output(name: str, available: dict[str, OutputSpec], where: Location) -> Diagnostic:
+    return Diagnostic(where, f"unknown output '{name}'{did_you_mean(name, available)}",
+                      hint="available outputs: " + ", ".join(available))
+
+
+def _check_output_names(doc: SourceDocument, registry: Registry,
+                        available: dict[str, OutputSpec]) -> None:
     """The registry's ``outputs = [...]`` must name outputs some plugin declares."""
-    if not registry.outputs:
-        return
-    available = host.outputs(Location(doc.filename))
-    problems = [Diagnostic(doc.locate(("outputs", i)),
-                           f"unknown output '{name}'{did_you_mean(name, available)}",
-                           hint="available outputs: " + ", ".join(available))
-                for i, name in enumerate(registry.outputs) if name not in available]
+    problems = [_unknown_output(name, available, doc.locate(("outputs", i)))
+                for i, name in enumerate(registry.outputs or ()) if name not in available]
     if problems:
         raise CompatError(problems)
 
@@ -96,8 +99,7 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
     plus the default outputs of the non-built-in plugins it loaded (naming a
     plugin with ``--plugin`` or ``plugins = [...]`` asks for its outputs),
     else every output declared as default."""
-    where = Location(loaded.source_name)
-    available = loaded.host.outputs(where)
+    available = loaded.outputs
     wanted = list(only or ())
     if not wanted and loaded.registry.outputs is not None:
         wanted = list(loaded.registry.outputs)
@@ -106,10 +108,9 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
     if not wanted:
         return [spec for spec in available.values() if spec.default]
     unknown = [name for name in wanted if name not in available]
-    if unknown:
-        name = unknown[0]
-        raise CompatError.at(where, f"unknown output '{name}'{did_you_mean(name, available)}",
-                             hint="available outputs: " + ", ".join(available))
+    if unknown:  # only --only names can be unknown here: the registry's were checked
+        raise CompatError([_unknown_output(unknown[0], available,
+                                           Location(loaded.source_name))])
     return [available[name] for name in sorted(set(wanted))]
 
 
