@@ -102,10 +102,7 @@ class PluginHost:
             except Exception as exc:  # noqa: BLE001 - report, never crash
                 raise CompatError.at(location or Location("<command line>"),
                                      f"plugin '{name}' failed to load: {type(exc).__name__}: {exc}")
-            dist = ep.dist
-            version = dist.version if dist else "0"
-            source = f"entry point ({dist.name} {version})" if dist else "entry point"
-            self.register(plugin, name, version, source)
+            self.register(plugin, name, *describe_entry_point(ep))
 
     # -- calling ------------------------------------------------------------
     def call(self, hook: str, *, location: Location | None = None,
@@ -197,3 +194,11 @@ def _with_plugin(spec: OutputSpec, plugin: str) -> OutputSpec:
 def _short_repr(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_entry_point(ep: metadata.EntryPoint) -> tuple[str, str]:
+    """(version, source) of an installed plugin, as ``compat plugins`` shows it."""
+    dist = ep.dist
+    if dist is None:
+        return "0", "entry point"
+    return dist.version, f"entry point ({dist.name} {dist.version})"

@@ -13,7 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.plugin_host import PluginHost
+    from compat.plugin_host import PluginHost, describe_entry_point
 
     from compat.diagnostics import CompatError
 
@@ -42,10 +42,9 @@ def run(args: argparse.Namespace) -> int:
                         for o in outputs.values() if o.plugin == name],
         })
     for name, message in sorted(broken.items()):
-        dist = available[name].dist
-        rows.append({"name": name, "version": dist.version if dist else "0",
-                     "source": f"entry point ({dist.name} {dist.version})" if dist
-                     else "entry point", "hooks": [], "outputs": [], "error": message})
+        version, source = describe_entry_point(available[name])
+        rows.append({"name": name, "version": version, "source": source,
+                     "hooks": [], "outputs": [], "error": message})
         print(f"compat plugins: error: {message}", file=sys.stderr)
     rows.sort(key=lambda row: row["name"])
     if args.json:
