@@ -338,16 +338,13 @@ class Simulator:
              source: RegList, destination: RegList) -> str:
         """The registry rule that would let this register through."""
         reg = self.by_index.get(index)
-        name = reg.name if reg is not None else (codec.decode(index).name
-                                                 or codec.format_index(index))
+        name = self.name_of(index) or codec.format_index(index)
         if detail is not None:
             return (f"none in the registry: the source's value of {name} carries guest state; "
                     "leave the feature off or migrate to a destination that has the register")
         if direction == "backward":
             kind, change, kernel = HIDE, "added", source.kernel
-        elif direction == "forward":
-            kind, change, kernel = TOLERATE_MISSING, "removed", destination.kernel
-        else:
+        else:  # forward, or between two lists of one kernel
             kind, change, kernel = TOLERATE_MISSING, "removed", destination.kernel
         if reg is None:
             older, newer = sorted((source.kernel, destination.kernel))
