@@ -20,9 +20,12 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compat.diagnostics import CompatError, Location
+
+if TYPE_CHECKING:  # the command imports compat.source only when it runs
+    from compat.source import SourceDocument
 
 PLACEHOLDER = "FIXME"
 CHANGES = ("added", "removed", "gated", "ungated")
@@ -128,10 +131,9 @@ def _registry_file(args: argparse.Namespace) -> tuple[Path | None, str]:
     return (local, "registry.toml") if local.is_file() else (None, "registry.toml")
 
 
-def _read(path: Path, display: str) -> tuple[str, dict[str, Any]]:
+def _read(path: Path | None, display: str) -> SourceDocument | None:
     from compat.source import load_toml_file
-    doc = load_toml_file(path, display)
-    return doc.text, doc.data
+    return load_toml_file(path, display) if path is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         raise CompatError.at(Location("<command line>"), "--write needs a registry file: "
                              "there is no ./registry.toml",
                              hint="pass -r REGISTRY (compat never writes the bundled registry)")
-    text, data = _read(path, display) if path is not None else ("", {})
+    doc = _read(path, display)
+    text, data = (doc.text, doc.data) if doc is not None else ("", {})
     registers = data.get("registers", {}) if isinstance(data.get("registers"), dict) else {}
 
     names: dict[str, int] = {}
@@ -184,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
         raise CompatError.at(Location("<command line>"), f"--name {name!r} is not a C "
                              "identifier (letters, digits and '_', not starting with a digit)")
     if name in registers:
-        from compat.source import load_toml_text
-        where = load_toml_text(text, display).locate(("registers", name), value=False)
+        assert doc is not None
+        where = doc.locate(("registers", name), value=False)
         raise CompatError.at(where, f"register '{name}' is already in the registry",
                              hint=f"run 'compat explain {name} -r {display}' to see it")
     same = sorted(n for n, i in names.items() if i == index)
