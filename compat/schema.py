@@ -22,7 +22,7 @@ SUPPORTED_SCHEMA_VERSION = 1
 
 @functools.lru_cache(maxsize=None)
 def registry_schema() -> dict[str, Any]:
-    """The bundled schema, parsed once."""
+    """The bundled schema, freshly parsed: callers may extend their copy."""
     with open(resources.schema_path(), encoding="utf-8") as handle:
         return json.load(handle)
 

@@ -127,8 +127,8 @@ def extend_schema(base: Mapping[str, Any],
                                 f"{target}, which {owner} already defines")
                 properties[key] = {"$ref": f"{ident}#/properties/{_pointer_escape(key)}"}
                 owners[(target, key)] = f"plugin '{plugin}'"
-            schema.setdefault("$defs", {})[_EMBED_PREFIX + ident] = copy.deepcopy(
-                json.loads(json.dumps(fragment)))
+            schema.setdefault("$defs", {})[_EMBED_PREFIX + ident] = json.loads(
+                json.dumps(fragment))  # a plain, private copy
     return schema
 
 
