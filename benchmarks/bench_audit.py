@@ -12,11 +12,11 @@ from __future__ import annotations
 import statistics
 import time
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.audit import audit
 from compat.analysis.reglist import RegList
-from compat.validate import load_registry_text
-from compat.versions import Version
+from compat.load.semantic import load_registry_text
+from compat.core.versions import Version
 
 KERNELS = [Version(6, minor) for minor in range(20)]          # 6.0 .. 6.19
 SCALING = (10, 20, 40)                                         # kernels, to check growth

@@ -22,10 +22,11 @@ from gen_registry import generate  # noqa: E402
 STAGES = r"""
 import sys, time
 from pathlib import Path
-from compat import build, output
-from compat.derive import derive
-from compat.source import load_toml_file
-from compat.validate import build_registry
+from compat.load import pipeline as build
+from compat import output
+from compat.core.derive import derive
+from compat.load.source import load_toml_file
+from compat.load.semantic import build_registry
 path, out = Path(sys.argv[1]), Path(sys.argv[2])
 t = time.perf_counter(); doc = load_toml_file(path); parse = time.perf_counter() - t
 t = time.perf_counter(); reg = build_registry(doc); check = time.perf_counter() - t

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print("compat: error: the input is nested too deeply to read", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        from compat.diagnostics import CompatError
+        from compat.core.diagnostics import CompatError
         if debug:
             raise
         if isinstance(exc, CompatError):
@@ -105,7 +105,7 @@ def _dispatch(argv: list[str]) -> int:
     top.parse_args(argv[:split])  # handles --version/--help/--debug before the command
     name = argv[split]
     if name not in COMMANDS:
-        from compat.diagnostics import did_you_mean
+        from compat.core.diagnostics import did_you_mean
         raise UsageError(f"compat: error: unknown command '{name}'{did_you_mean(name, COMMANDS)}; "
                          "run 'compat --help' for the list")
     module = importlib.import_module(COMMANDS[name][0])

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from compat.diagnostics import CompatError, Location
+from compat.core.diagnostics import CompatError, Location
 
 
 def check_relative(path: str, plugin: str = "?") -> PurePosixPath:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Iterable
 
-from compat.diagnostics import CompatError
-from compat.plugin_host import PluginHost
+from compat.core.diagnostics import CompatError
+from compat.plugin.host import PluginHost
 
 #: A small valid registry: one machine family (virt-10.1 on Linux >= 6.12,
 #: virt-10.0 on Linux >= 6.6), one register hidden on both, one feature.
@@ -119,7 +119,7 @@ def build_in_memory(text: str, plugins: Iterable[Any] = (), only: Iterable[str] 
     ``{path: text}``.  Never raises :class:`CompatError`: its diagnostics are
     returned as formatted strings (``registry.toml:3:1: error: ...``).
     ``entry_points`` names installed third-party plugins to load too."""
-    from compat import build
+    from compat.load import pipeline as build
 
     try:
         host = make_host(*plugins, builtins=builtins)

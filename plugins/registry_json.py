@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compat.codec import format_index
-from compat.derive import Derivation, MachineRules, Rule
-from compat.model import Change, Feature, MachineVersion, Register, Registry
-from compat.plugin_api import OutputSpec, RenderContext, output_hooks
-from compat.plugins._docmodel import hex_value, where, writers
+from compat.core.codec import format_index
+from compat.core.derive import Derivation, MachineRules, Rule
+from compat.core.model import Change, Feature, MachineVersion, Register, Registry
+from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.plugins.docs.model import hex_value, where, writers
 
 FILE = "registry.json"
 #: Version of this JSON document's layout (bumped on incompatible changes).

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.audit import FAIL, NA, OK, audit
 from compat.analysis.html_report import render_html
 from compat.analysis.reglist import C_INIT, PLAIN, TRACE, parse_reglist, read_reglist
 from compat.analysis.simulate import LENGTH_ERROR, Simulator, simulate
-from compat.diagnostics import CompatError
-from compat.validate import load_registry, load_registry_text
-from compat.versions import Version
+from compat.core.diagnostics import CompatError
+from compat.load.semantic import load_registry, load_registry_text
+from compat.core.versions import Version
 from conftest import BUNDLED, REGLISTS
 
 KERNELS = ("6.12", "6.13", "6.14", "6.15", "6.16")

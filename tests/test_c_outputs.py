@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cbuild import compile_harness, run, without_section
-from compat import build
+from compat.load import pipeline as build
 from conftest import BUNDLED, run_compat
 
 VIRT_VERSIONS = ["11.1", "11.0", "10.2", "10.1", "10.0"]

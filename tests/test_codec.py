@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compat import codec
-from compat.codec import CodecError
+from compat.core import codec
+from compat.core.codec import CodecError
 from conftest import REGLISTS
 
 # --- worked examples ---------------------------------------------------------

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from compat import build
-from compat.plugin_host import BUILTIN_PLUGINS, PluginHost
+from compat.load import pipeline as build
+from compat.plugin.host import BUILTIN_PLUGINS, PluginHost
 from conftest import BUNDLED, ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

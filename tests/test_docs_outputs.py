@@ -9,9 +9,9 @@ import docutils.core
 import docutils.nodes as nodes
 import pytest
 
-from compat.build import load_text, render, select_outputs
-from compat.plugin_host import PluginHost
-from compat.plugins import _docmodel, docs_rst
+from compat.load.pipeline import load_text, render, select_outputs
+from compat.plugin.host import PluginHost
+from compat.plugins.docs import model as docmodel, rst as docs_rst
 
 RST = "kvm-register-compat.rst"
 MD = "kvm-register-compat.md"
@@ -229,7 +229,7 @@ def test_md_machine_sections(bundled_files):
 def test_rst_and_md_share_content(bundled_files):
     """Both renderers print every register, machine type and feature."""
     loaded = load_text(_bundled(), host=host())
-    model = _docmodel.build(loaded.registry, loaded.derivation, loaded.source_name)
+    model = docmodel.build(loaded.registry, loaded.derivation, loaded.source_name)
     rst_plain = parse_rst(bundled_files[RST]).astext()
     md_plain = bundled_files[MD].replace("\\", "")
     for row in model.registers:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cbuild import C_DIR, CFLAGS, compile_harness, run
-from compat.text import c_comment, c_string, md_text, one_line, rst_literal, rst_text
+from compat.core.text import c_comment, c_string, md_text, one_line, rst_literal, rst_text
 from conftest import BUNDLED
 from hostile_util import assert_graceful, dump_toml, run_inproc, toml_string
 

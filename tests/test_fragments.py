@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from compat.hookspecs import hookimpl
-from compat.plugin_api import Fragment
+from compat.plugin.hookspecs import hookimpl
+from compat.plugin.api import Fragment
 from compat.testing import MINIMAL_REGISTRY, build_in_memory, make_host, registry_text
-from compat import build
+from compat.load import pipeline as build
 
 TCR2 = """\
 [registers.TCR2_EL1]
@@ -186,7 +186,7 @@ def test_fragment_may_not_choose_plugins_or_outputs():
 
 @pytest.mark.parametrize("fragments, message", [
     ("not a list", "must return a list of Fragment"),
-    (["text"], "not compat.plugin_api.Fragment"),
+    (["text"], "not compat.plugin.api.Fragment"),
     ([Fragment("both", text="", data={})], "exactly one of 'text' and 'data'"),
     ([Fragment("none")], "exactly one of 'text' and 'data'"),
     ([Fragment("", text="")], "needs a name"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import build
+from compat.load import pipeline as build
 from conftest import BUNDLED, run_compat
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

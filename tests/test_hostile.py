@@ -330,7 +330,7 @@ def _string_forms(text: str) -> list[str]:
 def test_scanner_positions_on_tricky_strings(values, picks, pad):
     """Keys after strings full of quotes, escapes and brackets are found at
     their real line: the scanner never misreads valid TOML."""
-    from compat.source import PositionIndex
+    from compat.load.source import PositionIndex
     lines, want = [], {}
     for i, value in enumerate(values):
         forms = _string_forms(value)
@@ -360,7 +360,7 @@ def test_scanner_positions_on_tricky_strings(values, picks, pad):
     ('x = """ \\""" [ """\ny = 1\n', "y", 2),
 ])
 def test_scanner_known_tricky_cases(text, key, line):
-    from compat.source import PositionIndex
+    from compat.load.source import PositionIndex
     tomllib.loads(text)
     index = PositionIndex.scan(text)
     where = index.locate("f", (key,), value=False)

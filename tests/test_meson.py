@@ -87,7 +87,7 @@ def test_meson_custom_target_with_depfile(project: Path, tmp_path: Path):
     # ninja recorded the depfile: the schema and every plugin module are inputs
     deps = ninja(build, "-t", "deps")
     assert "registry.schema.json" in deps
-    for module in ("compat_props.py", "mig_tolerances.py", "guards.py", "docs_rst.py"):
+    for module in ("compat_props.py", "mig_tolerances.py", "guards.py", "rst.py"):
         assert module in deps
 
     time.sleep(1.1)  # coarse file-system timestamps

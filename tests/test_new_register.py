@@ -7,7 +7,8 @@ import tomllib
 
 import pytest
 
-from compat import build, codec
+from compat.load import pipeline as build
+from compat.core import codec
 from compat.commands.new_register import default_name, scaffold, suggested_compat
 from compat.testing import MINIMAL_REGISTRY
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import compat.output as output
-from compat.plugin_api import OutputSpec
-from compat.plugin_host import PluginHost
+from compat.plugin.api import OutputSpec
+from compat.plugin.host import PluginHost
 from conftest import BUNDLED, ROOT
 from hostile_util import assert_graceful, run_inproc
 
@@ -115,7 +115,7 @@ def test_validation_error_keeps_previous_outputs(built):
 
 def test_raising_plugin_keeps_previous_outputs(built, monkeypatch):
     """docs-md raises after other outputs rendered: nothing is written."""
-    import compat.plugins.docs_md as docs_md
+    import compat.plugins.docs.md as docs_md
 
     def boom(model):
         raise RuntimeError("renderer exploded")
@@ -378,7 +378,7 @@ def test_depfile_lists_targets_and_inputs(tmp_path):
     inputs = [line.strip().rstrip("\\").strip().replace("\\ ", " ") for line in body.splitlines()]
     assert str(reg.resolve()) in inputs
     assert any(i.endswith("registry.schema.json") for i in inputs)
-    assert any(i.endswith("docs_md.py") for i in inputs)
+    assert any(i.endswith("docs/md.py") for i in inputs)
     assert all(Path(i).exists() for i in inputs)
     # Rebuilding rewrites nothing, the depfile included.
     before = dep.stat().st_mtime_ns, dep.stat().st_ino

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from compat import hookspecs, schema_doc
-from compat.schema import registry_schema
+from compat.plugin import hookspecs
+from compat.load import schema_doc
+from compat.load.schema import registry_schema
 from conftest import ROOT
 
 DOCS = ROOT / "docs"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from compat.build import load_text, render, select_outputs
-from compat.plugin_host import BUILTIN_PLUGINS, PluginHost
+from compat.load.pipeline import load_text, render, select_outputs
+from compat.plugin.host import BUILTIN_PLUGINS, PluginHost
 from compat.plugins import registry_json
 from conftest import BUNDLED, ROOT
 
@@ -124,8 +124,8 @@ def test_render_twice_identical(text):
 
 _SCRIPT = """
 import sys
-from compat.build import load_text, render, select_outputs
-from compat.plugin_host import PluginHost
+from compat.load.pipeline import load_text, render, select_outputs
+from compat.plugin.host import PluginHost
 loaded = load_text(open(sys.argv[1]).read(), host=PluginHost.create())
 sys.stdout.write(render(loaded, select_outputs(loaded, ["registry-json"]))["registry.json"])
 """

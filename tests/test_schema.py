@@ -48,7 +48,7 @@ def test_schema_rejects_unknown_register_key(schema):
 
 
 def test_resources_find_schema_and_registry():
-    """compat reads the schema and bundled registry through compat.resources."""
-    from compat import resources
+    """compat reads the schema and bundled registry through compat.core.resources."""
+    from compat.core import resources
     assert json.loads(resources.schema_path().read_text()) == json.loads(SCHEMA_PATH.read_text())
     assert resources.bundled_registry().read_text() == BUNDLED.read_text()

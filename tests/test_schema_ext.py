@@ -6,11 +6,11 @@ import copy
 
 import pytest
 
-from compat.diagnostics import CompatError
-from compat.hookspecs import hookimpl
-from compat.plugin_api import Fragment
-from compat.schema import registry_schema
-from compat.schema_ext import EXTENSION_POINTS, added_keys, extend_schema
+from compat.core.diagnostics import CompatError
+from compat.plugin.hookspecs import hookimpl
+from compat.plugin.api import Fragment
+from compat.load.schema import registry_schema
+from compat.load.schema_ext import EXTENSION_POINTS, added_keys, extend_schema
 from compat.testing import MINIMAL_REGISTRY, build_in_memory, registry_text
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

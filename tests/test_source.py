@@ -1,6 +1,6 @@
 """Positions of keys in TOML text (compat/source.py)."""
 
-from compat.source import load_toml_text
+from compat.load.source import load_toml_text
 
 NESTED = """\
 [[a]]

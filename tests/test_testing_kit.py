@@ -6,9 +6,9 @@ import subprocess
 import sys
 import types
 
-from compat import build
-from compat.hookspecs import hookimpl
-from compat.plugin_api import OutputSpec
+from compat.load import pipeline as build
+from compat.plugin.hookspecs import hookimpl
+from compat.plugin.api import OutputSpec
 from compat.testing import (MINIMAL_REGISTRY, BuildResult, build_in_memory, make_host,
                             plugin_name, registry_text)
 

@@ -147,7 +147,7 @@ def test_broken_entry_point_is_listed_not_fatal(monkeypatch, capsys):
     from importlib.metadata import EntryPoint
 
     from compat.commands import plugins as command
-    from compat.plugin_host import PluginHost
+    from compat.plugin.host import PluginHost
 
     broken = EntryPoint("broken", "compat_no_such_module_xyz", "compat.plugins")
     monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: {"broken": broken}))

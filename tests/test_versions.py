@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compat.versions import Version, VersionError
+from compat.core.versions import Version, VersionError
 
 
 @pytest.mark.parametrize("text, major, minor", [

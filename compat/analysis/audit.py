@@ -16,13 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.reglist import RegList
 from compat.analysis.simulate import COMPAT_PROPS, MigrationResult, Simulator
-from compat.derive import Derivation
-from compat.diagnostics import CompatError, Diagnostic, Location
-from compat.model import HIDE, TOLERATE_MISSING, MachineVersion, Registry
-from compat.versions import Version
+from compat.core.derive import Derivation
+from compat.core.diagnostics import CompatError, Diagnostic, Location
+from compat.core.model import HIDE, TOLERATE_MISSING, MachineVersion, Registry
+from compat.core.versions import Version
 
 OK, FAIL, NA = "ok", "fail", "na"
 

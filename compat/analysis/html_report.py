@@ -4,14 +4,14 @@ Inline CSS, no scripts, no network.  Per machine version and host, a
 kernel x kernel matrix: rows are sources, columns destinations; each cell
 has class ``ok``, ``fail`` or ``na``, ``data-source`` / ``data-destination``
 / ``data-status`` attributes and a ``title`` with the reason.  Every piece of
-registry or input text goes through :func:`compat.text.html_text`.
+registry or input text goes through :func:`compat.core.text.html_text`.
 """
 
 from __future__ import annotations
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.audit import FAIL, NA, OK, AuditReport
-from compat.text import html_text
+from compat.core.text import html_text
 
 _CSS = """
 body { font-family: sans-serif; margin: 2em; color: #222; }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.reglist import RegList
-from compat.model import Registry
+from compat.core.model import Registry
 
 
 def diff_lists(old: RegList, new: RegList, registry: Registry) -> list[dict]:

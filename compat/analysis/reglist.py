@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compat import codec
-from compat.diagnostics import CompatError, Location
-from compat.versions import Version, VersionError
+from compat.core import codec
+from compat.core.diagnostics import CompatError, Location
+from compat.core.versions import Version, VersionError
 
 _HEADER = re.compile(r"^#\s*(?P<key>kernel|host)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
 _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$")

@@ -42,12 +42,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from compat import codec
+from compat.core import codec
 from compat.analysis.reglist import RegList
-from compat.derive import Derivation, MachineRules
-from compat.diagnostics import CompatError, Location, did_you_mean
-from compat.model import HIDE, TOLERATE_MISSING, Register, Registry
-from compat.refusals import refusal_fix, refusal_message
+from compat.core.derive import Derivation, MachineRules
+from compat.core.diagnostics import CompatError, Location, did_you_mean
+from compat.core.model import HIDE, TOLERATE_MISSING, Register, Registry
+from compat.qemu.refusals import refusal_fix, refusal_message
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
 RULES_MODES = (COMPAT_PROPS, TOLERANCES, NONE)
@@ -175,7 +175,7 @@ class Simulator:
     @property
     def derivation(self) -> Derivation:
         if self._derivation is None:
-            from compat.derive import derive
+            from compat.core.derive import derive
             self._derivation = derive(self.registry)
         return self._derivation
 

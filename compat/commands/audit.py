@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     """Audit; 0 if nothing is found, 1 otherwise."""
     from compat.analysis.audit import audit
     from compat.analysis.reglist import read_reglist
-    from compat.diagnostics import CompatError, Location
+    from compat.core.diagnostics import CompatError, Location
 
     registry = open_registry(args)
     lists = [read_reglist(path, host=args.host) for path in args.reglists]

@@ -23,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat import build, output
+    from compat.load import pipeline as build
+    from compat import output
 
     path, name = registry_path(args)
     loaded = build.load(path, name, args.plugin)

@@ -10,11 +10,11 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from compat import resources
+from compat.core import resources
 
 if TYPE_CHECKING:  # keep `compat SUBCOMMAND --help` free of the model's imports
-    from compat.build import Loaded
-    from compat.model import Registry
+    from compat.load.pipeline import Loaded
+    from compat.core.model import Registry
 
 
 def add_registry_option(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +43,8 @@ def open_registry(args: argparse.Namespace) -> "Registry":
 
 def open_loaded(args: argparse.Namespace) -> "Loaded":
     """Load, validate and derive the registry with its plugins
-    (:class:`compat.build.Loaded`): what ``validate`` and ``build`` check."""
-    from compat.build import load
+    (:class:`compat.load.pipeline.Loaded`): what ``validate`` and ``build`` check."""
+    from compat.load.pipeline import load
     path, name = registry_path(args)
     return load(path, name, getattr(args, "plugin", ()))
 

@@ -19,7 +19,7 @@ def registry_names(args: argparse.Namespace) -> dict[int, str]:
     """Index -> registry name.  Decoding does not need a registry: when the
     user named none and the default one does not load, names come from the
     built-in tables alone."""
-    from compat.diagnostics import CompatError
+    from compat.core.diagnostics import CompatError
 
     try:
         registry = open_registry(args)
@@ -31,7 +31,7 @@ def registry_names(args: argparse.Namespace) -> dict[int, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat import codec
+    from compat.core import codec
 
     names = registry_names(args)
     results, status = [], 0

@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat import codec
+    from compat.core import codec
     from compat.commands.decode import registry_names
 
     names = {name: index for index, name in registry_names(args).items()}

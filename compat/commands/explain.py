@@ -16,9 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat import codec
-    from compat.diagnostics import did_you_mean
-    from compat.explain import explain_register
+    from compat.core import codec
+    from compat.core.diagnostics import did_you_mean
+    from compat.core.explain import explain_register
 
     loaded = open_loaded(args)
     registry = loaded.registry

@@ -22,10 +22,10 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compat.diagnostics import CompatError, Location
+from compat.core.diagnostics import CompatError, Location
 
-if TYPE_CHECKING:  # the command imports compat.source only when it runs
-    from compat.source import SourceDocument
+if TYPE_CHECKING:  # the command imports compat.load.source only when it runs
+    from compat.load.source import SourceDocument
 
 PLACEHOLDER = "FIXME"
 CHANGES = ("added", "removed", "gated", "ungated")
@@ -86,7 +86,7 @@ def _inline(fields: dict[str, Any]) -> str:
 
 def scaffold(decoded: Any, name: str, kernel: str, change: str) -> str:
     """The TOML text of a new register entry (ends with a newline)."""
-    from compat.codec import format_index
+    from compat.core.codec import format_index
 
     encoding = {"group": decoded.group, **decoded.fields}
     if decoded.group in ("core", "demux", "sve"):
@@ -132,13 +132,13 @@ def _registry_file(args: argparse.Namespace) -> tuple[Path | None, str]:
 
 
 def _read(path: Path | None, display: str) -> SourceDocument | None:
-    from compat.source import load_toml_file
+    from compat.load.source import load_toml_file
     return load_toml_file(path, display) if path is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat import codec
-    from compat.versions import Version, VersionError
+    from compat.core import codec
+    from compat.core.versions import Version, VersionError
 
     path, display = _registry_file(args)
     if args.write and path is None:

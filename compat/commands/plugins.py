@@ -13,9 +13,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.plugin_host import PluginHost, describe_entry_point
+    from compat.plugin.host import PluginHost, describe_entry_point
 
-    from compat.diagnostics import CompatError
+    from compat.core.diagnostics import CompatError
 
     host = PluginHost.create()
     # Listing shows installed third-party plugins too; builds load them only

@@ -13,8 +13,8 @@ or ``plugins = ["rhel"]`` in the registry.
 
 from __future__ import annotations
 
-from compat.hookspecs import hookimpl
-from compat.plugin_api import Fragment, OutputSpec, RenderContext
+from compat.plugin.hookspecs import hookimpl
+from compat.plugin.api import Fragment, OutputSpec, RenderContext
 
 FAMILY = "rhel"
 MATRIX = "rhel-support-matrix.txt"

@@ -2,18 +2,18 @@
 
 Everything here produces QEMU coding style: 4-space indent, ``/* */``
 comments, lines of at most 80 columns, registry text escaped by
-:mod:`compat.text`.
+:mod:`compat.core.text`.
 """
 
 from __future__ import annotations
 
 import re
 
-from compat.codec import format_index
-from compat.derive import Rule
-from compat.model import Register
-from compat.plugin_api import provenance as plugin_provenance
-from compat.text import c_comment, c_file_header
+from compat.core.codec import format_index
+from compat.core.derive import Rule
+from compat.core.model import Register
+from compat.plugin.api import provenance as plugin_provenance
+from compat.core.text import c_comment, c_file_header
 
 MAX_COLUMNS = 80
 

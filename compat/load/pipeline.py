@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Iterable
 
-from compat import resources
-from compat.derive import Derivation, derive
-from compat.diagnostics import CompatError, Diagnostic, Location, did_you_mean
-from compat.model import Registry
-from compat.plugin_api import OutputSpec, RenderContext
-from compat.plugin_host import PluginHost
-from compat.fragments import merge_fragments
-from compat.schema import registry_schema
-from compat.schema_ext import extend_schema
-from compat.source import SourceDocument, load_toml_file, load_toml_text
-from compat.validate import build_registry
+from compat.core import resources
+from compat.core.derive import Derivation, derive
+from compat.core.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.core.model import Registry
+from compat.plugin.api import OutputSpec, RenderContext
+from compat.plugin.host import PluginHost
+from compat.load.fragments import merge_fragments
+from compat.load.schema import registry_schema
+from compat.load.schema_ext import extend_schema
+from compat.load.source import SourceDocument, load_toml_file, load_toml_text
+from compat.load.semantic import build_registry
 
 
 @dataclass
@@ -53,7 +53,7 @@ def load_text(text: str, display_name: str = "registry.toml", plugins: Iterable[
 def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
                   host: PluginHost | None = None, inputs: list[Path] | None = None) -> Loaded:
     """Load plugins, extend the schema with their schema fragments, merge
-    their registry fragments (see :mod:`compat.fragments`), then validate
+    their registry fragments (see :mod:`compat.load.fragments`), then validate
     and derive."""
     named = set(plugins)
     listed = doc.data.get("plugins")

@@ -4,8 +4,8 @@ The reference of the registry format is written once, in the schema's
 ``description`` fields; this module renders it as Markdown so the document
 can never drift from what ``compat validate`` accepts.  Regenerate with::
 
-    python -m compat.schema_doc --write        # rewrites docs/registry-format.md
-    python -m compat.schema_doc --check        # exit 1 when the file is stale
+    python -m compat.load.schema_doc --write        # rewrites docs/registry-format.md
+    python -m compat.load.schema_doc --check        # exit 1 when the file is stale
 
 ``tests/test_reference_docs.py`` fails when the committed file is stale.
 """
@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from compat.text import one_line
+from compat.core.text import one_line
 
-REGENERATE = "python -m compat.schema_doc --write"
+REGENERATE = "python -m compat.load.schema_doc --write"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "registry-format.md"
 
 #: Sections: ($defs name or "" for the top level, heading, TOML form, intro).
@@ -149,7 +149,7 @@ def render(schema: Mapping[str, Any]) -> str:
     """The Markdown reference of ``schema``."""
     defs = schema["$defs"]
     out = [
-        "<!-- Generated from schemas/registry.schema.json by compat.schema_doc; do not edit.",
+        "<!-- Generated from schemas/registry.schema.json by compat.load.schema_doc; do not edit.",
         f"     Regenerate with: {REGENERATE} -->",
         "",
         f"# Registry format ({one_line(schema.get('title', 'registry'))})",
@@ -181,10 +181,10 @@ def render(schema: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m compat.schema_doc [--write | --check] [--output FILE]``."""
-    from compat.schema import registry_schema
+    """``python -m compat.load.schema_doc [--write | --check] [--output FILE]``."""
+    from compat.load.schema import registry_schema
 
-    parser = argparse.ArgumentParser(prog="python -m compat.schema_doc",
+    parser = argparse.ArgumentParser(prog="python -m compat.load.schema_doc",
                                      description="generate docs/registry-format.md")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="rewrite the file")

@@ -3,9 +3,9 @@ the migration simulator, so ``compat check`` shows what QEMU would print."""
 
 from __future__ import annotations
 
-from compat.codec import format_index
-from compat.derive import Derivation, MachineRules, Refusal
-from compat.model import HIDE
+from compat.core.codec import format_index
+from compat.core.derive import Derivation, MachineRules, Refusal
+from compat.core.model import HIDE
 
 
 def refusal_fix(derivation: Derivation, rules: MachineRules, refusal: Refusal) -> str:

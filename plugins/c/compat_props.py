@@ -3,21 +3,21 @@
 For every machine version, a ``static GlobalProperty`` table with at most one
 ``x-mig-hidden-regs`` and one ``x-mig-safe-missing-regs`` row holding the
 machine's whole (cumulative) list, plus its ``_len``.  Before rendering, the
-tables are replayed through QEMU's options chain (:mod:`compat.qemu_chain`)
+tables are replayed through QEMU's options chain (:mod:`compat.qemu.chain`)
 in ``compat_validate``, so a registry whose tables would make QEMU abort is
 rejected by ``compat validate`` as well as by ``compat build``.
 """
 
 from __future__ import annotations
 
-from compat.cgen import file_start, include_guard, index_list, rule_summary
-from compat.derive import Derivation, MachineRules, Rule
-from compat.diagnostics import CompatError, Diagnostic
-from compat.hookspecs import hookimpl
-from compat.model import MachineFamily, Registry
-from compat.plugin_api import OutputSpec, RenderContext, output_hooks
-from compat.qemu_chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
-from compat.text import c_comment, c_string, c_string_lines
+from compat.plugins.c.cgen import file_start, include_guard, index_list, rule_summary
+from compat.core.derive import Derivation, MachineRules, Rule
+from compat.core.diagnostics import CompatError, Diagnostic
+from compat.plugin.hookspecs import hookimpl
+from compat.core.model import MachineFamily, Registry
+from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
+from compat.core.text import c_comment, c_string, c_string_lines
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(

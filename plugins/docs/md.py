@@ -1,9 +1,9 @@
 """Built-in output ``docs-md``: the register compat documentation in Markdown.
 
 Same content as ``docs-rst`` (both are written by
-:mod:`compat.plugins._docwriter` from :mod:`compat.plugins._docmodel`) for
+:mod:`compat.plugins.docs.writer` from :mod:`compat.plugins.docs.model`) for
 places that render Markdown (GitLab, GitHub, mailing-list archives).
-Registry text goes through :func:`compat.text.md_text`, so it can neither
+Registry text goes through :func:`compat.core.text.md_text`, so it can neither
 become markup or HTML nor break a table cell.  This module only knows
 Markdown syntax.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
-from compat.plugin_api import OutputSpec, RenderContext, output_hooks
-from compat.plugins import _docmodel, _docwriter
-from compat.plugins._docmodel import DocModel
-from compat.plugins._docwriter import NONE
-from compat.text import md_text
+from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.plugins.docs import model as docmodel, writer as docwriter
+from compat.plugins.docs.model import DocModel
+from compat.plugins.docs.writer import NONE
+from compat.core.text import md_text
 
 FILE = "kvm-register-compat.md"
 OUTPUT = OutputSpec(name="docs-md", files=(FILE,),
@@ -27,7 +27,7 @@ _CODE_SAFE = re.compile(r"[A-Za-z0-9_ ,.=&:x()/+-]+")
 
 def render_files(context: RenderContext) -> dict[str, str]:
     """The Markdown document for the context's registry and derivation."""
-    return {FILE: render(_docmodel.from_context(context))}
+    return {FILE: render(docmodel.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
@@ -56,7 +56,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + [""]
 
 
-class MarkdownMarkup(_docwriter.Markup):
+class MarkdownMarkup(docwriter.Markup):
     """GitHub-flavoured Markdown."""
 
     text = staticmethod(md_text)
@@ -86,4 +86,4 @@ MARKUP = MarkdownMarkup()
 
 def render(model: DocModel) -> str:
     """The whole Markdown document for ``model``."""
-    return _docwriter.render(model, MARKUP)
+    return docwriter.render(model, MARKUP)

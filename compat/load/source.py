@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compat.diagnostics import CompatError, Location
+from compat.core.diagnostics import CompatError, Location
 
 KeyPath = tuple[str | int, ...]
 

@@ -18,19 +18,20 @@ from typing import Any, Iterable
 
 import pluggy
 
-from compat import __version__, hookspecs
-from compat.diagnostics import CompatError, Location, did_you_mean
-from compat.plugin_api import OutputSpec, PluginError, RenderContext
+from compat import __version__
+from compat.plugin import hookspecs
+from compat.core.diagnostics import CompatError, Location, did_you_mean
+from compat.plugin.api import OutputSpec, PluginError, RenderContext
 
 ENTRY_POINT_GROUP = "compat.plugins"
 
 #: Built-in plugins, loaded explicitly (never discovered).
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("compat-props", "compat.plugins.compat_props"),
-    ("mig-tolerances", "compat.plugins.mig_tolerances"),
-    ("guards", "compat.plugins.guards"),
-    ("docs-rst", "compat.plugins.docs_rst"),
-    ("docs-md", "compat.plugins.docs_md"),
+    ("compat-props", "compat.plugins.c.compat_props"),
+    ("mig-tolerances", "compat.plugins.c.mig_tolerances"),
+    ("guards", "compat.plugins.c.guards"),
+    ("docs-rst", "compat.plugins.docs.rst"),
+    ("docs-md", "compat.plugins.docs.md"),
     ("registry-json", "compat.plugins.registry_json"),
 )
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.diagnostics import CompatError, Diagnostic
-from compat.model import MachineFamily
+from compat.core.diagnostics import CompatError, Diagnostic
+from compat.core.model import MachineFamily
 
 HIDDEN_PROPERTY = "x-mig-hidden-regs"
 SAFE_MISSING_PROPERTY = "x-mig-safe-missing-regs"

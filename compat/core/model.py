@@ -2,9 +2,9 @@
 
 Objects here are built by :mod:`compat.registry` after validation, so every
 one of them is already consistent: indices agree with encodings, references
-resolve, versions parse.  Each carries the :class:`~compat.diagnostics.Location`
+resolve, versions parse.  Each carries the :class:`~compat.core.diagnostics.Location`
 it was written at, for messages and for provenance comments in generated
-code.  Derived rules live in :mod:`compat.derive`.
+code.  Derived rules live in :mod:`compat.core.derive`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from compat.codec import Decoded
-from compat.diagnostics import Location
-from compat.versions import Version
+from compat.core.codec import Decoded
+from compat.core.diagnostics import Location
+from compat.core.versions import Version
 
 HIDE = "hide"
 TOLERATE_MISSING = "tolerate-missing"

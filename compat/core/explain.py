@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compat.codec import format_index
-from compat.derive import Derivation, Rule
-from compat.model import Register, Registry
+from compat.core.codec import format_index
+from compat.core.derive import Derivation, Rule
+from compat.core.model import Register, Registry
 
 
 @dataclass(frozen=True)

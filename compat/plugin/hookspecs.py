@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from compat.derive import Derivation
-    from compat.diagnostics import Diagnostic
-    from compat.model import Registry
-    from compat.plugin_api import Fragment, OutputSpec, RenderContext
+    from compat.core.derive import Derivation
+    from compat.core.diagnostics import Diagnostic
+    from compat.core.model import Registry
+    from compat.plugin.api import Fragment, OutputSpec, RenderContext
 
 PROJECT = "compat"
 
@@ -68,7 +68,7 @@ def compat_registry_fragments() -> "list[Fragment]":
     both sources; an identical register or feature from two sources is
     accepted once (the first definition keeps its location).
 
-    Returns: a list of :class:`compat.plugin_api.Fragment` (TOML text or a
+    Returns: a list of :class:`compat.plugin.api.Fragment` (TOML text or a
     mapping, and a display name used in error messages).
 
     Not first-result: every plugin's fragments are merged.
@@ -81,10 +81,10 @@ def compat_validate(registry: "Registry", derivation: "Derivation") -> "list[Dia
 
     When: once per run, after the core's checks and derivation succeeded.
 
-    Arguments: the :class:`~compat.model.Registry` and its
-    :class:`~compat.derive.Derivation` (read-only).
+    Arguments: the :class:`~compat.core.model.Registry` and its
+    :class:`~compat.core.derive.Derivation` (read-only).
 
-    Returns: a list of :class:`~compat.diagnostics.Diagnostic`; any error
+    Returns: a list of :class:`~compat.core.diagnostics.Diagnostic`; any error
     stops the build.  Not first-result: all plugins' diagnostics are shown.
     """
 
@@ -95,7 +95,7 @@ def compat_outputs() -> "list[OutputSpec]":
 
     When: once per run, before rendering; also by ``compat plugins``.
 
-    Returns: a list of :class:`compat.plugin_api.OutputSpec` (unique name,
+    Returns: a list of :class:`compat.plugin.api.OutputSpec` (unique name,
     the files it writes relative to the output directory, description).
     Output names must be unique across plugins.
 
@@ -111,7 +111,7 @@ def compat_render_output(name: str, context: "RenderContext") -> "dict[str, str]
     ``name`` in :func:`compat_outputs`.
 
     Arguments: ``name``, the output's name; ``context``, a
-    :class:`compat.plugin_api.RenderContext` with the registry, the
+    :class:`compat.plugin.api.RenderContext` with the registry, the
     derivation and helpers.
 
     Returns: ``{relative path: file text}`` for exactly the files the

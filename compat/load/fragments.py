@@ -1,7 +1,7 @@
 """Registry fragments: plugins contributing machine types, registers and features.
 
 A plugin's ``compat_registry_fragments()`` returns
-:class:`compat.plugin_api.Fragment` objects (TOML ``text`` or a parsed
+:class:`compat.plugin.api.Fragment` objects (TOML ``text`` or a parsed
 ``data`` mapping).  :func:`merge_fragments` turns them into part of the
 registry *before* semantic validation, so a fragment is checked exactly like
 ``registry.toml``:
@@ -13,7 +13,7 @@ registry *before* semantic validation, so a fragment is checked exactly like
    plugin's fragments in the order it returned them;
 3. the merged document remembers, for every merged entity, which document
    and key path it came from, so later diagnostics (and
-   :attr:`Register.location <compat.model.Register>`) point into the
+   :attr:`Register.location <compat.core.model.Register>`) point into the
    fragment: ``rhel.toml:3:1``, not ``registry.toml``.
 
 Merge rules:
@@ -38,12 +38,12 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from compat.diagnostics import CompatError, Diagnostic, Location
-from compat.plugin_api import Fragment
-from compat.schema import check_schema_version, validate_structure
-from compat.versions import machine_version_key
-from compat.schema_ext import fragment_only_schema
-from compat.source import KeyPath, PositionIndex, SourceDocument, load_toml_text
+from compat.core.diagnostics import CompatError, Diagnostic, Location
+from compat.plugin.api import Fragment
+from compat.load.schema import check_schema_version, validate_structure
+from compat.core.versions import machine_version_key
+from compat.load.schema_ext import fragment_only_schema
+from compat.load.source import KeyPath, PositionIndex, SourceDocument, load_toml_text
 
 #: Top-level keys a fragment must not set.
 FORBIDDEN_KEYS = ("plugins", "outputs")
@@ -58,7 +58,7 @@ class _Origin:
 
 @dataclass
 class MergedPositions:
-    """A :class:`~compat.source.PositionIndex` stand-in for a merged document.
+    """A :class:`~compat.load.source.PositionIndex` stand-in for a merged document.
 
     ``owners`` maps a key path of the merged document to the document and
     key path it was written at; everything else is located in ``main``.
@@ -93,7 +93,7 @@ def fragment_document(plugin: str, fragment: Any) -> SourceDocument:
     where = Location(f"<plugin {plugin}>")
     if not isinstance(fragment, Fragment):
         raise CompatError.at(where, f"plugin '{plugin}': compat_registry_fragments() returned "
-                             f"{type(fragment).__name__}, not compat.plugin_api.Fragment")
+                             f"{type(fragment).__name__}, not compat.plugin.api.Fragment")
     if not isinstance(fragment.name, str) or not fragment.name.strip():
         raise CompatError.at(where, f"plugin '{plugin}': a Fragment needs a name "
                              "(used in error messages, e.g. \"rhel.toml\")")

@@ -12,10 +12,10 @@ machine types.
 
 from __future__ import annotations
 
-from compat.cgen import file_start, provenance, u64_literal
-from compat.model import Register, Registry
-from compat.plugin_api import OutputSpec, RenderContext, output_hooks
-from compat.text import c_comment
+from compat.plugins.c.cgen import file_start, provenance, u64_literal
+from compat.core.model import Register, Registry
+from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.core.text import c_comment
 
 FILENAME = "arm-cpreg-mig-tolerances.c.inc"
 OUTPUT = OutputSpec(

@@ -1,4 +1,4 @@
-"""Data types that plugins receive and return (see :mod:`compat.hookspecs`)."""
+"""Data types that plugins receive and return (see :mod:`compat.plugin.hookspecs`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Callable, Mapping
 
-from compat.derive import Derivation
-from compat.model import Registry
+from compat.core.derive import Derivation
+from compat.core.model import Registry
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, s
 
         compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
     """
-    from compat.hookspecs import hookimpl
+    from compat.plugin.hookspecs import hookimpl
 
     @hookimpl
     def compat_outputs() -> list[OutputSpec]:
@@ -81,7 +81,7 @@ def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, s
 
 
 def provenance(location: Any) -> str:
-    """``registry.toml:53`` for a :class:`~compat.diagnostics.Location`: the
+    """``registry.toml:53`` for a :class:`~compat.core.diagnostics.Location`: the
     file's base name only, so generated files never carry absolute paths."""
     name = _base_name(location.file)
     return f"{name}:{location.line}" if location.line else name
@@ -96,7 +96,7 @@ class PluginError(Exception):
     """Raise from a hook to report a problem with a location.
 
     The host prefixes the plugin's name; ``location`` (a
-    :class:`compat.diagnostics.Location`, for example a register's) says
+    :class:`compat.core.diagnostics.Location`, for example a register's) says
     which part of the registry is involved.
     """
 

@@ -2,20 +2,20 @@
 
 The document is meant for QEMU's Sphinx manual (``docs/system/arm/``);
 docutils accepts it without warnings whatever the registry says, because
-every piece of registry text goes through :func:`compat.text.rst_text` or
-:func:`compat.text.rst_literal`.  The content and its order come from
-:mod:`compat.plugins._docwriter`; this module only knows rST syntax.
+every piece of registry text goes through :func:`compat.core.text.rst_text` or
+:func:`compat.core.text.rst_literal`.  The content and its order come from
+:mod:`compat.plugins.docs.writer`; this module only knows rST syntax.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-from compat.plugin_api import OutputSpec, RenderContext, output_hooks
-from compat.plugins import _docmodel, _docwriter
-from compat.plugins._docmodel import DocModel
-from compat.plugins._docwriter import NONE, SECTION, SUBSECTION
-from compat.text import rst_literal, rst_text
+from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.plugins.docs import model as docmodel, writer as docwriter
+from compat.plugins.docs.model import DocModel
+from compat.plugins.docs.writer import NONE, SECTION, SUBSECTION
+from compat.core.text import rst_literal, rst_text
 
 FILE = "kvm-register-compat.rst"
 OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),
@@ -24,7 +24,7 @@ OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),
 
 def render_files(context: RenderContext) -> dict[str, str]:
     """The rST document for the context's registry and derivation."""
-    return {FILE: render(_docmodel.from_context(context))}
+    return {FILE: render(docmodel.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
@@ -70,7 +70,7 @@ def list_table(caption: str, header: list[str], rows: list[list[list[str]]],
 _UNDERLINES = {SECTION: "=", SUBSECTION: "-"}
 
 
-class RstMarkup(_docwriter.Markup):
+class RstMarkup(docwriter.Markup):
     """reStructuredText, as docutils and Sphinx read it."""
 
     text = staticmethod(rst_text)
@@ -98,4 +98,4 @@ MARKUP = RstMarkup()
 
 def render(model: DocModel) -> str:
     """The whole rST document for ``model``."""
-    return _docwriter.render(model, MARKUP)
+    return docwriter.render(model, MARKUP)

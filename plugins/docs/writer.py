@@ -1,7 +1,7 @@
 """One walk over the documentation model, for every markup language.
 
 In the style of QEMU's ``scripts/qapi`` generators: :func:`render` visits a
-:class:`compat.plugins._docmodel.DocModel` once and says *what* the document
+:class:`compat.plugins.docs.model.DocModel` once and says *what* the document
 contains (a title, headings, paragraphs, bullet lists, a table, inline text
 and literals) through a :class:`Markup`; each output module (``docs_rst``,
 ``docs_md``) supplies a :class:`Markup` that knows only *how* its language
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from compat.model import HIDE
-from compat.plugins._docmodel import ChangeInfo, DocModel, RuleEntry
-from compat.text import GENERATED, SPDX
+from compat.core.model import HIDE
+from compat.plugins.docs.model import ChangeInfo, DocModel, RuleEntry
+from compat.core.text import GENERATED, SPDX
 
 NONE = "none"
 NO_ENTRIES = "None."

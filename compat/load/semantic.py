@@ -3,7 +3,7 @@
 :func:`load_registry` is the front door: read TOML, check ``schema-version``,
 check structure against the schema, then check meaning here, collecting
 every error of the file before reporting them together, sorted by line.
-Only a registry without errors becomes a :class:`~compat.model.Registry`.
+Only a registry without errors becomes a :class:`~compat.core.model.Registry`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compat import codec
-from compat.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
-from compat.model import (Change, Feature, FeatureWrite, MachineFamily, MachineVersion,
+from compat.core import codec
+from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
+from compat.core.model import (Change, Feature, FeatureWrite, MachineFamily, MachineVersion,
                           Register, Registry, SafeWhen)
-from compat.schema import check_schema_version, entity_context, validate_structure
-from compat.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
-from compat.versions import Version, VersionError, machine_version_key
+from compat.load.schema import check_schema_version, entity_context, validate_structure
+from compat.load.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
+from compat.core.versions import Version, VersionError, machine_version_key
 
 #: Groups whose registers KVM defines as 64-bit.
 U64_GROUPS = frozenset({"sysreg", "fw", "fw-feat-bmap"})

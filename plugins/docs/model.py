@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.codec import format_index
-from compat.derive import Derivation, Rule
-from compat.diagnostics import Location
-from compat.model import Change, Register, Registry
-from compat.plugin_api import provenance
+from compat.core.codec import format_index
+from compat.core.derive import Derivation, Rule
+from compat.core.diagnostics import Location
+from compat.core.model import Change, Register, Registry
+from compat.plugin.api import provenance
 
 TITLE = "KVM register migration compatibility"
 
@@ -228,7 +228,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
 
 
 def from_context(context) -> DocModel:
-    """:func:`build` for a :class:`compat.plugin_api.RenderContext`; the
+    """:func:`build` for a :class:`compat.plugin.api.RenderContext`; the
     rST and Markdown outputs of one build share the model."""
     model = context.memo.get("docs:model")
     if model is None:

@@ -13,9 +13,9 @@ import functools
 import json
 from typing import Any, Iterable
 
-from compat import resources
-from compat.diagnostics import Diagnostic, Location, did_you_mean
-from compat.source import KeyPath, SourceDocument
+from compat.core import resources
+from compat.core.diagnostics import Diagnostic, Location, did_you_mean
+from compat.load.source import KeyPath, SourceDocument
 
 SUPPORTED_SCHEMA_VERSION = 1
 

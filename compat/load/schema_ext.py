@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from compat.diagnostics import CompatError, Diagnostic, Location
+from compat.core.diagnostics import CompatError, Diagnostic, Location
 
 #: ``x-compat-extends`` value -> the JSON pointer (as a key path) of the
 #: object schema whose ``properties`` grow.

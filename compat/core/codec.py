@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from compat.sysreg_names import FW_FEAT_BMAP_NAMES, FW_NAMES, SYSREG_BY_NAME, SYSREG_NAMES
+from compat.core.sysreg_names import FW_FEAT_BMAP_NAMES, FW_NAMES, SYSREG_BY_NAME, SYSREG_NAMES
 
 
 class CodecError(ValueError):
@@ -464,7 +464,7 @@ def _lookup_name(name: str, names: Mapping[str, int]) -> int:
         for number, known in table.items():
             if name in (known, known.removeprefix("KVM_REG_ARM_")):
                 return encoder(number)
-    from compat.diagnostics import did_you_mean
+    from compat.core.diagnostics import did_you_mean
     candidates = list(names) + list(SYSREG_BY_NAME) + list(FW_NAMES.values()) \
         + list(FW_FEAT_BMAP_NAMES.values())
     raise CodecError(f"unknown register name '{name}'" + did_you_mean(name, candidates))

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.diagnostics import CompatError, Diagnostic
-from compat.model import (HIDE, TOLERATE_MISSING, Change, Feature, MachineVersion,
+from compat.core.diagnostics import CompatError, Diagnostic
+from compat.core.model import (HIDE, TOLERATE_MISSING, Change, Feature, MachineVersion,
                           Register, Registry)
 
 

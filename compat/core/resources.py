@@ -1,0 +1,39 @@
+"""Where the bundled registry and schema live, installed or in a checkout.
+
+An installed compat carries them in ``compat/data/`` (``setup.py`` copies
+them there); a checkout keeps them at its top level.  This module is the one
+place that knows both, and the one place that picks the default registry.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _data_file(relative: str) -> Path:
+    installed = resources.files("compat").joinpath("data", *relative.split("/"))
+    if installed.is_file():
+        return Path(os.fspath(installed))
+    return _CHECKOUT / relative
+
+
+def bundled_registry() -> Path:
+    """The curated ``registry.toml`` that ships with compat."""
+    return _data_file("registry.toml")
+
+
+def schema_path() -> Path:
+    """The JSON Schema of registry format version 1."""
+    return _data_file("schemas/registry.schema.json")
+
+
+def default_registry(cwd: Path | None = None) -> tuple[Path, str]:
+    """``./registry.toml`` if present, else the bundled one; with its display name."""
+    local = (cwd or Path.cwd()) / "registry.toml"
+    if local.is_file():
+        return local, "registry.toml"
+    return bundled_registry(), "<bundled>/registry.toml"
