@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compat.core.codec import format_index
-from compat.core.derive import Derivation, MachineRules, Rule
-from compat.core.model import Change, Feature, MachineVersion, Register, Registry
-from compat.plugin.api import OutputSpec, RenderContext, output_hooks
-from compat.plugins.docs.model import hex_value, where, writers
+from compat.plugin import (Change, Derivation, Feature, format_index, MachineRules, provenance,
+                           MachineVersion, output_hooks, OutputSpec, Register, Registry,
+                           RenderContext, Rule)
+
 
 FILE = "registry.json"
 #: Version of this JSON document's layout (bumped on incompatible changes).
@@ -73,7 +72,7 @@ def model(registry: Registry, derivation: Derivation, source_name: str) -> dict[
         "machine-families": [
             {"name": fam.name, "cpu-driver": fam.cpu_driver, "layout": fam.layout,
              "description": fam.description,
-             "versions": [v.name for v in fam.versions], "source": where(fam.location)}
+             "versions": [v.name for v in fam.versions], "source": provenance(fam.location)}
             for fam in (registry.machines[n] for n in sorted(registry.machines))],
         "machine-versions": [_machine(m, derivation.for_machine(m.name), derivation)
                              for m in registry.machine_versions()],
@@ -94,7 +93,7 @@ def _change(change: Change) -> dict[str, Any]:
         "source": change.source,
         "direction": change.direction,
         "describe": change.describe(),
-        "where": where(change.location),
+        "where": provenance(change.location),
     }
 
 
@@ -107,16 +106,16 @@ def _register(registry: Registry, reg: Register) -> dict[str, Any]:
                     "fields": dict(sorted(d.fields.items())), "macro": d.macro,
                     "qemu_name": d.qemu_name, "in_cpreg_list": d.in_cpreg_list()},
         "description": reg.description,
-        "reset": None if reg.reset is None else hex_value(reg.reset),
+        "reset": None if reg.reset is None else hex(reg.reset),
         "changes": [_change(c) for c in reg.changes],
         "compat": reg.compat,
         "safe-when": None if reg.safe_when is None else {
-            "mask": hex_value(reg.safe_when.mask), "value": hex_value(reg.safe_when.value)},
+            "mask": hex(reg.safe_when.mask), "value": hex(reg.safe_when.value)},
         "safe-because": reg.safe_because,
         "used-by": sorted(reg.used_by),
-        "written-by": list(writers(registry, reg)),
+        "written-by": list(registry.writers(reg)),
         "sources": list(reg.sources),
-        "source": where(reg.location),
+        "source": provenance(reg.location),
     }
 
 
@@ -129,11 +128,11 @@ def _feature(registry: Registry, feature: Feature, derivation: Derivation) -> di
         "property": feature.property,
         "reference": feature.source,
         "writes": sorted(({"register": w.register, "index": _index_of(registry, w.register),
-                           "value": hex_value(w.value), "source": where(w.location)}
+                           "value": hex(w.value), "source": provenance(w.location)}
                           for w in feature.writes),
                          key=lambda w: (w["register"], w["value"])),
         "refused-by": refused,
-        "source": where(feature.location),
+        "source": provenance(feature.location),
     }
 
 
@@ -160,7 +159,7 @@ def _machine(machine: MachineVersion, rules: MachineRules | None,
     for r in (rules.refusals if rules else ()):
         refusals.append({
             "feature": r.feature.name, "register": r.register.name,
-            "index": format_index(r.register.index), "value": hex_value(r.value),
+            "index": format_index(r.register.index), "value": hex(r.value),
             "oldest-allowing": derivation.oldest_allowing(r.feature.name, machine.family),
         })
     refusals.sort(key=lambda r: (r["feature"], r["register"]))
@@ -178,5 +177,5 @@ def _machine(machine: MachineVersion, rules: MachineRules | None,
         "tolerated": [_rule(r) for r in tolerated],
         "tolerated-indices": [format_index(r.index) for r in tolerated],
         "refusals": refusals,
-        "source": where(machine.location),
+        "source": provenance(machine.location),
     }

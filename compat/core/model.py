@@ -9,6 +9,7 @@ code.  Derived rules live in :mod:`compat.core.derive`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -174,6 +175,20 @@ class Registry:
             if version.name == name:
                 return version
         return None
+
+    def writers(self, register: Register) -> tuple[str, ...]:
+        """Features that write ``register`` (declared by either side), sorted."""
+        return self._writers.get(register.name, ())
+
+    @functools.cached_property
+    def _writers(self) -> Mapping[str, tuple[str, ...]]:
+        names: dict[str, set[str]] = {}
+        for reg in self.registers.values():
+            names.setdefault(reg.name, set()).update(reg.used_by)
+        for feature in self.features.values():
+            for write in feature.writes:
+                names.setdefault(write.register, set()).add(feature.name)
+        return {reg: tuple(sorted(found)) for reg, found in names.items()}
 
     def register_by_index(self) -> dict[int, Register]:
         return {r.index: r for r in self.registers.values()}

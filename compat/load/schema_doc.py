@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from compat.core.text import one_line
 
 REGENERATE = "python -m compat.load.schema_doc --write"
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "registry-format.md"
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "registry-format.md"
 
 #: Sections: ($defs name or "" for the top level, heading, TOML form, intro).
 SECTIONS: tuple[tuple[str, str, str, str], ...] = (

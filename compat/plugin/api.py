@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 from compat.core.derive import Derivation
 from compat.core.model import Registry
+from compat.plugin.hookspecs import hookimpl
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,6 @@ def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, s
 
         compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
     """
-    from compat.plugin.hookspecs import hookimpl
-
     @hookimpl
     def compat_outputs() -> list[OutputSpec]:
         return [spec]

@@ -24,15 +24,9 @@ Call order during ``compat build``::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
-
-if TYPE_CHECKING:
-    from compat.core.derive import Derivation
-    from compat.core.diagnostics import Diagnostic
-    from compat.core.model import Registry
-    from compat.plugin.api import Fragment, OutputSpec, RenderContext
 
 PROJECT = "compat"
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 
-from compat.core.codec import format_index
-from compat.core.derive import Rule
-from compat.core.model import Register
-from compat.plugin.api import provenance as plugin_provenance
-from compat.core.text import c_comment, c_file_header
+from compat.plugin import (c_comment, c_file_header, format_index,
+                           provenance as plugin_provenance, Register, Rule)
+
 
 MAX_COLUMNS = 80
 

@@ -10,14 +10,11 @@ rejected by ``compat validate`` as well as by ``compat build``.
 
 from __future__ import annotations
 
+from compat.plugin import (c_comment, c_string, c_string_lines, CompatError, Derivation,
+                           Diagnostic, hookimpl, MachineFamily, MachineRules,
+                           output_hooks, OutputSpec, Registry, RenderContext, Rule)
 from compat.plugins.c.cgen import file_start, include_guard, index_list, rule_summary
-from compat.core.derive import Derivation, MachineRules, Rule
-from compat.core.diagnostics import CompatError, Diagnostic
-from compat.plugin.hookspecs import hookimpl
-from compat.core.model import MachineFamily, Registry
-from compat.plugin.api import OutputSpec, RenderContext, output_hooks
 from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
-from compat.core.text import c_comment, c_string, c_string_lines
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(

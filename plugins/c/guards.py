@@ -18,13 +18,11 @@ The code is self-contained C11 (stdint, stdbool); errors go through one hook,
 
 from __future__ import annotations
 
+from compat.plugin import (c_comment, c_string, c_string_lines, Derivation, format_index,
+                           HIDE, MachineRules, MachineVersion, output_hooks, OutputSpec,
+                           PluginError, RenderContext, Rule)
 from compat.plugins.c.cgen import file_start, include_guard, provenance
-from compat.core.codec import format_index
-from compat.core.derive import Derivation, MachineRules, Rule
-from compat.core.model import HIDE, MachineVersion
-from compat.plugin.api import OutputSpec, PluginError, RenderContext, output_hooks
 from compat.qemu.refusals import refusal_message
-from compat.core.text import c_comment, c_string, c_string_lines
 
 HEADER = "arm-compat-guards.h"
 BODY = "arm-compat-guards.c.inc"

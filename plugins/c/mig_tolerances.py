@@ -12,10 +12,9 @@ machine types.
 
 from __future__ import annotations
 
+from compat.plugin import (c_comment, output_hooks, OutputSpec, Register, Registry,
+                           RenderContext)
 from compat.plugins.c.cgen import file_start, provenance, u64_literal
-from compat.core.model import Register, Registry
-from compat.plugin.api import OutputSpec, RenderContext, output_hooks
-from compat.core.text import c_comment
 
 FILENAME = "arm-cpreg-mig-tolerances.c.inc"
 OUTPUT = OutputSpec(

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 
-from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.plugin import md_text, output_hooks, OutputSpec, RenderContext
 from compat.plugins.docs import model as docmodel, writer as docwriter
 from compat.plugins.docs.model import DocModel
 from compat.plugins.docs.writer import NONE
-from compat.core.text import md_text
 
 FILE = "kvm-register-compat.md"
 OUTPUT = OutputSpec(name="docs-md", files=(FILE,),

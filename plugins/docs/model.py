@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.core.codec import format_index
-from compat.core.derive import Derivation, Rule
-from compat.core.diagnostics import Location
-from compat.core.model import Change, Register, Registry
-from compat.plugin.api import provenance
+from compat.plugin import (Change, Derivation, format_index, Location, provenance,
+                           Register, Registry, Rule)
+
 
 TITLE = "KVM register migration compatibility"
 
@@ -126,36 +124,18 @@ class DocModel:
     features: tuple[FeatureSection, ...]
 
 
-def where(location: Location) -> str:
-    """``file:LINE`` (no column) for provenance."""
-    return provenance(location)
-
-
-def hex_value(value: int) -> str:
-    """A register value in hex (``0x3``)."""
-    return f"0x{value:x}"
-
-
 def change_info(change: Change) -> ChangeInfo:
     """Describe ``change`` for a reader."""
     return ChangeInfo(change.describe(), change.commit, change.subject, change.source,
-                      where(change.location))
-
-
-def writers(registry: Registry, register: Register) -> tuple[str, ...]:
-    """Features that write ``register`` (declared either way), sorted."""
-    names = set(register.used_by)
-    names.update(f.name for f in registry.features.values()
-                 if any(w.register == register.name for w in f.writes))
-    return tuple(sorted(names))
+                      provenance(change.location))
 
 
 def guard_lines(register: Register) -> tuple[str, ...]:
     """The conditions under which dropping the register is safe."""
     lines = []
     if register.safe_when is not None:
-        lines.append(f"safe when value & {hex_value(register.safe_when.mask)} == "
-                     f"{hex_value(register.safe_when.value)}")
+        lines.append(f"safe when value & {hex(register.safe_when.mask)} == "
+                     f"{hex(register.safe_when.value)}")
     if register.safe_because:
         lines.append(f"safe because: {register.safe_because}")
     return tuple(lines)
@@ -167,11 +147,11 @@ def _row(registry: Registry, reg: Register) -> RegisterRow:
         name=reg.name, index=format_index(reg.index), macro=reg.decoded.macro,
         qemu_name=reg.decoded.qemu_name, group=reg.decoded.group, size=reg.decoded.size,
         description=reg.description,
-        reset=None if reg.reset is None else hex_value(reg.reset),
+        reset=None if reg.reset is None else hex(reg.reset),
         changes=changes, commits=tuple(sorted({c.commit for c in reg.changes})),
         rule=reg.compat or "none", guard=guard_lines(reg),
-        written_by=writers(registry, reg), sources=tuple(reg.sources),
-        where=where(reg.location))
+        written_by=registry.writers(reg), sources=tuple(reg.sources),
+        where=provenance(reg.location))
 
 
 def _entry(rule: Rule) -> RuleEntry:
@@ -195,7 +175,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             refused_by.setdefault(refusal.feature.name, []).append(machine.name)
             refusals.append(RefusalEntry(
                 refusal.feature.name, refusal.register.name,
-                format_index(refusal.register.index), hex_value(refusal.value),
+                format_index(refusal.register.index), hex(refusal.value),
                 derivation.oldest_allowing(refusal.feature.name, machine.family),
                 refusal.rule.kind))
         refusals.sort(key=lambda r: (r.feature, r.register))
@@ -204,7 +184,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             qemu=None if machine.qemu is None else str(machine.qemu),
             min_kernel=str(machine.min_kernel), description=machine.description,
             hidden=hidden, tolerated=tolerated, refusals=tuple(refusals),
-            where=where(machine.location)))
+            where=provenance(machine.location)))
     families = sorted(registry.machines)
     features = []
     for name in sorted(registry.features):
@@ -214,7 +194,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             reg = registry.registers.get(w.register)
             writes.append(FeatureWriteEntry(w.register,
                                             None if reg is None else format_index(reg.index),
-                                            hex_value(w.value)))
+                                            hex(w.value)))
         writes.sort(key=lambda w: (w.register, w.value))
         oldest = [found for found in (derivation.oldest_allowing(name, family)
                                       for family in families) if found is not None]
@@ -223,7 +203,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             name=name, description=feature.description, property=feature.property,
             source=feature.source, writes=tuple(writes),
             refused_by=tuple(dict.fromkeys(refused_by.get(name, []))),
-            oldest_allowing=tuple(oldest), where=where(feature.location)))
+            oldest_allowing=tuple(oldest), where=provenance(feature.location)))
     return DocModel(TITLE, source_name, registers, tuple(machines), tuple(features))
 
 

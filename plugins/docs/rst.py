@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from compat.plugin.api import OutputSpec, RenderContext, output_hooks
+from compat.plugin import output_hooks, OutputSpec, RenderContext, rst_literal, rst_text
 from compat.plugins.docs import model as docmodel, writer as docwriter
 from compat.plugins.docs.model import DocModel
 from compat.plugins.docs.writer import NONE, SECTION, SUBSECTION
-from compat.core.text import rst_literal, rst_text
 
 FILE = "kvm-register-compat.rst"
 OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),

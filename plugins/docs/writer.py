@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from compat.core.model import HIDE
+from compat.plugin import GENERATED, HIDE, SPDX
 from compat.plugins.docs.model import ChangeInfo, DocModel, RuleEntry
-from compat.core.text import GENERATED, SPDX
 
 NONE = "none"
 NO_ENTRIES = "None."
