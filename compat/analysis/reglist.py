@@ -1,22 +1,14 @@
-"""Read host register lists.
+"""Read host register lists: the one reader in front of the formats.
 
-Three formats, told apart line by line:
-
-* plain: one index per line (``0x603000000013c103``), ``#`` comments and the
-  header comments ``# kernel: 6.12`` and ``# host: n1 (description)``;
-* kernel selftest initializers (``tools/testing/selftests/kvm/arm64/
-  get-reg-list.c``): ``ARM64_SYS_REG(3, 0, 2, 0, 3),``,
-  ``KVM_REG_ARM_FW_REG(0),``, ``KVM_REG_ARM64 | KVM_REG_SIZE_U64 |
-  KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.pc),`` with C comments, and
-  the array's ``static __u64 name[] = {`` / ``};`` lines;
-* QEMU migration failure output (traces such as
-  ``kvm_arm_cpu_post_load_missing_reg ... 0x603000000013c103`` or error
-  lines): every ``0x`` token of 16 hex digits is an index, other lines are
-  ignored.
+Three formats (:mod:`compat.analysis.readers`), told apart line by line:
+plain indices, kernel selftest initializers, and QEMU migration failure
+output.  Lines are stripped of ``#`` and C comments first; the header
+comments ``# kernel: 6.12`` and ``# host: n1 (description)`` say whose list
+it is.
 
 A file with at least one trace-like line (text carrying a 16-digit index that
 is neither a plain index nor a C expression) is read as a trace; otherwise a
-line that is none of the above is an error naming ``file:line``.
+line that is none of the formats is an error naming ``file:line``.
 
 The kernel and host come from the header, else from a file name of the form
 ``HOST-linux-KERNEL.reglist``, else from the caller's fallbacks
@@ -29,19 +21,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.analysis.readers import SKIP, plain, selftest, trace
 from compat.core import codec
 from compat.core.diagnostics import CompatError, Location
 from compat.core.versions import Version, VersionError
 
 _HEADER = re.compile(r"^#\s*(?P<key>kernel|host)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
 _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$")
-_TOKEN = re.compile(r"(?<![0-9A-Za-z_])0x[0-9a-fA-F]{16}(?![0-9A-Za-z_])")
-_PLAIN = re.compile(r"^(0x[0-9a-fA-F]+|[0-9]+)[uUlL]*$")
-_C_DECL = re.compile(r"^(static\s+)?(const\s+)?(__u64|u64|uint64_t)\s+\w+\s*\[\s*\w*\s*\]\s*=\s*\{$")
-_C_CLOSE = re.compile(r"^\}\s*;?$")
-_C_LIKE = re.compile(r"^[A-Z_][A-Z0-9_]*\b|\|")
 
-PLAIN, C_INIT, TRACE = "plain", "c-initializer", "trace"
+PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
 
 _EXPECTED = ("expected one hex register index per line (0x603000000013c103), a kernel "
              "selftest initializer (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU trace lines "
@@ -112,7 +100,7 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
         # a log: every 64-bit index in it, plus lines that are an index or a
         # register expression on their own (other log text is ignored)
         fmt = TRACE
-        indices = {int(tok, 16) for _, _, raw, _ in kinds for tok in _TOKEN.findall(raw)}
+        indices = {index for _, _, raw, _ in kinds for index in trace.indices(raw)}
         indices.update(kind[0] for *_, kind in kinds if isinstance(kind, tuple))
     else:
         indices = set()
@@ -158,21 +146,20 @@ def _strip_c_comments(line: str, in_comment: bool) -> tuple[str, bool]:
 def _classify(code: str):
     """``(index, format)`` for a register line, ``"skip"`` for array syntax,
     ``TRACE`` for text carrying indices, ``"error:..."`` or ``None``."""
-    if _PLAIN.match(code):
-        try:
-            return codec.parse_index(code), PLAIN
-        except codec.CodecError as exc:
-            return f"error:{exc}"
-    if _C_DECL.match(code) or _C_CLOSE.match(code):
-        return "skip"
-    expr = code[:-1].rstrip() if code.endswith(",") else code
     error = None
-    if _C_LIKE.match(expr):
+    for reader in (plain, selftest):
         try:
-            return codec.parse_expr(expr), C_INIT
+            found = reader.read_line(code)
         except codec.CodecError as exc:
-            error = f"error:cannot read '{expr}': {exc}"
-    if _TOKEN.search(code):
+            if reader is plain:
+                return f"error:{exc}"
+            error = f"error:{exc}"
+            break
+        if found is SKIP:
+            return "skip"
+        if found is not None:
+            return found, reader.FORMAT
+    if trace.carries_index(code):
         return TRACE
     return error
 
