@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -31,24 +32,56 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
                           timeout=600, env=env, **kw)
 
 
+def _site_dirs() -> list[str]:
+    """The running interpreter's site-packages directories (a venv's own, plus
+    the base interpreter's only if that venv includes them, plus the user's)."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
 @pytest.fixture(scope="module")
 def venv_python(tmp_path_factory) -> Path:
-    """A venv that sees compat (system site-packages) plus the rhel plugin."""
+    """A venv with the rhel plugin that sees the compat this test runs.
+
+    The venv has no system site-packages (those would be the *base*
+    interpreter's when pytest itself runs in a venv); instead a .pth file adds
+    the running interpreter's site-packages with site.addsitedir(), which also
+    honours the .pth files there (an editable install's finder)."""
+    import compat
+
     base = tmp_path_factory.mktemp("thirdparty")
     src = base / "plugin_pkg"
     shutil.copytree(PKG, src, ignore=shutil.ignore_patterns("build", "*.egg-info",
                                                             "__pycache__"))
     env_dir = base / "venv"
-    proc = _run([sys.executable, "-m", "venv", "--system-site-packages", env_dir])
+    proc = _run([sys.executable, "-m", "venv", env_dir])
     assert proc.returncode == 0, proc.stderr
     python = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
+    proc = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+    assert proc.returncode == 0, proc.stderr
+    own = Path(proc.stdout.strip())
+    line = "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in _site_dirs())
+    (own / "zz_compat_test_parent_site.pth").write_text(line + "\n")
+
+    proc = _run([python, "-c", "import compat; print(compat.__file__)"], cwd=base)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).resolve() == Path(compat.__file__).resolve(), \
+        (proc.stdout, compat.__file__, _site_dirs())
+
     proc = _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", src],
                 cwd=base)
     if proc.returncode != 0:
-        # The system's setuptools may lack bdist_wheel (no 'wheel'); let pip
-        # fetch build requirements from its configured (local) indexes.
+        # The setuptools in sight may lack bdist_wheel (no 'wheel'); let pip
+        # fetch build requirements from its configured indexes.
         proc = _run([python, "-m", "pip", "install", "-q", "--no-deps", src], cwd=base)
     assert proc.returncode == 0, proc.stderr
+    # The plugin went into the nested venv, not into the running interpreter's.
+    proc = _run([python, "-c", "from importlib.metadata import distribution as d; "
+                 "print(d('compat-rhel-example').locate_file(''))"], cwd=base)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).resolve() == own.resolve(), proc.stdout
     return python
 
 
