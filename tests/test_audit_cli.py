@@ -140,6 +140,9 @@ def test_audit_missing_bmap2_then_paste_suggestion(compat_cli, no_bmap2):
     assert text.rc == 1 and u["toml"].rstrip("\n") in text.out
     with open(no_bmap2, "a") as f:
         f.write("\n" + u["toml"])
+    pasted = compat_cli("validate", "-r", str(no_bmap2))
+    assert pasted.rc == 1 and "FIXME is a placeholder" in pasted.err  # cannot be forgotten
+    no_bmap2.write_text(no_bmap2.read_text().replace('commit = "FIXME"', 'commit = "c0000e58c74e"'))
     assert compat_cli("validate", "-r", str(no_bmap2)).rc == 0
     fixed = compat_cli("audit", "-r", str(no_bmap2), *all_reglists())
     assert fixed.rc == 0, fixed.out + fixed.err

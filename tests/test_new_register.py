@@ -9,7 +9,8 @@ import pytest
 
 from compat.load import pipeline as build
 from compat.core import codec
-from compat.commands.new_register import default_name, scaffold, suggested_compat
+from compat.analysis.scaffold import register_name as default_name, scaffold
+from compat.core.model import fixing_rule as suggested_compat
 from compat.testing import MINIMAL_REGISTRY
 
 POR = "ARM64_SYS_REG(3,0,10,2,4)"
@@ -71,7 +72,7 @@ def test_write_appends_and_keeps_the_file(compat_cli, tmp_path, bundled_text):
     res = compat_cli("validate", cwd=tmp_path)
     assert res.rc == 1
     assert "'commit' \"FIXME\" is malformed" in res.err
-    assert "placeholder left by 'compat new-register'" in res.err
+    assert "placeholder of a suggested entry" in res.err
     reg.write_text(fill(text))
     res = compat_cli("validate", cwd=tmp_path)
     assert res.rc == 0, res.err

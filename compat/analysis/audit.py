@@ -18,24 +18,14 @@ from typing import Iterable, Sequence
 
 from compat.core import codec
 from compat.analysis.reglist import RegList
+from compat.analysis.scaffold import register_name, scaffold
 from compat.analysis.simulate import COMPAT_PROPS, MigrationResult, Simulator
 from compat.core.derive import Derivation
 from compat.core.diagnostics import CompatError, Diagnostic, Location
-from compat.core.model import HIDE, TOLERATE_MISSING, MachineVersion, Registry
+from compat.core.model import MachineVersion, Registry, breaks, fixing_rule
 from compat.core.versions import Version
 
 OK, FAIL, NA = "ok", "fail", "na"
-
-#: The fields the registry schema accepts in ``encoding``, per group.
-_ENCODING_FIELDS = {
-    "sysreg": ("op0", "op1", "crn", "crm", "op2"),
-    "fw": ("number",),
-    "fw-feat-bmap": ("number",),
-    "cp14": ("opc1", "crn", "crm", "opc2", "is64", "ns"),
-    "cp15": ("opc1", "crn", "crm", "opc2", "is64", "ns"),
-    "demux": ("id", "value"),
-}
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -76,56 +66,22 @@ class Uncovered:
 
     @property
     def name(self) -> str:
-        """A registry name: the built-in name, else one made from the encoding."""
-        d = self.decoded
-        if d.name:
-            return d.name
-        if d.group == "sysreg":
-            return "S{op0}_{op1}_C{crn}_C{crm}_{op2}".format(**d.fields)
-        return f"REG_{self.index:016X}"
+        """The registry name (:func:`compat.analysis.scaffold.register_name`),
+        else one made from the index."""
+        return register_name(self.decoded) or f"REG_{self.index:016X}"
 
     @property
     def compat(self) -> str:
-        return HIDE if self.change == "added" else TOLERATE_MISSING
+        return fixing_rule(self.change)
 
     @property
     def breaks(self) -> str:
-        return "backward" if self.change == "added" else "forward"
+        return breaks(self.change)
 
     def toml(self) -> str:
-        """A registry entry to paste; ``FIXME`` marks what a person must fill in.
-
-        It validates as written: the commit placeholder is ``0000000`` and
-        every FIXME sits inside a string or a comment.
-        """
-        d = self.decoded
-        hosts = ", ".join(self.hosts)
-        lines = [f"[registers.{self.name}]",
-                 f"# FIXME: found by compat audit: {self.change} in Linux {self.kernel} "
-                 f"on {hosts}; fill in the commit, subject and description.",
-                 f'description = "FIXME: what {d.qemu_name} is."']
-        fields = _ENCODING_FIELDS.get(d.group)
-        if fields is not None:
-            parts = [f'group = "{d.group}"'] + [
-                f"{k} = {_toml_value(d.fields[k])}" for k in fields if k in d.fields]
-            lines.append("encoding = { " + ", ".join(parts) + " }")
-        else:
-            lines.append(f"# FIXME: encoding: group {d.group} cannot be written in the registry")
-        lines.append(f'index = "{codec.format_index(self.index)}"')
-        lines.append("changes = [")
-        lines.append(f'  {{ kernel = "{self.kernel}", change = "{self.change}", '
-                     f'commit = "0000000", subject = "FIXME: the commit\'s subject", '
-                     f'source = "FIXME: compat audit saw it {self.change} in Linux '
-                     f'{self.kernel} on {hosts}" }},')
-        lines.append("]")
-        lines.append(f'compat = "{self.compat}"')
-        if self.compat == HIDE:
-            lines.append('safe-because = "FIXME: why dropping its value loses no guest state '
-                         '(or write safe-when = { mask = ..., value = ... })."')
-        else:
-            lines.append('safe-because = "FIXME: why a destination without it loses no '
-                         'guest state."')
-        return "\n".join(lines) + "\n"
+        """A registry entry to paste (see :mod:`compat.analysis.scaffold`)."""
+        return scaffold(self.decoded, self.name, str(self.kernel), self.change,
+                        origin="compat audit", seen=", ".join(self.hosts))
 
     def to_json(self) -> dict:
         """A JSON-ready description, with the suggested entry."""
@@ -135,12 +91,6 @@ class Uncovered:
                 "kernel": str(self.kernel), "breaks": self.breaks, "hosts": list(self.hosts),
                 "present": list(self.present), "absent": list(self.absent),
                 "suggested_compat": self.compat, "toml": self.toml()}
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @dataclass(frozen=True)

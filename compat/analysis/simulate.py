@@ -25,11 +25,11 @@ Three rule sets (``--rules``):
     register the machine type hides and that the machine type must refuse
     fails at VM start with the guard's message.
 ``tolerances``
-    QEMU master's per-CPU tolerances: ``compat = "tolerate-missing"`` (and
-    ``hide`` justified by ``safe-because``) gives ``ToleranceNotOnBothEnds``;
-    ``hide`` with ``safe-when`` gives ``ToleranceOnlySrcTestValue``: the
-    register may arrive for a destination lacking it only if the source's
-    ``value & mask == expected``.
+    QEMU master's per-CPU tolerances, as :mod:`compat.qemu.tolerance`
+    decides them (the same decision the generated C is written from):
+    ``ToleranceNotOnBothEnds`` registers are ignored when they arrive and
+    the destination lacks them; a ``ToleranceOnlySrcTestValue`` register
+    only if the source's ``value & mask == expected``.
 ``none``
     plain QEMU without any rule.
 
@@ -46,7 +46,8 @@ from compat.core import codec
 from compat.analysis.reglist import RegList
 from compat.core.derive import Derivation, MachineRules
 from compat.core.diagnostics import CompatError, Location, did_you_mean
-from compat.core.model import HIDE, TOLERATE_MISSING, Register, Registry
+from compat.core.model import BACKWARD, Register, Registry, change_for
+from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
@@ -171,6 +172,7 @@ class Simulator:
         self._derivation = derivation
         self.by_index: dict[int, Register] = registry.register_by_index()
         self._cpreg: dict[tuple, frozenset[int]] = {}
+        self._tolerances = tolerances(registry)
 
     @property
     def derivation(self) -> Derivation:
@@ -219,11 +221,11 @@ class Simulator:
         if mode == NONE:
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features)
         tolerated, tests = set(), {}
-        for reg in self.registry.registers.values():
-            if reg.compat == TOLERATE_MISSING or (reg.compat == HIDE and reg.safe_when is None):
-                tolerated.add(reg.index)
-            elif reg.compat == HIDE:
-                tests[reg.index] = (reg.safe_when.mask, reg.safe_when.value)
+        for tolerance in self._tolerances:
+            if tolerance.kind == NOT_ON_BOTH_ENDS:
+                tolerated.add(tolerance.index)
+            else:
+                tests[tolerance.index] = (tolerance.mask, tolerance.value)
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
                        features)
 
@@ -342,10 +344,8 @@ class Simulator:
         if detail is not None:
             return (f"none in the registry: the source's value of {name} carries guest state; "
                     "leave the feature off or migrate to a destination that has the register")
-        if direction == "backward":
-            kind, change, kernel = HIDE, "added", source.kernel
-        else:  # forward, or between two lists of one kernel
-            kind, change, kernel = TOLERATE_MISSING, "removed", destination.kernel
+        change, kind = change_for(direction)
+        kernel = source.kernel if direction == BACKWARD else destination.kernel
         if reg is None:
             older, newer = sorted((source.kernel, destination.kernel))
             when = (f"in Linux {newer}" if direction == "same-kernel" else

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compat.core.diagnostics import CompatError, Location
+from compat.core.model import CHANGE_KINDS
 
 if TYPE_CHECKING:  # the command imports compat.load.source only when it runs
     from compat.load.source import SourceDocument
 
-PLACEHOLDER = "FIXME"
-CHANGES = ("added", "removed", "gated", "ungated")
+CHANGES = tuple(CHANGE_KINDS)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 
 
@@ -49,81 +49,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default: ./registry.toml)")
 
 
-def suggested_compat(change: str) -> str:
-    """The compat rule that usually fits a change.
-
-    A register that appears (added, or ungated: exposed without the feature
-    it used to need) must be hidden from older machine types; one that
-    disappears (removed, or gated behind a feature) must be tolerated as
-    missing on the destination.
-    """
-    return "hide" if change in ("added", "ungated") else "tolerate-missing"
-
-
-def default_name(decoded: Any) -> str | None:
-    """The register's known name, or ``S<op0>_<op1>_C<crn>_C<crm>_<op2>`` for an
-    unnamed system register; ``None`` when no C identifier fits."""
-    name = decoded.name
-    if name and _IDENT.match(name):
-        return name
-    if decoded.group == "sysreg":
-        return "S{op0}_{op1}_C{crn}_C{crm}_{op2}".format(**decoded.fields)
-    return None
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def _inline(fields: dict[str, Any]) -> str:
-    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in fields.items()) + " }"
-
-
-def scaffold(decoded: Any, name: str, kernel: str, change: str) -> str:
-    """The TOML text of a new register entry (ends with a newline)."""
-    from compat.core.codec import format_index
-
-    encoding = {"group": decoded.group, **decoded.fields}
-    if decoded.group in ("core", "demux", "sve"):
-        encoding.setdefault("size", decoded.size)
-    change_fields: dict[str, Any] = {"kernel": kernel, "change": change}
-    if change in ("gated", "ungated"):
-        change_fields["cpu-feature"] = PLACEHOLDER
-    change_fields["commit"] = PLACEHOLDER
-    change_fields["subject"] = f"{PLACEHOLDER}: the commit's subject line"
-    compat = suggested_compat(change)
-    lines = [
-        f"# Scaffolded by 'compat new-register': replace every {PLACEHOLDER} "
-        "(compat validate rejects the",
-        f"# {PLACEHOLDER} commit{' and cpu-feature' if 'cpu-feature' in change_fields else ''}"
-        " until you do), check reset and the compat rule.",
-        f"[registers.{name}]",
-        f"description = {_toml_value(f'{PLACEHOLDER}: what {name} is ({decoded.macro}).')}",
-        f"encoding = {_inline(encoding)}",
-        f'index = "{format_index(decoded.index)}"',
-        'reset = "0x0"',
-        "changes = [",
-        f"  {_inline(change_fields)},",
-        "]",
-        f'compat = "{compat}"',
-    ]
-    if compat == "hide":
-        lines.insert(-1, "# hide: dropping the register is safe only while it holds its "
-                     "reset value; adjust safe-when if another value is safe too.")
-        lines.append('safe-when = { mask = "0xffffffffffffffff", value = "0x0" }')
-    else:
-        lines.append("safe-because = "
-                     + _toml_value(f"{PLACEHOLDER}: why a destination without {name} "
-                                   "loses no guest state."))
-    lines.append(f'sources = [{_toml_value(f"{PLACEHOLDER}: where these facts come from")}]')
-    return "\n".join(lines) + "\n"
-
-
 def _registry_file(args: argparse.Namespace) -> tuple[Path | None, str]:
     if args.registry is not None:
         return args.registry, str(args.registry)
@@ -137,6 +62,7 @@ def _read(path: Path | None, display: str) -> SourceDocument | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from compat.analysis.scaffold import PLACEHOLDER, register_name, scaffold
     from compat.core import codec
     from compat.core.versions import Version, VersionError
 
@@ -178,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                              "in QEMU's cpreg list, so no compat rule can apply to it",
                              hint="the registry holds 32- and 64-bit registers outside the "
                              "core and SVE groups")
-    name = args.name or default_name(decoded)
+    name = args.name or register_name(decoded)
     if name is None:
         raise CompatError.at(Location("<command line>"),
                              f"compat knows no name for {codec.format_index(index)} "

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compat.core.diagnostics import CompatError, Diagnostic
-from compat.core.model import (HIDE, TOLERATE_MISSING, Change, Feature, MachineVersion,
-                          Register, Registry)
+from compat.core.model import (BACKWARD, HIDE, TOLERATE_MISSING, Change, Feature,
+                               MachineVersion, Register, Registry, fixing_rule)
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,8 @@ def _unguaranteed(machine: MachineVersion, reg: Register, reasons: tuple[Change,
         old, new = f"Linux {machine.min_kernel}", f"Linux {change.kernel}"
     else:
         old, new = f"QEMU {machine.qemu}", f"QEMU {change.qemu}"
-    src, dst = (new, old) if change.direction == "backward" else (old, new)
-    fix = "hide" if change.direction == "backward" else "tolerate-missing"
+    src, dst = (new, old) if change.direction == BACKWARD else (old, new)
+    fix = fixing_rule(change.kind)
     return Diagnostic(
         reg.location,
         f"{reg.name} was {change.describe()} and has no compat rule: {machine.name} "

@@ -20,11 +20,36 @@ from compat.core.versions import Version
 HIDE = "hide"
 TOLERATE_MISSING = "tolerate-missing"
 
-#: Change kinds whose new kernels expose *more*: they break migration from a
-#: new host to an old one (backward).
-EXPOSING_CHANGES = frozenset({"added", "ungated"})
-#: Change kinds whose new kernels expose *less*: they break forward migration.
-HIDING_CHANGES = frozenset({"removed", "gated"})
+BACKWARD, FORWARD = "backward", "forward"
+
+#: Every kind of change, the migration it breaks and the rule that fixes it.
+#: A kernel that exposes *more* (added; ungated: exposed without the CPU
+#: feature it used to need) breaks migration from a new host to an old one
+#: (backward), and the register must be hidden; one that exposes *less*
+#: (removed; gated behind a feature) breaks forward migration, and the
+#: register must be tolerated as missing.
+CHANGE_KINDS: Mapping[str, tuple[str, str]] = {
+    "added": (BACKWARD, HIDE),
+    "ungated": (BACKWARD, HIDE),
+    "removed": (FORWARD, TOLERATE_MISSING),
+    "gated": (FORWARD, TOLERATE_MISSING),
+}
+
+
+def breaks(kind: str) -> str:
+    """The migration a change of ``kind`` breaks: backward or forward."""
+    return CHANGE_KINDS[kind][0]
+
+
+def fixing_rule(kind: str) -> str:
+    """The compat rule that fixes a change of ``kind``."""
+    return CHANGE_KINDS[kind][1]
+
+
+def change_for(direction: str) -> tuple[str, str]:
+    """The plain change kind and rule for a register that breaks migration
+    in ``direction`` (``backward``: it was added; else it was removed)."""
+    return ("added", HIDE) if direction == BACKWARD else ("removed", TOLERATE_MISSING)
 
 
 @dataclass(frozen=True)
@@ -52,7 +77,7 @@ class Change:
     @property
     def direction(self) -> str:
         """Which migration the change breaks: ``backward`` (new to old) or ``forward``."""
-        return "backward" if self.kind in EXPOSING_CHANGES else "forward"
+        return breaks(self.kind)
 
     def describe(self) -> str:
         """``"gated on FEAT_TCRX in Linux 6.13"``."""

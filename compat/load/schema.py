@@ -208,8 +208,8 @@ def _diagnose(doc: SourceDocument, error: Any) -> Iterable[Diagnostic]:
         message = f"{label}: {error.message}"
     hint = None
     if isinstance(value, str) and "FIXME" in value:
-        hint = ("FIXME is a placeholder left by 'compat new-register': replace it with the "
-                "real value")
+        hint = ("FIXME is a placeholder of a suggested entry (compat audit, "
+                "compat new-register): replace it with the real value")
     yield Diagnostic(loc, message + where if key is None else message, context=context, hint=hint)
 
 

@@ -2,19 +2,16 @@
 
 QEMU master (expected in 11.1) tolerates registers per CPU rather than per
 machine type: ``arm_register_cpreg_mig_tolerance(cpu, regidx, mask, value,
-type)``.  A register compat tolerates as missing becomes
-``ToleranceNotOnBothEnds``; a hidden register with a ``safe-when``
-condition becomes ``ToleranceOnlySrcTestValue`` (it may be dropped for a
-destination that lacks it only while ``value & mask == expected``).  Only
-KVM-side facts apply: TCG-only and QEMU-side changes are handled by
-machine types.
+type)``.  Which registers get one, and of which kind, is decided by
+:mod:`compat.qemu.tolerance` (the simulator reads the same decision); this
+module only writes the calls.
 """
 
 from __future__ import annotations
 
-from compat.plugin import (c_comment, output_hooks, OutputSpec, Register, Registry,
-                           RenderContext)
+from compat.plugin import c_comment, output_hooks, OutputSpec, Register, RenderContext
 from compat.plugins.c.cgen import file_start, provenance, u64_literal
+from compat.qemu.tolerance import Tolerance, tolerances
 
 FILENAME = "arm-cpreg-mig-tolerances.c.inc"
 OUTPUT = OutputSpec(
@@ -27,26 +24,10 @@ OUTPUT = OutputSpec(
 CALL = "arm_register_cpreg_mig_tolerance"
 
 
-def tolerated_registers(registry: Registry) -> list[Register]:
-    """Registers with a compat rule and a kernel-side change that KVM sees."""
-    return sorted((r for r in registry.registers.values()
-                   if r.compat is not None
-                   and any(c.kernel is not None and c.accel in (None, "kvm") for c in r.changes)),
-                  key=lambda r: r.index)
-
-
-def tolerance(register: Register) -> tuple[int, int, str]:
-    """(mask, value, type) of the register's tolerance: a register whose
-    value matters may only be dropped while its source value passes."""
-    if register.safe_when is not None:
-        return register.safe_when.mask, register.safe_when.value, "ToleranceOnlySrcTestValue"
-    return 0, 0, "ToleranceNotOnBothEnds"
-
-
-def call_lines(register: Register) -> list[str]:
+def call_lines(tolerance: Tolerance) -> list[str]:
     """One registration, wrapped the way QEMU wraps long calls."""
-    mask, value, kind = tolerance(register)
-    head = f"    {CALL}(cpu, {register.decoded.macro},"
+    mask, value, kind = tolerance.mask, tolerance.value, tolerance.kind
+    head = f"    {CALL}(cpu, {tolerance.register.decoded.macro},"
     pad = " " * (len(f"    {CALL}("))
     args = f"{pad}{u64_literal(mask)}, {u64_literal(value)}, {kind});"
     if len(args) <= 80:
@@ -78,14 +59,14 @@ def render(context: RenderContext) -> str:
         "scope.  (No include guard: it is a function body, not a header.)",
     ]
     parts = [file_start("arm64 KVM cpreg migration tolerances", context.source_name, intro)]
-    registers = tolerated_registers(context.registry)
-    if not registers:
+    found = tolerances(context.registry)
+    if not found:
         parts.append("    /* the registry has no kernel-side register changes */")
-    for i, register in enumerate(registers):
+    for i, tolerance in enumerate(found):
         if i:
             parts.append("")
-        parts.append(comment(register))
-        parts.extend(call_lines(register))
+        parts.append(comment(tolerance.register))
+        parts.extend(call_lines(tolerance))
     return "\n".join(parts) + "\n"
 
 
