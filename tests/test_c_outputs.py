@@ -208,3 +208,47 @@ def test_rule_lookup_agrees_with_derivation_for_every_register(bundled, guards):
                     "safe-missing" if reg.index in tolerated else "migrated")
             got = run(guards, "rule", rules.machine.name, hex(reg.index)).stdout.split()[0]
             assert got == want, (rules.machine.name, reg.name)
+
+
+# A register the old simulator tolerated unconditionally while the generated C
+# tested its value (tolerate-missing with safe-when), next to DBGDTRTX, which
+# the old simulator tolerated although QEMU's tolerance list (KVM only) has no
+# entry for it.  Both now come from compat.qemu.tolerance.
+DISAGREED = '''
+[registers.S3_0_C10_C2_4]
+description = "A test register: tolerated only while its value passes."
+encoding = { group = "sysreg", op0 = 3, op1 = 0, crn = 10, crm = 2, op2 = 4 }
+reset = "0x5"
+changes = [ { kernel = "6.14", change = "removed", commit = "abcdef1" } ]
+compat = "tolerate-missing"
+safe-when = { mask = "0xff", value = "0x0" }
+'''
+
+
+def test_check_with_tolerances_agrees_with_the_generated_c(tmp_path):
+    """For every register of a registry where the two old code paths
+    disagreed, ``compat check --rules tolerances`` lets a source that has
+    it migrate to a destination that lacks it exactly when the generated
+    tolerance (compiled and run) would."""
+    loaded = generate(BUNDLED.read_text() + DISAGREED, tmp_path)
+    proc = run(compile_harness("tolerances", tmp_path / "gen", tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    c_rules = {}
+    for line in proc.stdout.splitlines():
+        index, mask, value, kind = line.split()
+        c_rules[int(index, 16)] = (int(mask, 16), int(value, 16), kind)
+    base = "# kernel: 6.14\n# host: test\n0x603000000013c103\n"
+    for reg in loaded.registry.registers.values():
+        src, dst = tmp_path / f"{reg.name}.src", tmp_path / f"{reg.name}.dst"
+        src.write_text(base + f"0x{reg.index:016x}\n")
+        dst.write_text(base)
+        result = run_compat("check", str(src), str(dst), "--rules", "tolerances",
+                            "-r", str(tmp_path / "registry.toml"))
+        assert result.rc in (0, 1), result.err
+        rule = c_rules.get(reg.index)
+        c_passes = rule is not None and (
+            rule[2] == "ToleranceNotOnBothEnds" or (reg.reset or 0) & rule[0] == rule[1])
+        assert (result.rc == 0) == c_passes, (reg.name, rule, result.out)
+    # the two cases that used to disagree
+    assert int(DBGDTRTX, 16) not in c_rules
+    assert c_rules[0x603000000013c514] == (0xff, 0, "ToleranceOnlySrcTestValue")
