@@ -345,3 +345,20 @@ def test_bad_octal_is_a_codec_error(expr):
 
 def test_leading_zero_means_the_same_everywhere():
     assert codec.parse_expr("010") == codec.parse_expr("010 | 0")
+
+
+@pytest.mark.parametrize("text, value", [("017", 15), ("0x11", 17), ("17", 17), ("0", 0),
+                                         ("5ULL", 5)])
+def test_one_number_grammar_for_indices_and_registry_values(text, value):
+    from compat.load.semantic import parse_u64
+    assert codec.parse_index(text) == parse_u64(text) == value
+
+
+@pytest.mark.parametrize("text", ["1_000", "\u0661\u0662\u0663", "0x+6030", "0x 6030",
+                                  "0x6030_0000", "5uLuL", "08", "\uff11\uff12", "0x"])
+def test_not_c_integer_literals(text):
+    from compat.load.semantic import parse_u64
+    with pytest.raises(codec.CodecError):
+        codec.parse_index(text)
+    with pytest.raises(ValueError):
+        parse_u64(text)

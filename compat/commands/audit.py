@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat.commands.common import add_registry_option, open_registry, print_json
+from compat.commands.common import add_registry_option, open_loaded, print_json
 
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.reglist import read_reglist
     from compat.core.diagnostics import CompatError, Location
 
-    registry = open_registry(args)
+    loaded = open_loaded(args)
     lists = [read_reglist(path, host=args.host) for path in args.reglists]
-    report = audit(lists, registry, machines=args.machine)
+    report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
     if args.html is not None:
         from compat.analysis.html_report import render_html
         try:

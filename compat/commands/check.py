@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_registry, print_json
+from compat.commands.common import add_registry_option, open_loaded, print_json
 
 _EPILOG = """\
 rules:
@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.reglist import read_reglist
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
 
-    registry = open_registry(args)
+    loaded = open_loaded(args)
     source = read_reglist(args.source, kernel=args.from_kernel)
     destination = read_reglist(args.destination, kernel=args.to_kernel)
     rules = args.rules or (COMPAT_PROPS if args.machine else NONE)
-    sim = Simulator(registry)
+    sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination, sim.rule_set(rules, args.machine, args.feature))
     if args.json:
         print_json(result.to_json())

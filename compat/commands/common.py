@@ -6,15 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compat.core import resources
 
 if TYPE_CHECKING:  # keep `compat SUBCOMMAND --help` free of the model's imports
     from compat.load.pipeline import Loaded
-    from compat.core.model import Registry
 
 
 def add_registry_option(parser: argparse.ArgumentParser) -> None:
@@ -35,18 +32,28 @@ def registry_path(args: argparse.Namespace) -> tuple[Path, str]:
     return resources.default_registry()
 
 
-def open_registry(args: argparse.Namespace) -> "Registry":
-    """The registry named by ``args``, with its plugins' fragments merged,
-    validated by the core and the plugins."""
-    return open_loaded(args).registry
-
-
 def open_loaded(args: argparse.Namespace) -> "Loaded":
-    """Load, validate and derive the registry with its plugins
-    (:class:`compat.load.pipeline.Loaded`): what ``validate`` and ``build`` check."""
+    """Load, validate and derive the registry with its plugins, once per
+    command (:class:`compat.load.pipeline.Loaded`: the registry and its
+    derivation)."""
     from compat.load.pipeline import load
     path, name = registry_path(args)
     return load(path, name, getattr(args, "plugin", ()))
+
+
+def registry_names(args: argparse.Namespace) -> dict[int, str]:
+    """Index -> name of the registry's registers, for ``decode`` and
+    ``encode``.  When the user named no registry and the default one does
+    not load, names come from the built-in tables alone."""
+    from compat.core.diagnostics import CompatError
+
+    try:
+        registry = open_loaded(args).registry
+    except CompatError:
+        if args.registry is not None:
+            raise
+        return {}
+    return {reg.index: reg.name for reg in registry.registers.values()}
 
 
 def print_json(data: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compat.commands.common import add_registry_option, open_registry, print_json
+from compat.commands.common import add_registry_option, print_json, registry_names
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,21 +13,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a 64-bit register index (0x6030000000160003)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_registry_option(parser)
-
-
-def registry_names(args: argparse.Namespace) -> dict[int, str]:
-    """Index -> registry name.  Decoding does not need a registry: when the
-    user named none and the default one does not load, names come from the
-    built-in tables alone."""
-    from compat.core.diagnostics import CompatError
-
-    try:
-        registry = open_registry(args)
-    except CompatError:
-        if args.registry is not None:
-            raise
-        return {}
-    return {reg.index: reg.name for reg in registry.registers.values()}
 
 
 def run(args: argparse.Namespace) -> int:

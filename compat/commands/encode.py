@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compat.commands.common import add_registry_option, print_json
+from compat.commands.common import add_registry_option, print_json, registry_names
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from compat.core import codec
-    from compat.commands.decode import registry_names
 
     names = {name: index for index, name in registry_names(args).items()}
     text = " ".join(args.expression)

@@ -50,10 +50,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _registry_file(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """``-r``, else ``./registry.toml``; never the bundled registry, which
+    compat does not write."""
     if args.registry is not None:
         return args.registry, str(args.registry)
-    local = Path.cwd() / "registry.toml"
-    return (local, "registry.toml") if local.is_file() else (None, "registry.toml")
+    from compat.core.resources import local_registry
+    local = local_registry()
+    return local, "registry.toml"
 
 
 def _read(path: Path | None, display: str) -> SourceDocument | None:

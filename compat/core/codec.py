@@ -211,19 +211,27 @@ def format_index(index: int) -> str:
     return f"0x{index:016x}"
 
 
+#: C's integer literal grammar (C11 6.4.4.1), ASCII only: hex, octal or
+#: decimal digits, then an optional unsigned and/or long / long long suffix.
+_C_INTEGER = re.compile(
+    r"(?:0[xX](?P<hex>[0-9a-fA-F]+)|(?P<oct>0[0-7]*)|(?P<dec>[1-9][0-9]*))"
+    r"(?:[uU](?:ll|LL|[lL])?|(?:ll|LL|[lL])[uU]?)?", re.ASCII)
+
+
 def c_number(text: str) -> int:
-    """A C integer literal: ``0x`` hex, leading ``0`` octal, else decimal;
-    ``U``/``L`` suffixes allowed."""
-    cleaned = text.strip().lower().rstrip("ul")
-    try:
-        if cleaned.startswith("0x"):
-            return int(cleaned[2:], 16)
-        if len(cleaned) > 1 and cleaned.startswith("0"):
-            return int(cleaned[1:], 8)
-        return int(cleaned, 10)
-    except ValueError:
+    """A C integer literal: ``0x`` hex, leading ``0`` octal, else decimal,
+    with C's ``U``/``L``/``LL`` suffixes.  The one number parser of compat:
+    register indices, registry values and command arguments all read it,
+    the way QEMU reads a property with base 0."""
+    match = _C_INTEGER.fullmatch(text.strip())
+    if match is None:
         raise CodecError(f"'{text}' is not a C integer literal (hex 0x..., octal 0..., "
-                         "or decimal)") from None
+                         "or decimal)")
+    if match["hex"] is not None:
+        return int(match["hex"], 16)
+    if match["oct"] is not None:
+        return int(match["oct"], 8)
+    return int(match["dec"], 10)
 
 
 def parse_index(text: str) -> int:

@@ -31,9 +31,16 @@ def schema_path() -> Path:
     return _data_file("schemas/registry.schema.json")
 
 
-def default_registry(cwd: Path | None = None) -> tuple[Path, str]:
-    """``./registry.toml`` if present, else the bundled one; with its display name."""
+def local_registry(cwd: Path | None = None) -> Path | None:
+    """``./registry.toml`` if there is one (the registry a command may write)."""
     local = (cwd or Path.cwd()) / "registry.toml"
-    if local.is_file():
+    return local if local.is_file() else None
+
+
+def default_registry(cwd: Path | None = None) -> tuple[Path, str]:
+    """The registry a command reads when ``-r`` is not given:
+    ``./registry.toml`` if present, else the bundled one; with its display name."""
+    local = local_registry(cwd)
+    if local is not None:
         return local, "registry.toml"
     return bundled_registry(), "<bundled>/registry.toml"

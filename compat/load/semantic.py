@@ -45,12 +45,17 @@ def build_registry(doc: SourceDocument, *, schema: dict[str, Any] | None = None)
     return _SemanticPass(doc).run()
 
 
-def parse_u64(text: str | int) -> int:
-    """A registry number: ``"0x3"``, ``"17"`` or a TOML integer."""
-    value = text if isinstance(text, int) else int(text, 0) if text.lower().startswith("0x") else int(text, 10)
-    if not 0 <= value < 1 << 64:
-        raise ValueError(f"{text} does not fit in 64 bits")
-    return value
+def parse_u64(value: str | int) -> int:
+    """A registry number: a TOML integer, or a string in C's literal grammar
+    (``"0x3"``, ``"17"``; :func:`compat.core.codec.parse_index`)."""
+    if isinstance(value, int):
+        if not 0 <= value <= codec.U64_MAX:
+            raise ValueError(f"{value} does not fit in 64 bits")
+        return value
+    try:
+        return codec.parse_index(value)
+    except codec.CodecError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _SemanticPass:
@@ -78,7 +83,8 @@ class _SemanticPass:
         try:
             value = parse_u64(raw)
         except ValueError:
-            self.error(path, f"'{path[-1]}' {raw!r} does not fit in 64 bits")
+            self.error(path, f"'{path[-1]}' {raw!r} is not a 64-bit number",
+                       hint="write 0x followed by up to 16 hex digits, or a decimal number")
             return None
         if value >> bits:
             self.error(path, f"'{path[-1]}' {raw} does not fit the {bits}-bit register")
