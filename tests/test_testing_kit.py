@@ -94,3 +94,28 @@ def test_pytest_plugin_fixtures(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_a_plugin_cannot_change_the_registry_other_outputs_read():
+    """A render hook that empties the registry fails, naming the plugin;
+    registry.json is not built from an emptied model."""
+    class Vandal(Hello):
+        NAME = "vandal"
+
+        @hookimpl
+        def compat_render_output(self, name, context):
+            context.registry.registers.clear()
+
+    result = build_in_memory(MINIMAL_REGISTRY, plugins=[Vandal()], only=["hello"])
+    assert "plugin 'vandal' failed in compat_render_output" in result.text()
+    assert not result.files
+    loaded = build.load_text(MINIMAL_REGISTRY)
+    for mutate in (lambda r: r.features.clear(), lambda r: r.machines.pop("virt"),
+                   lambda r: r.data["registers"].clear(),
+                   lambda r: r.data["machines"]["virt"]["versions"].append({}),
+                   lambda r: setattr(r, "outputs", ())):
+        try:
+            mutate(loaded.registry)
+        except (TypeError, AttributeError):
+            continue
+        raise AssertionError("the registry model changed")

@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from compat.core.codec import Decoded
 from compat.core.diagnostics import Location
 from compat.core.versions import Version
+
+def frozen(value: Any) -> Any:
+    """A read-only copy of parsed TOML: mappings become read-only views,
+    lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(v) for v in value)
+    return value
+
 
 HIDE = "hide"
 TOLERATE_MISSING = "tolerate-missing"
@@ -187,9 +198,15 @@ class Registry:
     machines: Mapping[str, MachineFamily]
     outputs: tuple[str, ...] | None
     plugins: tuple[str, ...]
-    #: The validated document itself (read-only by convention), for plugins
-    #: that read keys their schema fragments added.
+    #: The validated document itself, for plugins that read keys their
+    #: schema fragments added (read-only: mappings and tuples).
     data: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Renderers and plugins share one registry: none may change it.
+        for name in ("registers", "features", "machines"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "data", frozen(self.data))
 
     def machine_versions(self) -> list[MachineVersion]:
         """Every machine version, by family name, newest first within a family."""
