@@ -252,7 +252,7 @@ class _Parser:
                                  hint=_HINT_REMAKE)
 
     def _no_cpu(self, offset: int, machine: str | None) -> CompatError:
-        which = "any 'cpu' section" if self.instance == 0 else f"'cpu' instance {self.instance}"
+        which = "'cpu' section" if self.instance == 0 else f"'cpu' instance {self.instance}"
         return self.error(offset, f"the stream has no {which}"
                           + (f" (machine {machine})" if machine else ""),
                           hint="migrate a VM with an Arm vCPU; for vCPU N > 0 check -smp")
