@@ -164,12 +164,18 @@ def render(context: RenderContext) -> str:
     for family in registry.machines.values():
         tables = build_tables(family, derivation)
         parts += [c_comment(_usage(family)), ""]
+        inherited_pins: set[tuple[str, int]] = set()
+        with_pins: dict[str, list] = {}
         for machine in family.versions:
             rows = tables[machine.version]
             pins = pins_for(registry, machine)
+            if family.layout == "chained":      # older types inherit newer tables' rows
+                pins = tuple(p for p in pins if (p.register.name, p.value) not in inherited_pins)
+                inherited_pins.update((p.register.name, p.value) for p in pins)
             name = table_name(family.name, machine.version)
             promise = (f"{machine.name}: migrates between hosts running Linux "
                        f"{machine.min_kernel} and later")
+            with_pins[machine.version] = rows or list(pins)
             if not rows and not pins:
                 parts += [c_comment(promise + "; nothing to hide or tolerate"
                                     + ("" if family.layout == "per-version"
@@ -183,9 +189,7 @@ def render(context: RenderContext) -> str:
                 parts.extend(_render_pin(family, machine, pin))
             parts += ["};", f"static const size_t {name}_len =",
                       f"    G_N_ELEMENTS({name});", ""]
-        parts += _add_function(family, {v: rows or list(pins_for(registry, m))
-                                        for m in family.versions
-                                        for v, rows in [(m.version, tables[m.version])]})
+        parts += _add_function(family, with_pins)
     parts += [f"#endif /* {guard} */"]
     return "\n".join(parts) + "\n"
 
