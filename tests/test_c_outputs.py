@@ -52,6 +52,9 @@ def expected(loaded: build.Loaded, version: str) -> dict[str, list[str]]:
     rules = loaded.derivation.for_machine(f"virt-{version}")
     want = {"x-mig-hidden-regs": [f"0x{i:016x}" for i in rules.hidden_indices],
             "x-mig-safe-missing-regs": [f"0x{i:016x}" for i in rules.tolerated_indices]}
+    from compat.qemu.value_rules import pins_for
+    for pin in pins_for(loaded.registry, rules.machine):      # scalar: the last one wins
+        want[pin.register.cpu_property.name] = [pin.property_value]
     return {k: v for k, v in want.items() if v}
 
 
@@ -77,6 +80,7 @@ def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
     assert applied(exe, "per-version", "10.1") == {
         "x-mig-hidden-regs": [BMAP_2],
         "x-mig-safe-missing-regs": [DBGDTRTX, TCR2, PIRE0, PIR],
+        "kvm-psci-version": ["1.1"],    # value rule: Linux 6.13 raised PSCI to 1.3
     }
     assert applied(exe, "per-version", "11.1") == {}
 

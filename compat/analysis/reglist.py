@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from compat.analysis.readers import SKIP, plain, selftest, trace
 from compat.core import codec
@@ -30,6 +31,7 @@ _HEADER = re.compile(r"^#\s*(?P<key>kernel|host)\s*:\s*(?P<value>.*?)\s*$", re.I
 _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$")
 
 PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
+STREAM = "qemu-stream"
 
 _EXPECTED = ("expected one hex register index per line (0x603000000013c103), a kernel "
              "selftest initializer (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU trace lines "
@@ -46,6 +48,10 @@ class RegList:
     indices: tuple[int, ...]         # sorted, unique
     format: str = PLAIN
     description: str | None = field(default=None, compare=False)
+    #: register values, when the input carries them (a migration stream)
+    values: Mapping[int, int] | None = field(default=None, compare=False)
+    #: where a stream's list came from (:meth:`StreamCpregs.provenance`)
+    provenance: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -58,8 +64,11 @@ class RegList:
 
     def to_json(self) -> dict:
         """A JSON-ready summary (without the indices)."""
-        return {"path": self.path, "host": self.host, "kernel": str(self.kernel),
-                "format": self.format, "registers": len(self.indices)}
+        out = {"path": self.path, "host": self.host, "kernel": str(self.kernel),
+               "format": self.format, "registers": len(self.indices)}
+        if self.provenance is not None:
+            out["stream"] = dict(self.provenance)
+        return out
 
 
 def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
@@ -69,11 +78,47 @@ def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
     path = Path(path)
     name = display_name or str(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        raw = path.read_bytes()
     except OSError as exc:
         raise CompatError.at(Location(name), f"cannot read register list: {exc.strerror or exc}",
                              hint="pass the path of a KVM_GET_REG_LIST dump") from None
-    return parse_reglist(text, name, kernel=kernel, host=host)
+    if _looks_like_stream(raw):
+        return _from_stream(raw, name, kernel=kernel, host=host)
+    return parse_reglist(raw.decode("utf-8", errors="replace"), name, kernel=kernel, host=host)
+
+
+# -- migration streams (binary; compat.analysis.readers.stream reads them) -----------
+
+_STREAM_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9]+\.[0-9]+)(?:[.-].*)?$")
+
+
+def _looks_like_stream(raw: bytes) -> bool:
+    from compat.analysis.readers.stream import is_stream
+    return is_stream(raw[:64])
+
+
+def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:
+    """A QEMU migration stream's cpreg list, with values.  A stream does not
+    say which kernel it came from: a file name ``HOST-linux-KERNEL...``
+    (``n1-linux-6.16.qevm``) or ``kernel`` does."""
+    from compat.analysis.readers.stream import read_stream
+    stream = read_stream(raw, name=name)
+    from_name = _STREAM_NAME.match(Path(name).name)
+    text = from_name["kernel"] if from_name else kernel
+    if text is None:
+        raise CompatError.at(Location(name), "cannot tell which host kernel this migration "
+                             "stream comes from",
+                             hint="pass --kernel (--from-kernel / --to-kernel for check, "
+                             "--old-kernel / --new-kernel for diff), or name the file "
+                             "HOST-linux-KERNEL.qevm")
+    try:
+        the_kernel = text if isinstance(text, Version) else Version.parse(str(text))
+    except VersionError as exc:
+        raise CompatError.at(Location(name), str(exc)) from None
+    the_host = from_name["host"] if from_name else host
+    return RegList(name, the_host, the_kernel, stream.indexes, STREAM,
+                   f"QEMU migration stream ({stream.machine or 'machine unknown'})",
+                   values=dict(stream.values), provenance=stream.provenance())
 
 
 def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,

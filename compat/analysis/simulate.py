@@ -33,8 +33,17 @@ Three rule sets (``--rules``):
 ``none``
     plain QEMU without any rule.
 
-Register values are the registry's reset values (0 when unknown), overridden
-by the writes of enabled features.
+Register values are the source's own when it is a migration stream;
+otherwise the registry's reset values (0 when unknown), overridden by the
+writes of enabled features (and then a value-dependent verdict says so).
+
+Value rules (:mod:`compat.qemu.value_rules`): a register on both sides whose
+source value the destination kernel refuses (``accepts`` in the registry,
+e.g. KVM_REG_ARM_PSCI_VERSION above 0x10001 on Linux <= 6.12) fails the
+migration with QEMU's ``Could not set register ...``.  Without the source's
+value the verdict passes with a warning that it depends on that value,
+unless the machine type pins it (``compat-props``) or the source kernel
+cannot hold a refused value.
 """
 
 from __future__ import annotations
@@ -94,6 +103,7 @@ class MigrationResult:
     features: tuple[str, ...]
     failures: tuple[Failure, ...]
     notes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()     # value-dependent warnings (source values unknown)
 
     @property
     def ok(self) -> bool:
@@ -114,18 +124,23 @@ class MigrationResult:
                 "direction": self.direction, "rules": self.rules, "machine": self.machine,
                 "features": list(self.features), "ok": self.ok,
                 "qemu_error": self.qemu_error,
-                "failures": [f.to_json() for f in self.failures], "notes": list(self.notes)}
+                "failures": [f.to_json() for f in self.failures], "notes": list(self.notes),
+                "depends_on": list(self.depends_on)}
 
     def to_text(self) -> str:
         """A human-readable report."""
         rules = self.rules + (f" ({self.machine})" if self.machine else "")
         if self.features:
             rules += ", features " + ", ".join(self.features)
+        verdict = "FAILS" if not self.ok else "ok, depending on values" if self.depends_on \
+            else "ok"
         head = (f"{self.source.name} -> {self.destination.name} ({self.direction}, "
-                f"rules {rules}): {'ok' if self.ok else 'FAILS'}")
+                f"rules {rules}): {verdict}")
         lines = [head]
         for note in self.notes:
             lines.append(f"  note: {note}")
+        for warning in self.depends_on:
+            lines.append(f"  warning: {warning}")
         for f in self.failures:
             lines.append(f"  {f.label}: {f.qemu_error}")
             lines.append(f"    fix: {f.fix}")
@@ -162,6 +177,8 @@ class RuleSet:
     values: dict[int, int]                     # register values (reset + features)
     features: tuple[str, ...]
     guards: tuple[Guard, ...] = ()              # refused features (VM start fails)
+    pins: dict[int, tuple[int, str]] = None     # index -> (value, property=value) the machine pins
+    written: frozenset[int] = frozenset()       # values set by enabled features (known)
 
 
 class Simulator:
@@ -214,12 +231,17 @@ class Simulator:
                             refusal.register.index,
                             refusal_fix(self.derivation, rules, refusal))
                       for refusal in rules.refusals if refusal.feature.name in features]
+            from compat.qemu.value_rules import pins_for
+            pins = {p.register.index: (p.value, f"{p.register.cpu_property.name}="
+                                       f"{p.property_value}")
+                    for p in pins_for(self.registry, rules.machine)}
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
-                           tuple(guards))
+                           tuple(guards), pins, self._written(features))
         machine_rules = self.machine_rules(machine) if machine else None
         if mode == NONE:
-            return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features)
+            return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
+                           written=self._written(features))
         tolerated, tests = set(), {}
         for tolerance in self._tolerances:
             if tolerance.kind == NOT_ON_BOTH_ENDS:
@@ -227,7 +249,7 @@ class Simulator:
             else:
                 tests[tolerance.index] = (tolerance.mask, tolerance.value)
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
-                       features)
+                       features, written=self._written(features))
 
     def machine_rules(self, name: str) -> MachineRules:
         """The derived rules of machine type ``name``; CompatError if unknown."""
@@ -238,6 +260,10 @@ class Simulator:
                                  f"unknown machine type '{name}'{did_you_mean(name, names)}",
                                  hint="the registry defines " + ", ".join(names))
         return rules
+
+    def _written(self, features: tuple[str, ...]) -> frozenset[int]:
+        return frozenset(self.registry.registers[w.register].index
+                         for name in features for w in self.registry.features[name].writes)
 
     def _values(self, features: tuple[str, ...]) -> dict[int, int]:
         values = {reg.index: reg.reset or 0 for reg in self.registry.registers.values()}
@@ -274,7 +300,11 @@ class Simulator:
         """Migrate ``source`` to ``destination`` under ``rules``, explaining failures."""
         direction = direction_of(source, destination)
         notes = self._notes(source, destination, rules)
+        depends: list[str] = []
         failures: list[Failure] = []
+        values = dict(rules.values)
+        if source.values is not None:       # a stream: the source's real values
+            values.update(source.values)
         for guard in rules.guards:
             failures.append(self._failure(guard.index, "start", "guard", guard.message,
                                           guard.fix, rules))
@@ -288,9 +318,11 @@ class Simulator:
                 accepted += 1
                 continue
             test = rules.value_tests.get(index)
-            value = rules.values.get(index, 0)
+            value = values.get(index, 0)
             if test is not None and value & test[0] == test[1]:
                 accepted += 1
+                if source.values is None and index not in rules.written:
+                    depends.append(self._depends_test(index, test, value))
                 continue
             detail = None
             if test is not None:
@@ -314,9 +346,66 @@ class Simulator:
             failures.append(self._failure(index, direction, kind, error,
                                           self._fix(index, direction, rules, detail, source,
                                                     destination), rules))
+        self._value_rules(source, destination, rules, src & dst, values, direction,
+                          failures, depends)
         return MigrationResult(source, destination, rules.mode,
                                rules.machine.machine.name if rules.machine else None,
-                               rules.features, tuple(failures), tuple(notes))
+                               rules.features, tuple(failures), tuple(notes), tuple(depends))
+
+    def _depends_test(self, index: int, test: tuple[int, int], assumed: int) -> str:
+        name = self.name_of(index) or codec.format_index(index)
+        return (f"depends on the value of {name}: tolerated only when (value & {test[0]:#x}) "
+                f"== {test[1]:#x}; a register list has no values, so this assumes the reset "
+                f"value {assumed:#x} (pass the source's migration stream for its real value)")
+
+    def _value_rules(self, source: RegList, destination: RegList, rules: RuleSet,
+                     both: frozenset[int], values: dict[int, int], direction: str,
+                     failures: list[Failure], depends: list[str]) -> None:
+        """Registers on both sides whose source value the destination kernel
+        may refuse (``accepts``)."""
+        from compat.qemu.value_rules import qemu_error, source_may_exceed, value_registers
+        pins = rules.pins or {}
+        for reg in value_registers(self.registry):
+            if reg.index not in both:
+                continue
+            limit = reg.limit_at(destination.kernel)
+            if limit is None:
+                continue
+            local = (destination.values or {}).get(reg.index, limit.default)
+            if source.values is not None and reg.index in source.values:
+                value, origin = source.values[reg.index], "the source stream's value"
+            elif reg.index in pins:
+                value, origin = pins[reg.index][0], f"pinned by {pins[reg.index][1]}"
+            elif reg.index in rules.written:
+                value, origin = values[reg.index], "written by an enabled feature"
+            else:
+                if source_may_exceed(reg, source.kernel, destination.kernel):
+                    default = reg.default_at(source.kernel)
+                    src_default = (f"Linux {source.kernel} gives new vCPUs {default:#x}"
+                                   if default is not None else
+                                   f"Linux {source.kernel}'s limit is not recorded")
+                    pin = (f", or pin it with -cpu ...,{reg.cpu_property.name}="
+                           f"{reg.cpu_property.render(limit.max)}"
+                           if reg.cpu_property and limit.max is not None else "")
+                    depends.append(
+                        f"depends on the value of {reg.name}: Linux {destination.kernel} "
+                        f"accepts {limit.describe()} and {src_default}; pass the source's "
+                        f"migration stream for its real value{pin}")
+                continue
+            if not limit.refuses(value):
+                continue
+            prop = reg.cpu_property
+            fix = (f"the source's {reg.name} is {value:#x} ({origin}) but Linux "
+                   f"{destination.kernel} accepts {limit.describe()} (since {limit.commit}): ")
+            if prop is not None and limit.max is not None:
+                fix += (f"start the source with -cpu ...,{prop.name}="
+                        f"{prop.render(limit.max)} (QEMU {prop.qemu}+), or a machine type "
+                        f"whose promise includes Linux {destination.kernel}: its compat "
+                        f"properties pin {prop.name}")
+            else:
+                fix += "the destination kernel cannot take this value; migrate to a newer one"
+            failures.append(self._failure(reg.index, direction, "value",
+                                          qemu_error(reg, value, local), fix, rules))
 
     def _failure(self, index, direction, kind, error, fix, rules) -> Failure:
         decoded = codec.decode(index)

@@ -18,6 +18,10 @@ Register lists: one hex index per line (KVM_GET_REG_LIST), kernel selftest
 initializers (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU migration error output.
 The kernel comes from a '# kernel: X' header, else a file name
 HOST-linux-KERNEL.reglist, else --from-kernel / --to-kernel.
+Either side may also be a QEMU migration stream (migrate "exec:cat > FILE",
+optionally gzipped): its cpreg list with values; the source's values then
+decide value rules (KVM_REG_ARM_PSCI_VERSION, BMAP_2's tolerance test).
+Name it HOST-linux-KERNEL.qevm or pass the kernel option.
 
 exit status: 0 the migration passes, 1 it fails (or bad input)
 """

@@ -114,6 +114,48 @@ class SafeWhen:
 
 
 @dataclass(frozen=True)
+class ValueLimit:
+    """What ``KVM_SET_ONE_REG`` accepts for a register's value from Linux
+    ``kernel`` on: at most ``max``, or only bits within ``mask``."""
+
+    kernel: Version
+    commit: str
+    max: int | None = None
+    mask: int | None = None
+    default: int | None = None     # what a new vCPU gets on that kernel
+    subject: str | None = None
+    source: str | None = None
+    location: Location = field(default=Location("?"), compare=False)
+
+    def refuses(self, value: int) -> bool:
+        if self.max is not None:
+            return value > self.max
+        return bool(value & ~(self.mask or 0))
+
+    def describe(self) -> str:
+        """``"at most 0x10001"`` / ``"only bits 0x3"``."""
+        return f"at most {self.max:#x}" if self.max is not None else f"only bits {self.mask:#x}"
+
+
+@dataclass(frozen=True)
+class CpuProperty:
+    """The QEMU CPU property that sets a register's value."""
+
+    name: str
+    format: str                    # major.minor | hex
+    qemu: Version
+    accel: str | None = None
+    commit: str | None = None
+    source: str | None = None
+
+    def render(self, value: int) -> str:
+        """The property value for register value ``value`` (``"1.1"``)."""
+        if self.format == "major.minor":
+            return f"{value >> 16}.{value & 0xffff}"
+        return f"{value:#x}"
+
+
+@dataclass(frozen=True)
 class Register:
     name: str
     index: int
@@ -127,6 +169,21 @@ class Register:
     used_by: tuple[str, ...]
     sources: tuple[str, ...]
     location: Location = field(compare=False)
+    accepts: tuple[ValueLimit, ...] = ()    # oldest first
+    cpu_property: CpuProperty | None = None
+
+    def limit_at(self, kernel: Version) -> ValueLimit | None:
+        """The value limit in force on Linux ``kernel`` (None: not recorded)."""
+        found = None
+        for limit in self.accepts:
+            if limit.kernel <= kernel:
+                found = limit
+        return found
+
+    def default_at(self, kernel: Version) -> int | None:
+        """The value a new vCPU gets on Linux ``kernel``, if recorded."""
+        limit = self.limit_at(kernel)
+        return limit.default if limit is not None else None
 
     @property
     def size(self) -> int:

@@ -13,11 +13,11 @@ from typing import Any
 
 from compat.core import codec
 from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
-from compat.core.model import (Change, Feature, FeatureWrite, MachineFamily, MachineVersion,
-                          Register, Registry, SafeWhen)
+from compat.core.model import (Change, CpuProperty, Feature, FeatureWrite, MachineFamily,
+                               MachineVersion, Register, Registry, SafeWhen, ValueLimit)
+from compat.core.versions import Version, VersionError, machine_version_key
 from compat.load.schema import check_schema_version, entity_context, validate_structure
 from compat.load.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
-from compat.core.versions import Version, VersionError, machine_version_key
 
 #: Groups whose registers KVM defines as 64-bit.
 U64_GROUPS = frozenset({"sysreg", "fw", "fw-feat-bmap"})
@@ -182,13 +182,57 @@ class _SemanticPass:
             self.error(base + ("compat",), f"compat = \"{compat}\" without a reason it is safe",
                        hint="add safe-when (a value condition the guards check) or "
                        "safe-because (why no guest state is lost)")
+        accepts = self.value_limits(base, entry.get("accepts", ()), bits)
+        cpu_property = None
+        if "cpu-property" in entry:
+            prop = entry["cpu-property"]
+            qemu = self.version(base + ("cpu-property", "qemu"), prop["qemu"])
+            if not accepts:
+                self.error(base + ("cpu-property",), "cpu-property without accepts: nothing "
+                           "says which value a machine type must pin",
+                           hint="record the per-kernel value limits in accepts = [...]")
+            if qemu is not None:
+                cpu_property = CpuProperty(prop["name"], prop["format"], qemu,
+                                           prop.get("accel"), prop.get("commit"),
+                                           prop.get("source"))
         if len(self.sink.diagnostics) != errors_before:
             return None
         return Register(
+            accepts=accepts, cpu_property=cpu_property,
             name=name, index=index, decoded=decoded, description=entry["description"],
             reset=reset, changes=changes, compat=compat, safe_when=safe_when,
             safe_because=entry.get("safe-because"), used_by=used_by,
             sources=tuple(entry.get("sources", ())), location=self.loc(base))
+
+    def value_limits(self, base: KeyPath, entries, bits: int) -> tuple[ValueLimit, ...]:
+        """``accepts``: per-kernel value limits, oldest first, each sane."""
+        limits: list[ValueLimit] = []
+        for i, raw in enumerate(entries):
+            path = base + ("accepts", i)
+            kernel = self.version(path + ("kernel",), raw["kernel"])
+            numbers = {key: self.number(path + (key,), raw[key], bits)
+                       for key in ("max", "mask", "default") if key in raw}
+            if kernel is None or any(v is None for v in numbers.values()):
+                continue
+            limit = ValueLimit(kernel, raw["commit"], numbers.get("max"), numbers.get("mask"),
+                               numbers.get("default"), raw.get("subject"), raw.get("source"),
+                               self.loc(path))
+            if limit.default is not None and limit.refuses(limit.default):
+                self.error(path + ("default",), f"default {limit.default:#x} is not accepted "
+                           f"by the same kernel ({limit.describe()})",
+                           hint="a kernel accepts its own default value: fix max/mask or default")
+            if limits and kernel <= limits[-1].kernel:
+                self.error(path + ("kernel",), f"accepts must be oldest first, one entry per "
+                           f"kernel: {kernel} comes after {limits[-1].kernel}")
+            elif limits and limits[-1].max is not None and limit.max is not None \
+                    and limit.max < limits[-1].max:
+                self.error(path + ("max",), f"max {limit.max:#x} is lower than Linux "
+                           f"{limits[-1].kernel}'s {limits[-1].max:#x}: a newer kernel "
+                           "refusing what an older one accepted is a kernel regression, "
+                           "not a limit this format models",
+                           hint="check the kernel's KVM_SET_ONE_REG handler")
+            limits.append(limit)
+        return tuple(limits)
 
     def change(self, path: KeyPath, entry: dict[str, Any]) -> Change | None:
         kernel = qemu = None

@@ -15,6 +15,7 @@ from compat.plugin import (c_comment, c_string, c_string_lines, CompatError, Der
                            output_hooks, OutputSpec, Registry, RenderContext, Rule)
 from compat.plugins.c.cgen import file_start, include_guard, index_list, rule_summary
 from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
+from compat.qemu.value_rules import Pin, pins_for
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(
@@ -121,6 +122,25 @@ def _render_row(row: Row, rules: tuple[Rule, ...]) -> list[str]:
     return out
 
 
+def _render_pin(family: MachineFamily, machine, pin: Pin) -> list[str]:
+    """A scalar CPU property row pinning a register's value (value rules).
+    A scalar property may be set by several tables (the last one wins), so
+    chained layouts need no care; ``.optional`` because QEMU adds kvm-*
+    properties only under KVM, and a missing property would abort TCG."""
+    reg, prop = pin.register, pin.register.cpu_property
+    limit = reg.limit_at(machine.min_kernel)
+    raised = [l for l in reg.accepts if l.kernel > machine.min_kernel][0]
+    comment = [f"{reg.name} ({index_list((reg.index,))[0]}): Linux {raised.kernel} "
+               f"({raised.commit}) accepts up to {raised.max:#x}, Linux "
+               f"{machine.min_kernel} at most {limit.max:#x}: pin the older value so a "
+               f"source on a newer host sends what every promised destination accepts. "
+               f"{prop.name} exists from QEMU {prop.qemu} on."]
+    optional = ", .optional = true" if prop.accel else ""
+    return [c_comment(comment, indent="    "),
+            f"    {{ {family.cpu_driver}, {c_string(prop.name)}, "
+            f"{c_string(pin.property_value)}{optional} }},"]
+
+
 def render(context: RenderContext) -> str:
     """The text of ``arm-virt-kernel-compat.c.inc``."""
     registry, derivation = context.registry, context.derivation
@@ -141,12 +161,19 @@ def render(context: RenderContext) -> str:
     for family in registry.machines.values():
         tables = build_tables(family, derivation)
         parts += [c_comment(_usage(family)), ""]
+        inherited_pins: set[tuple[str, int]] = set()
+        with_pins: dict[str, list] = {}
         for machine in family.versions:
             rows = tables[machine.version]
+            pins = pins_for(registry, machine)
+            if family.layout == "chained":      # older types inherit newer tables' rows
+                pins = tuple(p for p in pins if (p.register.name, p.value) not in inherited_pins)
+                inherited_pins.update((p.register.name, p.value) for p in pins)
             name = table_name(family.name, machine.version)
             promise = (f"{machine.name}: migrates between hosts running Linux "
                        f"{machine.min_kernel} and later")
-            if not rows:
+            with_pins[machine.version] = rows or list(pins)
+            if not rows and not pins:
                 parts += [c_comment(promise + "; nothing to hide or tolerate"
                                     + ("" if family.layout == "per-version"
                                        else " beyond what newer machine types set")), ""]
@@ -155,9 +182,11 @@ def render(context: RenderContext) -> str:
             parts.append(f"static GlobalProperty {name}[] = {{")
             for row, rules in rows:
                 parts.extend(_render_row(row, rules))
+            for pin in pins:
+                parts.extend(_render_pin(family, machine, pin))
             parts += ["};", f"static const size_t {name}_len =",
                       f"    G_N_ELEMENTS({name});", ""]
-        parts += _add_function(family, tables)
+        parts += _add_function(family, with_pins)
     parts += [f"#endif /* {guard} */"]
     return "\n".join(parts) + "\n"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compat.qemu.value_rules import pins_for
 from compat.plugin import (Change, Derivation, format_index, Location, provenance,
                            Register, Registry, Rule)
 
@@ -88,6 +89,7 @@ class MachineSection:
     tolerated: tuple[RuleEntry, ...]
     refusals: tuple[RefusalEntry, ...]
     where: str
+    pins: tuple[str, ...] = ()      # value rules: CPU properties the type pins
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             qemu=None if machine.qemu is None else str(machine.qemu),
             min_kernel=str(machine.min_kernel), description=machine.description,
             hidden=hidden, tolerated=tolerated, refusals=tuple(refusals),
-            where=provenance(machine.location)))
+            where=provenance(machine.location), pins=_pins(registry, machine)))
     families = sorted(registry.machines)
     features = []
     for name in sorted(registry.features):
@@ -205,6 +207,22 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
             refused_by=tuple(dict.fromkeys(refused_by.get(name, []))),
             oldest_allowing=tuple(oldest), where=provenance(feature.location)))
     return DocModel(TITLE, source_name, registers, tuple(machines), tuple(features))
+
+
+def _pins(registry: Registry, machine) -> tuple[str, ...]:
+    """One sentence per value a machine type pins (compat.qemu.value_rules)."""
+    out = []
+    for pin in pins_for(registry, machine):
+        reg, prop = pin.register, pin.register.cpu_property
+        raised = [l for l in reg.accepts if l.kernel > machine.min_kernel]
+        out.append(f"{prop.name}={pin.property_value} sets {reg.name} to {pin.value:#x}, the "
+                   f"most Linux {machine.min_kernel} accepts; Linux {raised[0].kernel} "
+                   f"({raised[0].commit}) raised it, and a source on a newer host would "
+                   f"otherwise send a value an older destination refuses. The property "
+                   f"exists from QEMU {prop.qemu} on"
+                   + (f", under {prop.accel.upper()} only, so the row is optional"
+                      if prop.accel else ""))
+    return tuple(out)
 
 
 def from_context(context) -> DocModel:

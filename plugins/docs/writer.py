@@ -221,6 +221,11 @@ class _Writer:
                              f"({m.literal(r.index)}) = {m.literal(r.value)}, "
                              f"which this machine type {verb}; {allow}")
             out += self.labelled_list("Refused features", items, NO_ENTRIES)
+            if mt.pins:
+                out += self.labelled_list(
+                    "Pinned register values (value rules: a destination kernel refuses a "
+                    "value newer than it knows, even for a register both hosts have)",
+                    [m.text(p) for p in mt.pins], NO_ENTRIES)
         return out
 
     def features(self, model: DocModel) -> list[str]:

@@ -10,6 +10,8 @@
  * LAYOUT "per-version": only VERSION's table is added.  Like QEMU, a second
  * setting of an array property aborts (exit 1).  Values are parsed as QEMU
  * parses uint64 array elements: base 0, separated by ",", no ranges.
+ * Scalar properties (value rules: kvm-psci-version) may be set more than
+ * once, the last setting wins; they are printed as "PROPERTY VALUE".
  */
 #include "qemu_stubs.h"
 #include "arm-virt-kernel-compat.c.inc"
@@ -60,6 +62,15 @@ int main(int argc, char **argv)
         if (strcmp(row->driver, TYPE_ARM_CPU) != 0) {
             fprintf(stderr, "unexpected driver %s\n", row->driver);
             return 1;
+        }
+        if (strncmp(row->property, "x-mig-", 6) != 0) {
+            if (!row->optional) {
+                fprintf(stderr, "%s must be optional: it exists only under KVM\n",
+                        row->property);
+                return 1;
+            }
+            printf("%s %s\n", row->property, row->value);
+            continue;
         }
         for (size_t j = 0; j < nseen; j++) {
             if (strcmp(seen[j], row->property) == 0) {

@@ -1,0 +1,140 @@
+"""The migration stream reader, streams in the commands, and value rules."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from compat.analysis.readers.stream import read_stream
+from compat.core.diagnostics import CompatError
+from conftest import REGLISTS, ROOT, run_compat
+from stream_util import reglist_values, write_stream
+
+STREAMS = ROOT / "tests" / "data" / "streams"
+PSCI = 0x6030000000140000
+BMAP_2 = 0x6030000000160003
+
+
+def _real(name: str) -> bytes:
+    return gzip.decompress((STREAMS / name).read_bytes())
+
+
+@pytest.mark.parametrize("name,machine,count", [
+    ("qemu-7.2-tcg-max-virt.qevm.gz", "virt-7.2", 304),
+    ("qemu-7.2-tcg-a57-virt-7.0.qevm.gz", "virt-7.0", 258),
+])
+def test_real_streams(name, machine, count):
+    s = read_stream(STREAMS / name)
+    assert (s.machine, len(s.indexes), s.vmstate_version, s.described) == (machine, count, 22, True)
+    assert list(s.indexes) == sorted(set(s.indexes)) and set(s.values) == set(s.indexes)
+    assert all(i >> 56 in (0x40, 0x60) for i in s.indexes)
+
+
+def test_real_stream_without_description_and_smp2():
+    full = read_stream(STREAMS / "qemu-7.2-tcg-max-virt.qevm.gz")
+    bare = read_stream(STREAMS / "qemu-7.2-tcg-max-virt-novmdesc.qevm.gz")
+    assert not bare.described and bare.indexes == full.indexes and bare.notes
+    smp = read_stream(STREAMS / "qemu-7.2-tcg-max-virt-smp2.qevm.gz", instance=1)
+    assert smp.cpus == 2 and smp.instance_id == 1 and smp.indexes == full.indexes
+
+
+@pytest.mark.parametrize("cut", [4, 9, 100, 468400])
+def test_truncated_stream_is_located(cut):
+    data = _real("qemu-7.2-tcg-max-virt-novmdesc.qevm.gz")[:cut]
+    with pytest.raises(CompatError) as info:
+        read_stream(data, name="cut.qevm")
+    text = info.value.format()
+    assert text.startswith("cut.qevm:0x") and "Traceback" not in text
+
+
+def test_bad_magic_version_no_cpu_and_unknown_version():
+    with pytest.raises(CompatError, match="not a QEMU migration stream"):
+        read_stream(b"QEVX\0\0\0\3", name="x")
+    with pytest.raises(CompatError, match="unknown migration stream version 2"):
+        read_stream(b"QEVM\0\0\0\2\0", name="x")
+    with pytest.raises(CompatError, match="the stream has no 'cpu' section"):
+        read_stream(write_stream({}, cpus=0), name="x")
+    bare = write_stream({0x603000000013c103: 0}, cpu_version=99, vmdesc=False)
+    with pytest.raises(CompatError, match="unknown cpu vmstate version 99"):
+        read_stream(bare, name="x")
+    # with a description, a newer version is read and noted
+    assert read_stream(write_stream({1 << 62 | 5: 7}, cpu_version=23)).notes
+
+
+def test_synthetic_round_trip():
+    values = {PSCI: 0x10003, BMAP_2: 3, 0x603000000013c103: 9}
+    s = read_stream(write_stream(values, cpus=2))
+    assert dict(s.values) == values and s.cpus == 2
+
+
+def _psci_stream(tmp_path: Path, psci: int, bmap2: int = 0) -> Path:
+    values = reglist_values(REGLISTS / "n1-linux-6.16.reglist", {PSCI: psci, BMAP_2: bmap2})
+    path = tmp_path / f"n1-linux-6.16-{psci:x}-{bmap2}.qevm"
+    path.write_bytes(write_stream(values))
+    return path
+
+
+def test_check_psci_value_rule(tmp_path):
+    dst = str(REGLISTS / "n1-linux-6.12.reglist")
+    bad = run_compat("check", str(_psci_stream(tmp_path, 0x10003)), dst, "--rules", "tolerances")
+    assert bad.rc == 1, bad.out + bad.err
+    assert "Could not set register fw reg 0 to 10003 (is 10001)" in bad.out
+    assert "KVM_REG_ARM_PSCI_VERSION" in bad.out and "kvm-psci-version=1.1" in bad.out
+    good = run_compat("check", str(_psci_stream(tmp_path, 0x10001)), dst, "--rules", "tolerances")
+    assert good.rc == 0 and good.out.splitlines()[0].endswith(": ok"), good.out + good.err
+
+
+def test_check_without_values_depends(tmp_path):
+    res = run_compat("check", str(REGLISTS / "n1-linux-6.16.reglist"),
+                     str(REGLISTS / "n1-linux-6.12.reglist"), "--rules", "tolerances")
+    assert res.rc == 0 and "ok, depending on values" in res.out
+    assert "depends on the value of KVM_REG_ARM_PSCI_VERSION" in res.out
+    assert "depends on the value of KVM_REG_ARM_VENDOR_HYP_BMAP_2" in res.out
+    # forward: a 6.12 source cannot hold a value 6.16 refuses
+    fwd = run_compat("check", str(REGLISTS / "n1-linux-6.12.reglist"),
+                     str(REGLISTS / "n1-linux-6.16.reglist"), "--rules", "tolerances")
+    assert "PSCI_VERSION" not in fwd.out
+    # a machine type whose promise spans 6.13 pins the value
+    pinned = run_compat("check", str(REGLISTS / "n1-linux-6.16.reglist"),
+                        str(REGLISTS / "n1-linux-6.12.reglist"), "--machine", "virt-10.1")
+    assert pinned.rc == 0 and "PSCI_VERSION" not in pinned.out, pinned.out
+
+
+def test_bmap2_uses_the_stream_value(tmp_path):
+    dst = str(REGLISTS / "n1-linux-6.12.reglist")
+    res = run_compat("check", str(_psci_stream(tmp_path, 0x10001, bmap2=3)), dst,
+                     "--rules", "tolerances")
+    assert res.rc == 1 and "its value 0x3 fails the tolerance test" in res.out
+
+
+def test_streams_on_both_sides_and_diff(tmp_path):
+    src = _psci_stream(tmp_path, 0x10001)
+    dst_values = reglist_values(REGLISTS / "n1-linux-6.12.reglist", {PSCI: 0x10001})
+    dst = tmp_path / "n1-linux-6.12.qevm"
+    dst.write_bytes(write_stream(dst_values))
+    res = run_compat("check", str(src), str(dst), "--rules", "tolerances", "--json")
+    assert res.rc == 0, res.out + res.err
+    assert '"format": "qemu-stream"' in res.out
+    diff = run_compat("diff", str(dst), str(src))
+    assert diff.rc == 0 and "KVM_REG_ARM_VENDOR_HYP_BMAP_2" in diff.out
+
+
+def test_stream_needs_a_kernel(tmp_path):
+    path = tmp_path / "x.qevm"
+    path.write_bytes(write_stream({PSCI: 0x10001}))
+    res = run_compat("check", str(path), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc == 1 and "Traceback" not in res.err
+    assert res.err.startswith(f"{path}: error: cannot tell which host kernel")
+    trunc = tmp_path / "n1-linux-6.16.qevm"
+    trunc.write_bytes(write_stream({PSCI: 0x10001})[:30])
+    res = run_compat("check", str(trunc), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc == 1 and res.err.startswith(f"{trunc}:0x") and "truncated" in res.err
+
+
+def test_real_tcg_stream_in_check():
+    src = STREAMS / "qemu-7.2-tcg-max-virt.qevm.gz"
+    res = run_compat("check", str(src), str(STREAMS / "qemu-7.2-tcg-a57-virt-7.0.qevm.gz"),
+                     "--from-kernel", "6.12", "--to-kernel", "6.12")
+    assert res.rc == 1 and "Traceback" not in res.err   # max has registers a57 lacks
