@@ -67,6 +67,20 @@ class _Terminated(Exception):
     pass
 
 
+#: QEMU processes running now (any thread); :func:`kill_all` ends them
+_LIVE: set = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every QEMU that :func:`boot` started and that still runs."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        if proc.poll() is None:
+            _kill(proc)
+
+
 def boot(kernel: Path, initrds, *, qemu: str | None = None, cpu: str = "max",
          machine: str = DEFAULT_MACHINE, memory: str = "1024", smp: int = 1,
          append: str = DEFAULT_APPEND, extra_args=(), timeout: float = 300,
@@ -114,6 +128,8 @@ def boot(kernel: Path, initrds, *, qemu: str | None = None, cpu: str = "max",
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
         except OSError as exc:
             raise lab_error(f"cannot start {exe}: {exc.strerror or exc}") from None
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
 
         def reader():
             tail = b""
@@ -150,9 +166,12 @@ def boot(kernel: Path, initrds, *, qemu: str | None = None, cpu: str = "max",
     except _Terminated:
         raise KeyboardInterrupt from None
     finally:
-        if proc is not None and proc.poll() is None:
-            _kill(proc)
-            proc.wait()
+        if proc is not None:
+            if proc.poll() is None:
+                _kill(proc)
+                proc.wait()
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if tmp is not None:
