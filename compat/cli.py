@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("compat.commands.audit", "simulate all migrations among register lists"),
     "diff": ("compat.commands.diff", "registers added and removed between two lists"),
     "new-register": ("compat.commands.new_register", "scaffold a registry entry"),
+    "collect": ("compat.commands.collect", "this arm64 host's vCPU register list, from KVM"),
+    "lab": ("compat.commands.lab", "real Debian arm64 kernels' register lists under QEMU"),
 }
 
 

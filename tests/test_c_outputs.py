@@ -16,6 +16,7 @@ from compat.load import pipeline as build
 from conftest import BUNDLED, run_compat
 
 VIRT_VERSIONS = ["11.1", "11.0", "10.2", "10.1", "10.0"]
+PMMIR = "0x603000000013c4f6"
 BMAP_2 = "0x6030000000160003"
 TCR2, PIRE0, PIR = "0x603000000013c103", "0x603000000013c512", "0x603000000013c513"
 DBGDTRTX = "0x40200000200e0298"
@@ -78,11 +79,12 @@ def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
     gen, _ = bundled
     exe = compile_harness("compat_props", gen, tmp_path)
     assert applied(exe, "per-version", "10.1") == {
-        "x-mig-hidden-regs": [BMAP_2],
+        "x-mig-hidden-regs": [PMMIR, BMAP_2],
         "x-mig-safe-missing-regs": [DBGDTRTX, TCR2, PIRE0, PIR],
         "kvm-psci-version": ["1.1"],    # value rule: Linux 6.13 raised PSCI to 1.3
     }
-    assert applied(exe, "per-version", "11.1") == {}
+    # PMMIR_EL1 (added in Linux 7.3) is inside every promise
+    assert applied(exe, "per-version", "11.1") == {"x-mig-hidden-regs": [PMMIR]}
 
 
 def test_chaining_per_version_tables_would_abort_qemu(bundled, tmp_path):

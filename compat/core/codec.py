@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from compat.core.sysreg_names import FW_FEAT_BMAP_NAMES, FW_NAMES, SYSREG_BY_NAME, SYSREG_NAMES
+from compat.core.sysreg_names import (FW_FEAT_BMAP_NAMES, FW_NAMES, SYSREG_BY_NAME,
+                                       SYSREG_NAMES, demux_name)
 
 
 class CodecError(ValueError):
@@ -121,6 +122,8 @@ class Decoded:
             return FW_FEAT_BMAP_NAMES.get(f["number"])
         if self.group == "core":
             return CORE_NAMES.get(f["offset"])
+        if self.group == "demux":
+            return demux_name(f["id"], f["value"])
         return None
 
     @property

@@ -153,7 +153,74 @@ def _table() -> dict[Encoding, str]:
     add(3, 3, 14, 3, 0, "CNTV_TVAL_EL0")
     add(3, 3, 14, 3, 1, "CNTV_CTL_EL0")
     add(3, 3, 14, 3, 2, "KVM_REG_ARM_TIMER_CNT")
+    _add_el2_and_reserved(names)
     return names
+
+
+def _add_el2_and_reserved(names: dict[Encoding, str]) -> None:
+    """EL2 registers (what a vCPU with nested virtualization exposes), the
+    AArch32-state registers kept at EL2, and the unallocated ID register slots
+    KVM lists.  Encodings from the Arm Architecture Reference Manual's register
+    index and Linux ``arch/arm64/tools/sysreg``; the table is written here, not
+    copied.  Entries already named above win."""
+    el2 = {
+        (0, 0, 0): "VPIDR_EL2", (0, 0, 5): "VMPIDR_EL2",
+        (1, 0, 0): "SCTLR_EL2", (1, 0, 1): "ACTLR_EL2", (1, 0, 3): "SCTLR2_EL2",
+        (1, 1, 0): "HCR_EL2", (1, 1, 1): "MDCR_EL2", (1, 1, 2): "CPTR_EL2",
+        (1, 1, 3): "HSTR_EL2", (1, 1, 4): "HFGRTR_EL2", (1, 1, 5): "HFGWTR_EL2",
+        (1, 1, 6): "HFGITR_EL2", (1, 1, 7): "HACR_EL2",
+        (1, 2, 0): "ZCR_EL2", (1, 2, 1): "TRFCR_EL2", (1, 2, 2): "HCRX_EL2",
+        (1, 2, 5): "SMPRIMAP_EL2", (1, 2, 6): "SMCR_EL2", (1, 3, 1): "SDER32_EL2",
+        (2, 0, 0): "TTBR0_EL2", (2, 0, 1): "TTBR1_EL2", (2, 0, 2): "TCR_EL2",
+        (2, 0, 3): "TCR2_EL2", (2, 1, 0): "VTTBR_EL2", (2, 1, 2): "VTCR_EL2",
+        (2, 2, 0): "VNCR_EL2", (2, 6, 0): "VSTTBR_EL2", (2, 6, 2): "VSTCR_EL2",
+        (3, 0, 0): "DACR32_EL2",
+        (3, 1, 0): "HDFGRTR2_EL2", (3, 1, 1): "HDFGWTR2_EL2", (3, 1, 2): "HFGRTR2_EL2",
+        (3, 1, 3): "HFGWTR2_EL2", (3, 1, 4): "HDFGRTR_EL2", (3, 1, 5): "HDFGWTR_EL2",
+        (3, 1, 6): "HAFGRTR_EL2", (3, 1, 7): "HFGITR2_EL2",
+        (4, 0, 0): "SPSR_EL2", (4, 0, 1): "ELR_EL2", (4, 1, 0): "SP_EL1",
+        (4, 3, 0): "SPSR_irq", (4, 3, 1): "SPSR_abt", (4, 3, 2): "SPSR_und",
+        (4, 3, 3): "SPSR_fiq",
+        (5, 0, 1): "IFSR32_EL2", (5, 1, 0): "AFSR0_EL2", (5, 1, 1): "AFSR1_EL2",
+        (5, 2, 0): "ESR_EL2", (5, 2, 3): "VSESR_EL2", (5, 3, 0): "FPEXC32_EL2",
+        (5, 6, 0): "TFSR_EL2",
+        (6, 0, 0): "FAR_EL2", (6, 0, 4): "HPFAR_EL2",
+        (9, 9, 0): "PMSCR_EL2",
+        (10, 2, 0): "MAIR_EL2", (10, 2, 2): "PIRE0_EL2", (10, 2, 3): "PIR_EL2",
+        (10, 2, 4): "POR_EL2", (10, 3, 0): "AMAIR_EL2", (10, 4, 0): "MPAMHCR_EL2",
+        (10, 4, 1): "MPAMVPMV_EL2", (10, 5, 0): "MPAM2_EL2",
+        (12, 0, 0): "VBAR_EL2", (12, 0, 1): "RVBAR_EL2", (12, 0, 2): "RMR_EL2",
+        (12, 1, 1): "VDISR_EL2", (12, 9, 5): "ICC_SRE_EL2",
+        (12, 11, 0): "ICH_HCR_EL2", (12, 11, 1): "ICH_VTR_EL2", (12, 11, 2): "ICH_MISR_EL2",
+        (12, 11, 3): "ICH_EISR_EL2", (12, 11, 5): "ICH_ELRSR_EL2", (12, 11, 7): "ICH_VMCR_EL2",
+        (13, 0, 1): "CONTEXTIDR_EL2", (13, 0, 2): "TPIDR_EL2", (13, 0, 7): "SCXTNUM_EL2",
+        (14, 0, 3): "CNTVOFF_EL2", (14, 0, 6): "CNTPOFF_EL2", (14, 1, 0): "CNTHCTL_EL2",
+        (14, 2, 0): "CNTHP_TVAL_EL2", (14, 2, 1): "CNTHP_CTL_EL2", (14, 2, 2): "CNTHP_CVAL_EL2",
+        (14, 3, 0): "CNTHV_TVAL_EL2", (14, 3, 1): "CNTHV_CTL_EL2", (14, 3, 2): "CNTHV_CVAL_EL2",
+    }
+    for n in range(4):
+        el2[(12, 8, n)] = f"ICH_AP0R{n}_EL2"
+        el2[(12, 9, n)] = f"ICH_AP1R{n}_EL2"
+    for n in range(16):
+        el2[(12, 12 + n // 8, n % 8)] = f"ICH_LR{n}_EL2"
+    for (crn, crm, op2), name in el2.items():
+        names.setdefault((3, 4, crn, crm, op2), name)
+    names.setdefault((3, 6, 4, 1, 0), "SP_EL2")
+    # ID space slots (op0 3, op1 0, CRn 0, CRm 1..7) with no register yet: KVM
+    # lists them (reading as zero), Linux sys_regs.c calls them ID_UNALLOCATED
+    for crm in range(1, 8):
+        for op2 in range(8):
+            names.setdefault((3, 0, 0, crm, op2), f"ID_UNALLOCATED_{crm}_{op2}")
+
+
+#: CCSIDR values KVM exposes as demux registers (group 0x11, id 0): the low
+#: byte is the CSSELR_EL1 value selecting the cache, Level in bits 3:1
+#: (level - 1) and InD in bit 0 (1 instruction, 0 data or unified).
+def demux_name(ident: int, value: int) -> str | None:
+    if ident != 0 or value > 0x0F:
+        return None
+    kind = "instruction" if value & 1 else "data"
+    return f"CCSIDR[L{(value >> 1) + 1} {kind}]"
 
 
 SYSREG_NAMES: dict[Encoding, str] = _table()

@@ -1,0 +1,77 @@
+"""``compat lab``: real Debian arm64 kernels under QEMU, on any machine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+_EPILOG = """\
+subcommands:
+  kernels               list the Debian arm64 kernels the archive offers
+  collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
+                        compat's collector inside and write its register list
+
+The lab reaches Debian's archive through apt with a private configuration
+in its cache directory (default $XDG_CACHE_HOME/compat-lab); the archive's
+address is read from this machine's apt sources, which are never changed.
+Needs apt, dpkg, cpio and qemu-system-aarch64 (package qemu-system-arm).
+
+example:
+  compat lab kernels
+  compat lab collect 6.1.0-50 7.3.4+deb13 -o lists/
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = _EPILOG
+    sub = parser.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    sub.required = True
+    k = sub.add_parser("kernels", help="list the Debian arm64 kernels the archive offers")
+    k.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
+    k.add_argument("--refresh", action="store_true", help="update the package lists now")
+    c = sub.add_parser("collect", help="collect real register lists of Debian arm64 kernels")
+    c.add_argument("versions", nargs="+", metavar="VERSION",
+                   help="Debian kernel ABI, as 'compat lab kernels' shows it (7.3.4+deb13)")
+    c.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="directory for the <host>-linux-<version>.reglist files")
+    c.add_argument("--cpu", default="max", metavar="MODEL", help="QEMU -cpu model (default: max)")
+    c.add_argument("--qemu", metavar="PATH", help="qemu-system-aarch64 to run (default: on PATH)")
+    c.add_argument("--features", default="psci-0.2,pmu-v3", metavar="LIST",
+                   help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
+                   "(default: psci-0.2,pmu-v3)")
+    c.add_argument("--host", metavar="NAME", help="host name in the list (default: qemuX.Y-CPU)")
+    c.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
+    c.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                   help="per boot (default: 300)")
+    c.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
+                   help="boots at once (default: 2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from compat.lab.apt import PrivateApt, default_cache
+    from compat.lab.collector import CollectError
+    from compat.lab.errors import lab_error
+
+    if args.lab_command == "kernels":
+        from compat.lab import kernels
+        apt = PrivateApt(args.cache or default_cache())
+        if args.refresh:
+            apt.update(force=True)
+        rows = kernels.available(apt)
+        if not rows:
+            raise lab_error("the archive offers no arm64 kernel (see the apt sources)")
+        width = max(len(k.abi) for k in rows)
+        print(f"{'VERSION':<{width}}  {'RELEASE':<7}  {'SUITE':<18}  PACKAGE (VERSION)")
+        for k in rows:
+            print(f"{k.abi:<{width}}  {k.release_text:<7}  {k.suite:<18}  {k.package} ({k.version})")
+        return 0
+    from compat.lab import collect
+    try:
+        done = collect.collect(args.versions, args.output, cpu=args.cpu, qemu=args.qemu,
+                               features=args.features, host=args.host, cache=args.cache,
+                               timeout=args.timeout, jobs=args.jobs)
+    except CollectError as exc:
+        raise lab_error(exc.message, exc.hint) from None
+    for c in done:
+        print(f"{c.path}: {c.entries} registers (linux {c.kernel.abi}, {c.seconds:.1f} s)")
+    return 0

@@ -1,0 +1,269 @@
+"""Collect a vCPU's register list from KVM: ``KVM_GET_REG_LIST``.
+
+Standard library only, and importing nothing from compat: this same file
+backs ``compat collect`` on a real arm64 host and is copied into the lab's
+initramfs, where ``python3.11 collector.py --guest ...`` runs it inside the
+guest kernel.
+
+Numbers checked against the uapi headers of Debian's ``linux-libc-dev``
+7.3.4-1~bpo13+1 (``usr/include/linux/kvm.h``,
+``usr/include/aarch64-linux-gnu/asm/kvm.h``), by compiling a program that
+prints the macros: KVM_GET_API_VERSION 0xae00, KVM_CREATE_VM 0xae01,
+KVM_CHECK_EXTENSION 0xae03, KVM_CREATE_VCPU 0xae41, KVM_ARM_VCPU_INIT
+0x4020aeae, KVM_ARM_PREFERRED_TARGET 0x8020aeaf, KVM_GET_REG_LIST 0xc008aeb0,
+KVM_ARM_VCPU_FINALIZE 0x4004aec2; capabilities KVM_CAP_ARM_EL1_32BIT 93,
+KVM_CAP_ARM_PSCI_0_2 102, KVM_CAP_ARM_PMU_V3 126, KVM_CAP_ARM_SVE 170,
+KVM_CAP_ARM_PTRAUTH_ADDRESS 171, KVM_CAP_ARM_PTRAUTH_GENERIC 172,
+KVM_CAP_ARM_EL2 240; ``struct kvm_vcpu_init`` is ``__u32 target; __u32
+features[7]`` and feature bits are POWER_OFF 0, EL1_32BIT 1, PSCI_0_2 2,
+PMU_V3 3, SVE 4, PTRAUTH_ADDRESS 5, PTRAUTH_GENERIC 6, HAS_EL2 7.
+
+The vCPU gets the features QEMU's ``-cpu host`` would give it: PSCI 0.2, and
+PMU v3, SVE (then ``KVM_ARM_VCPU_FINALIZE``) and pointer authentication each
+when KVM says it can (and the caller did not turn it off); EL2 (nested
+virtualization) only on request.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import struct
+import sys
+
+KVM_GET_API_VERSION = 0xAE00
+KVM_CREATE_VM = 0xAE01
+KVM_CHECK_EXTENSION = 0xAE03
+KVM_CREATE_VCPU = 0xAE41
+KVM_ARM_VCPU_INIT = 0x4020AEAE
+KVM_ARM_PREFERRED_TARGET = 0x8020AEAF
+KVM_GET_REG_LIST = 0xC008AEB0
+KVM_ARM_VCPU_FINALIZE = 0x4004AEC2
+
+CAP_PSCI_0_2 = 102
+CAP_PMU_V3 = 126
+CAP_SVE = 170
+CAP_PTRAUTH_ADDRESS = 171
+CAP_PTRAUTH_GENERIC = 172
+CAP_EL2 = 240
+
+#: feature name -> (bit in features[0], capabilities it needs)
+FEATURES = {
+    "psci-0.2": (2, (CAP_PSCI_0_2,)),
+    "pmu-v3": (3, (CAP_PMU_V3,)),
+    "sve": (4, (CAP_SVE,)),
+    "ptrauth": (None, (CAP_PTRAUTH_ADDRESS, CAP_PTRAUTH_GENERIC)),   # bits 5 and 6
+    "el2": (7, (CAP_EL2,)),
+}
+ORDER = ("psci-0.2", "pmu-v3", "sve", "ptrauth", "el2")
+#: what ``-cpu host`` turns on when KVM can; el2 only when asked
+HOST_DEFAULT = ("psci-0.2", "pmu-v3", "sve", "ptrauth")
+VCPU_INIT = struct.Struct("<I7I")
+BEGIN = "=== compat-reglist begin ==="
+END = "=== compat-reglist end"
+
+
+class CollectError(Exception):
+    """A reason the list cannot be collected; ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class Ioctl:
+    """The real device layer: ``os.open`` and ``fcntl.ioctl``.  Tests pass a
+    fake with the same three methods."""
+
+    def open(self, path: str) -> int:
+        return os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+
+    def ioctl(self, fd: int, request: int, arg=0):
+        import fcntl
+        if isinstance(arg, bytearray):
+            fcntl.ioctl(fd, request, arg, True)
+            return 0
+        return fcntl.ioctl(fd, request, arg)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+
+def _features_word(names) -> int:
+    word = 0
+    for name in names:
+        bit = FEATURES[name][0]
+        word |= (1 << 5 | 1 << 6) if bit is None else 1 << bit
+    return word
+
+
+def parse_features(text: str) -> list[str]:
+    """``psci-0.2,pmu-v3`` (or ``none``) -> feature names in canonical order."""
+    names = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if names == ["none"]:
+        return []
+    aliases = {"psci": "psci-0.2", "pmu": "pmu-v3", "pauth": "ptrauth", "nested": "el2"}
+    out = []
+    for n in names:
+        n = aliases.get(n, n)
+        if n not in FEATURES:
+            raise CollectError(f"unknown vCPU feature '{n}'",
+                               "features: " + ", ".join(ORDER) + ", or none")
+        out.append(n)
+    return [n for n in ORDER if n in out]
+
+
+def collect(want=None, *, required=(), dev: str = "/dev/kvm", layer=None) -> tuple[list[int], list[str], int]:
+    """Create a VM and one vCPU and return ``(indices, features, target)``.
+
+    ``want``: features to enable where KVM has the capability (default:
+    :data:`HOST_DEFAULT`); ``required``: features whose capability must be
+    there (an error otherwise)."""
+    layer = layer or Ioctl()
+    want = list(HOST_DEFAULT if want is None else want)
+    for name in required:
+        if name not in want:
+            want.append(name)
+    try:
+        kvm = layer.open(dev)
+    except FileNotFoundError:
+        raise CollectError(f"{dev} does not exist",
+                           "load KVM (modprobe kvm) or run this on the host itself: a guest "
+                           "without nested virtualization has no /dev/kvm") from None
+    except PermissionError:
+        raise CollectError(f"permission denied opening {dev}",
+                           "add yourself to the 'kvm' group (then log in again) or run as root") from None
+    except OSError as exc:
+        raise CollectError(f"cannot open {dev}: {exc.strerror or exc}") from None
+    fds = [kvm]
+    try:
+        def check(cap: int) -> bool:
+            try:
+                return layer.ioctl(kvm, KVM_CHECK_EXTENSION, cap) > 0
+            except OSError:
+                return False
+
+        enabled = []
+        for name in [n for n in ORDER if n in want]:
+            caps = FEATURES[name][1]
+            if all(check(c) for c in caps):
+                enabled.append(name)
+            elif name in required:
+                raise CollectError(f"this kernel's KVM lacks the capability for vCPU feature "
+                                   f"'{name}' (KVM_CHECK_EXTENSION {', '.join(map(str, caps))} "
+                                   "returned 0)", "turn the feature off, or use a kernel and "
+                                   "host that support it")
+        vm = _call(layer, kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM")
+        fds.append(vm)
+        init = bytearray(VCPU_INIT.size)
+        _call(layer, vm, KVM_ARM_PREFERRED_TARGET, init, "KVM_ARM_PREFERRED_TARGET")
+        target = VCPU_INIT.unpack(init)[0]
+        vcpu = _call(layer, vm, KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
+        fds.append(vcpu)
+        init = bytearray(VCPU_INIT.pack(target, _features_word(enabled), 0, 0, 0, 0, 0, 0))
+        _call(layer, vcpu, KVM_ARM_VCPU_INIT, init, "KVM_ARM_VCPU_INIT",
+              f"with features {','.join(enabled) or 'none'}")
+        if "sve" in enabled:
+            _call(layer, vcpu, KVM_ARM_VCPU_FINALIZE, bytearray(struct.pack("<i", 4)),
+                  "KVM_ARM_VCPU_FINALIZE")
+        return get_reg_list(layer, vcpu), enabled, target
+    finally:
+        for fd in reversed(fds):
+            try:
+                layer.close(fd)
+            except OSError:
+                pass
+
+
+def _call(layer, fd: int, request: int, arg, name: str, what: str = ""):
+    try:
+        return layer.ioctl(fd, request, arg)
+    except OSError as exc:
+        raise CollectError(f"{name} failed{' ' + what if what else ''}: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from None
+
+
+def get_reg_list(layer, vcpu: int) -> list[int]:
+    """``KVM_GET_REG_LIST``: n = 0 fails with E2BIG and writes the count back;
+    then a buffer of that size.  Retried if the count grows in between."""
+    n = 0
+    for _ in range(4):
+        buf = bytearray(struct.pack("<Q", n) + bytes(8 * n))
+        try:
+            layer.ioctl(vcpu, KVM_GET_REG_LIST, buf)
+        except OSError as exc:
+            if exc.errno != errno.E2BIG:
+                raise CollectError(f"KVM_GET_REG_LIST failed: {os.strerror(exc.errno)}") from None
+            count = struct.unpack_from("<Q", buf)[0]
+            if count <= n or count > 1 << 20:
+                raise CollectError(f"KVM_GET_REG_LIST answered E2BIG with an implausible "
+                                   f"count {count}")
+            n = count
+            continue
+        count = struct.unpack_from("<Q", buf)[0]
+        if count > n:
+            raise CollectError(f"KVM_GET_REG_LIST returned {count} entries for a buffer of {n}")
+        return sorted(set(struct.unpack_from(f"<{count}Q", buf, 8)))
+    raise CollectError("KVM_GET_REG_LIST kept answering E2BIG")
+
+
+def read_midr(path: str = "/sys/devices/system/cpu/cpu0/regs/identification/midr_el1") -> str | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def format_list(indices, *, kernel: str, host: str, cpu: str | None, features,
+                extra: dict | None = None) -> str:
+    """The reglist text: headers, then one ``0x%016x`` index a line."""
+    lines = [f"# kernel: {kernel}", f"# host: {host}"]
+    lines.append(f"# cpu: {cpu or 'unknown'}")
+    lines.append(f"# vcpu-features: {','.join(features) or 'none'}")
+    for key, value in (extra or {}).items():
+        lines.append(f"# {key}: {value}")
+    lines.append(f"# entries: {len(indices)}")
+    lines += [f"0x{i:016x}" for i in indices]
+    return "\n".join(lines) + "\n"
+
+
+def check_arch() -> None:
+    machine = platform.machine()
+    if machine not in ("aarch64", "arm64"):
+        raise CollectError(f"this is a {machine} machine; KVM_GET_REG_LIST for arm64 vCPUs "
+                           "needs an arm64 host",
+                           "run 'compat collect' on an arm64 host, or use 'compat lab collect' "
+                           "to boot a Debian arm64 kernel under QEMU")
+
+
+def guest_main(argv) -> int:
+    """Inside the lab's guest: collect and print the list between markers on
+    the console.  ``argv``: ``--features LIST`` (default: psci-0.2,pmu-v3)."""
+    features = ["psci-0.2", "pmu-v3"]
+    if "--features" in argv:
+        features = parse_features(argv[argv.index("--features") + 1])
+    out = sys.stdout
+    try:
+        indices, enabled, _ = collect(features, required=features)
+        cpu = read_midr()
+        text = format_list(indices, kernel=platform.release(), host="guest",
+                           cpu=f"MIDR {cpu}" if cpu else None, features=enabled)
+    except CollectError as exc:
+        out.write(f"\ncompat-collector: error: {exc.message}\n")
+        if exc.hint:
+            out.write(f"compat-collector: note: {exc.hint}\n")
+        out.flush()
+        return 1
+    out.write("\n" + BEGIN + "\n" + text + f"{END} {len(indices)} ===\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    if "--guest" in sys.argv[1:]:
+        sys.exit(guest_main(sys.argv[1:]))
+    sys.stderr.write("usage: collector.py --guest [--features LIST] (or: compat collect)\n")
+    sys.exit(2)

@@ -1,0 +1,120 @@
+"""The registry's kernel facts against real register lists (tests/data/real/,
+collected by `compat lab collect` from Debian's arm64 kernels), and names for
+every index in them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from compat.core import codec
+from compat.analysis.reglist import read_reglist
+from compat.core.versions import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = sorted((ROOT / "tests" / "data" / "real").glob("*.reglist"))
+
+#: CPU features each real host's CPU model lacks (QEMU 7.2's -cpu max and
+#: neoverse-n1 have neither FEAT_TCRX nor FEAT_S1PIE); a gated register must
+#: be absent there from the gating kernel on.
+HOST_LACKS = {
+    "qemu7.2-max": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_S1POE"},
+    "qemu7.2-neoverse-n1": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_S1POE"},
+}
+
+
+def _hosts():
+    by_host = defaultdict(list)
+    for path in REAL:
+        reg = read_reglist(path)
+        by_host[reg.host].append(reg)
+    return {h: sorted(v, key=lambda r: r.kernel) for h, v in by_host.items()}
+
+
+def _facts():
+    data = tomllib.loads((ROOT / "registry.toml").read_text())
+    for name, reg in data.get("registers", {}).items():
+        index = int(reg["index"], 16) if "index" in reg else codec.encode_fields(
+            reg["encoding"]["group"], **{k: v for k, v in reg["encoding"].items() if k != "group"})
+        for change in reg.get("changes", []):
+            if "kernel" in change:
+                yield name, index, change
+
+
+FACTS = list(_facts())
+
+
+def test_real_lists_exist():
+    assert len(REAL) >= 10
+    assert FACTS
+
+
+@pytest.mark.parametrize("name, index, change", FACTS,
+                         ids=[f"{n}-{c['change']}-{c['kernel']}" for n, _, c in FACTS])
+def test_kernel_fact_matches_real_lists(name, index, change):
+    at = Version.parse(change["kernel"])
+    problems = []
+    for host, lists in _hosts().items():
+        older = [r for r in lists if r.kernel < at]
+        for reg in lists:
+            present = index in reg.indices
+            before = reg.kernel < at
+            kind = change["change"]
+            if kind == "added":
+                want = not before
+            elif kind == "removed":
+                want = before
+            elif kind in ("gated", "ungated"):
+                if before:
+                    # exposed on every host just before the gating (the register
+                    # itself may be younger than the oldest list)
+                    if reg is not older[-1]:
+                        continue
+                    want = kind == "gated"
+                elif change.get("cpu-feature") in HOST_LACKS.get(host, ()):
+                    want = kind == "ungated"
+                else:
+                    continue  # feature unknown on this host: nothing to check
+            else:
+                continue
+            if present != want:
+                problems.append(f"{Path(reg.path).name}: {'has' if present else 'lacks'} it")
+    assert not problems, (f"registry fact '{name}: {change['change']} in {change['kernel']}' "
+                          f"({codec.format_index(index)}) disagrees with real lists: "
+                          + "; ".join(problems))
+
+
+def test_every_real_index_has_a_name():
+    unnamed = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices
+                      if codec.decode(i).name is None})
+    assert not unnamed
+
+
+def test_decode_names_every_real_index():
+    indices = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices})
+    proc = subprocess.run([sys.executable, "-m", "compat", "decode", "--json", *indices],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    rows = json.loads(proc.stdout)
+    rows = rows if isinstance(rows, list) else rows.get("registers", rows.get("indices", []))
+    assert len(rows) == len(indices)
+    assert all(r.get("name") for r in rows), [r for r in rows if not r.get("name")][:5]
+
+
+def test_audit_of_real_lists_passes():
+    proc = subprocess.run([sys.executable, "-m", "compat", "audit",
+                           *[str(p) for p in REAL]], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+
+
+def test_expected_counts():
+    counts = {read_reglist(p).kernel.__str__(): len(read_reglist(p).indices)
+              for p in REAL if read_reglist(p).host == "qemu7.2-max"}
+    assert counts["6.1"] == 316 and counts["6.12"] == 333 and counts["7.3"] == 332
+    assert all(counts[k] == 331 for k in ("6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2"))
