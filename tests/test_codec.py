@@ -291,7 +291,7 @@ def test_decode_rejects_out_of_range():
 
 @pytest.mark.parametrize("expr, pattern", [
     ("TCR2_EL2X", r"unknown register name 'TCR2_EL2X'.*did you mean"),
-    ("TCR2_EL", r"unknown register name 'TCR2_EL'.*did you mean.*TCR2_EL1"),
+    ("TCR2_EL11", r"unknown register name 'TCR2_EL11'.*did you mean.*TCR2_EL1\b"),
     ("ARM64_SYS_REG(3, 0, 2, 0)", r"ARM64_SYS_REG takes 5 argument\(s\), not 4"),
     ("KVM_REG_ARM_FW_REG(1, 2)", r"takes 1 argument\(s\), not 2"),
     ("ARM64_SYS_REG(4, 0, 2, 0, 3)", r"op0 = 4 is out of range 0\.\.3"),
