@@ -198,3 +198,22 @@ def test_console_script(tmp_path):
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "0x603000000013c103\n"
+
+
+def test_explain_shows_the_tolerance_the_c_output_registers(compat_cli):
+    """explain reads the one tolerance decision (compat.qemu.tolerance)."""
+    import json
+
+    from compat.load.pipeline import load_text
+    from compat.qemu.tolerance import tolerances
+    from conftest import BUNDLED
+
+    registry = load_text(BUNDLED.read_text()).registry
+    expected = {t.register.name: t.kind for t in tolerances(registry)}
+    for name in registry.registers:
+        res = compat_cli("explain", name, "--json")
+        assert res.rc == 0, res.err
+        got = json.loads(res.out)["tolerance"]
+        assert (got and got["kind"]) == expected.get(name), name
+    assert expected["KVM_REG_ARM_VENDOR_HYP_BMAP_2"] == "ToleranceOnlySrcTestValue"
+    assert "DBGDTRTX" not in expected      # QEMU-side TCG change: no KVM tolerance

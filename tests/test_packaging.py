@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -405,7 +406,26 @@ def _new_register(bindir, cwd, lists):
     assert '"0x603000000013c513"' in proc.stdout, proc.stdout
 
 
+def _collect(bindir, cwd, lists):
+    proc = _compat(bindir, "collect", cwd=cwd)
+    if platform.machine() not in ("aarch64", "arm64"):
+        assert proc.returncode == 1, _show(proc)     # a clear refusal, not a crash
+        assert "needs an arm64 host" in proc.stderr and "compat lab collect" in proc.stderr
+    else:
+        assert proc.returncode in (0, 1), _show(proc)
+
+
+def _lab(bindir, cwd, lists):
+    if shutil.which("apt-get") is None:
+        pytest.skip("the lab reaches Debian's archive through apt")
+    proc = _compat(bindir, "lab", "kernels", cwd=cwd)
+    assert proc.returncode == 0, _show(proc)
+    assert re.search(r"^7\.3\S*\s+7\.3\s", proc.stdout, re.M), proc.stdout
+
+
 REAL_RUNS = {
+    "collect": _collect,
+    "lab": _lab,
     "validate": _validate,
     "build": _build,
     "check": _check,

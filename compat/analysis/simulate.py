@@ -56,7 +56,7 @@ from compat.analysis.reglist import RegList
 from compat.core.derive import Derivation, MachineRules
 from compat.core.diagnostics import CompatError, Location, did_you_mean
 from compat.core.model import BACKWARD, Register, Registry, change_for
-from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, tolerances
+from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
@@ -173,7 +173,7 @@ class RuleSet:
     machine: MachineRules | None
     hidden: frozenset[int]                     # removed from both lists
     tolerated: frozenset[int]                  # ignored when unknown at destination
-    value_tests: dict[int, tuple[int, int]]    # index -> (mask, expected)
+    value_tests: dict[int, Tolerance]          # ToleranceOnlySrcTestValue, by index
     values: dict[int, int]                     # register values (reset + features)
     features: tuple[str, ...]
     guards: tuple[Guard, ...] = ()              # refused features (VM start fails)
@@ -247,7 +247,7 @@ class Simulator:
             if tolerance.kind == NOT_ON_BOTH_ENDS:
                 tolerated.add(tolerance.index)
             else:
-                tests[tolerance.index] = (tolerance.mask, tolerance.value)
+                tests[tolerance.index] = tolerance
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
                        features, written=self._written(features))
 
@@ -292,7 +292,7 @@ class Simulator:
             if index in rules.tolerated:
                 continue
             test = rules.value_tests.get(index)
-            if test is None or rules.values.get(index, 0) & test[0] != test[1]:
+            if test is None or not test.allows(rules.values.get(index, 0)):
                 return False
         return True
 
@@ -319,7 +319,7 @@ class Simulator:
                 continue
             test = rules.value_tests.get(index)
             value = values.get(index, 0)
-            if test is not None and value & test[0] == test[1]:
+            if test is not None and test.allows(value):
                 accepted += 1
                 if source.values is None and index not in rules.written:
                     depends.append(self._depends_test(index, test, value))
@@ -327,7 +327,7 @@ class Simulator:
             detail = None
             if test is not None:
                 detail = (f"its value {value:#x} fails the tolerance test "
-                          f"(value & {test[0]:#x} == {test[1]:#x})")
+                          f"(value & {test.mask:#x} == {test.value:#x})")
             bad.append((index, detail))
         incoming = len(src) - accepted
         too_long = incoming > len(dst)
@@ -354,8 +354,8 @@ class Simulator:
 
     def _depends_test(self, index: int, test: tuple[int, int], assumed: int) -> str:
         name = self.name_of(index) or codec.format_index(index)
-        return (f"depends on the value of {name}: tolerated only when (value & {test[0]:#x}) "
-                f"== {test[1]:#x}; a register list has no values, so this assumes the reset "
+        return (f"depends on the value of {name}: tolerated only when (value & {test.mask:#x}) "
+                f"== {test.value:#x}; a register list has no values, so this assumes the reset "
                 f"value {assumed:#x} (pass the source's migration stream for its real value)")
 
     def _value_rules(self, source: RegList, destination: RegList, rules: RuleSet,

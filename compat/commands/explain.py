@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from compat.core import codec
     from compat.core.diagnostics import did_you_mean
-    from compat.core.explain import explain_register
+    from compat.analysis.explain import explain_register
 
     loaded = open_loaded(args)
     registry = loaded.registry

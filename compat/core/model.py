@@ -1,6 +1,6 @@
 """The registry's intermediate representation.
 
-Objects here are built by :mod:`compat.registry` after validation, so every
+Objects here are built by :mod:`compat.load.semantic` after validation, so every
 one of them is already consistent: indices agree with encodings, references
 resolve, versions parse.  Each carries the :class:`~compat.core.diagnostics.Location`
 it was written at, for messages and for provenance comments in generated
@@ -189,10 +189,6 @@ class Register:
     def size(self) -> int:
         return self.decoded.size
 
-    @property
-    def max_value(self) -> int:
-        return (1 << self.size) - 1
-
 
 @dataclass(frozen=True)
 class FeatureWrite:
@@ -269,11 +265,6 @@ class Registry:
         """Every machine version, by family name, newest first within a family."""
         return [v for name in sorted(self.machines) for v in self.machines[name].versions]
 
-    def find_machine(self, name: str) -> MachineVersion | None:
-        for version in self.machine_versions():
-            if version.name == name:
-                return version
-        return None
 
     def writers(self, register: Register) -> tuple[str, ...]:
         """Features that write ``register`` (declared by either side), sorted."""

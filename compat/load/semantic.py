@@ -1,7 +1,9 @@
 """Semantic validation: what JSON Schema cannot say, and the model it yields.
 
-:func:`load_registry` is the front door: read TOML, check ``schema-version``,
-check structure against the schema, then check meaning here, collecting
+:func:`load_registry` reads one file without plugins (commands go through
+:mod:`compat.load.pipeline`, which adds them): read TOML, check
+``schema-version``, check structure against the schema, then check meaning
+here, collecting
 every error of the file before reporting them together, sorted by line.
 Only a registry without errors becomes a :class:`~compat.core.model.Registry`.
 """

@@ -13,9 +13,6 @@ from compat.plugin import (c_comment, c_file_header, format_index,
                            provenance as plugin_provenance, Register, Rule)
 
 
-MAX_COLUMNS = 80
-
-
 def include_guard(filename: str) -> str:
     """``arm-compat-guards.h`` -> ``ARM_COMPAT_GUARDS_H``."""
     return re.sub(r"[^A-Za-z0-9]", "_", filename).upper()

@@ -1,4 +1,5 @@
-"""What ``compat explain`` says about a register: facts, rules, guards."""
+"""What ``compat explain`` says about a register: facts, its rule on each
+machine type, its QEMU tolerance, guards."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from compat.core.codec import format_index
 from compat.core.derive import Derivation, Rule
 from compat.core.model import Register, Registry
+from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerance_for
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class MachineLine:
 class Explanation:
     register: Register
     machines: tuple[MachineLine, ...]
+    tolerance: Tolerance | None      # QEMU master's per-CPU tolerance, if any
 
     def to_text(self) -> str:
         reg = self.register
@@ -47,6 +50,13 @@ class Explanation:
             out.append(f"  written by features: {', '.join(reg.used_by)}")
         for source in reg.sources:
             out.append(f"  source: {source}")
+        if self.tolerance is None:
+            out.append("  QEMU tolerance (-cpu host, KVM): none")
+        else:
+            tol = self.tolerance
+            detail = (f"mask {tol.mask:#x}, value {tol.value:#x}"
+                      if tol.kind != NOT_ON_BOTH_ENDS else "missing on either end")
+            out.append(f"  QEMU tolerance (-cpu host, KVM): {tol.kind} ({detail})")
         out.append("  machine types:")
         for line in self.machines:
             if line.rule is None:
@@ -77,6 +87,9 @@ class Explanation:
                 "mask": f"{reg.safe_when.mask:#x}", "value": f"{reg.safe_when.value:#x}"},
             "safe-because": reg.safe_because,
             "used-by": list(reg.used_by),
+            "tolerance": None if self.tolerance is None else {
+                "kind": self.tolerance.kind, "mask": f"{self.tolerance.mask:#x}",
+                "value": f"{self.tolerance.value:#x}"},
             "machines": [{"machine": m.machine, "min-kernel": m.min_kernel,
                           "rule": None if m.rule is None else m.rule.kind,
                           "override": bool(m.rule and m.rule.override),
@@ -90,4 +103,4 @@ def explain_register(registry: Registry, derivation: Derivation, reg: Register) 
         rule = rules.rule_for(reg.name)
         refused = tuple(r.feature.name for r in rules.refusals if r.register.name == reg.name)
         lines.append(MachineLine(rules.machine.name, str(rules.machine.min_kernel), rule, refused))
-    return Explanation(reg, tuple(lines))
+    return Explanation(reg, tuple(lines), tolerance_for(reg))
