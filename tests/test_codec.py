@@ -362,3 +362,24 @@ def test_not_c_integer_literals(text):
         codec.parse_index(text)
     with pytest.raises(ValueError):
         parse_u64(text)
+
+
+def test_the_group_table_is_what_the_schema_and_the_decoder_know():
+    """A new group is one entry in codec.GROUPS: the schema must name it
+    (this test says so when it does not), and every entry round-trips."""
+    import json
+
+    from compat.core.resources import schema_path
+    schema = json.loads(schema_path().read_text())
+    encoding = schema["$defs"]["encoding"]
+    assert set(encoding["properties"]["group"]["enum"]) == set(codec.GROUPS)
+    for name, group in codec.GROUPS.items():
+        assert codec.MACROS[group.constant] == group.code << codec.GROUP_SHIFT \
+            if group.constant else True
+        sample = {"sysreg": dict(op0=3, op1=0, crn=2, crm=0, op2=3),
+                  "core": dict(offset=64), "demux": dict(id=0, value=2),
+                  "sve": dict(kind="ffr", slice=0),
+                  "cp14": dict(opc1=3, crm=5, ns=True), "cp15": dict(opc1=0, crm=1)}
+        index = codec.encode_fields(name, **sample.get(name, {"number": 3}))
+        decoded = codec.decode(index)
+        assert decoded.group == name and codec.reencode(decoded) == index

@@ -14,14 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compat.core.codec import Decoded, format_index
+from compat.core.codec import GROUPS, Decoded, format_index
 from compat.core.model import HIDE, fixing_rule
 
 PLACEHOLDER = "FIXME"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
-
-#: Groups whose encoding names its size (the others have one size only).
-_SIZED_GROUPS = ("core", "demux", "sve")
 
 
 def register_name(decoded: Decoded) -> str | None:
@@ -70,7 +67,7 @@ def scaffold(decoded: Decoded, name: str, kernel: str, change: str, *,
     (``"n1, v2"``), for the entry's first comment.
     """
     encoding = {"group": decoded.group, **decoded.fields}
-    if decoded.group in _SIZED_GROUPS:
+    if GROUPS[decoded.group].sized:
         encoding.setdefault("size", decoded.size)
     change_fields: dict[str, Any] = {"kernel": kernel, "change": change}
     if change in ("gated", "ungated"):

@@ -39,19 +39,6 @@ SIZE_MASK = 0xF
 GROUP_SHIFT = 16
 GROUP_MASK = 0xFFF
 
-#: group name -> (architecture, group number)
-GROUPS: dict[str, tuple[str, int]] = {
-    "core": ("arm64", 0x10),
-    "demux": ("arm64", 0x11),
-    "sysreg": ("arm64", 0x13),
-    "fw": ("arm64", 0x14),
-    "sve": ("arm64", 0x15),
-    "fw-feat-bmap": ("arm64", 0x16),
-    "cp14": ("arm", 0x0E),
-    "cp15": ("arm", 0x0F),
-}
-_GROUP_BY_CODE = {(arch, code): name for name, (arch, code) in GROUPS.items()}
-
 #: Bit 29 of an AArch32 id: QEMU's non-secure flag (not a KVM field).
 AA32_NS_BIT = 1 << 29
 #: Bit 15 of QEMU's internal AArch32 cpreg id: 64-bit register.  QEMU's
@@ -72,12 +59,6 @@ MACROS: dict[str, int] = {
     "KVM_REG_SIZE_U512": 6 << SIZE_SHIFT,
     "KVM_REG_SIZE_U1024": 7 << SIZE_SHIFT,
     "KVM_REG_SIZE_U2048": 8 << SIZE_SHIFT,
-    "KVM_REG_ARM_CORE": 0x10 << GROUP_SHIFT,
-    "KVM_REG_ARM_DEMUX": 0x11 << GROUP_SHIFT,
-    "KVM_REG_ARM64_SYSREG": 0x13 << GROUP_SHIFT,
-    "KVM_REG_ARM_FW": 0x14 << GROUP_SHIFT,
-    "KVM_REG_ARM64_SVE": 0x15 << GROUP_SHIFT,
-    "KVM_REG_ARM_FW_FEAT_BMAP": 0x16 << GROUP_SHIFT,
     "KVM_REG_ARM_DEMUX_ID_CCSIDR": 0,
     "KVM_REG_ARM64_SVE_VLS": 0x606000000015FFFF,
 }
@@ -113,66 +94,22 @@ class Decoded:
     @property
     def name(self) -> str | None:
         """The architectural or KVM name, where the built-in tables know it."""
-        f = self.fields
-        if self.group == "sysreg":
-            return SYSREG_NAMES.get((f["op0"], f["op1"], f["crn"], f["crm"], f["op2"]))
-        if self.group == "fw":
-            return FW_NAMES.get(f["number"])
-        if self.group == "fw-feat-bmap":
-            return FW_FEAT_BMAP_NAMES.get(f["number"])
-        if self.group == "core":
-            return CORE_NAMES.get(f["offset"])
-        if self.group == "demux":
-            return demux_name(f["id"], f["value"])
-        return None
+        group = GROUPS.get(self.group)
+        return group.known_name(self) if group else None
 
     @property
     def qemu_name(self) -> str:
         """The name in QEMU's style (``op0:3 op1:0 crn:2 crm:0 op2:3``)."""
-        f = self.fields
-        if self.group == "sysreg":
-            return "op0:{op0} op1:{op1} crn:{crn} crm:{crm} op2:{op2}".format(**f)
-        if self.group == "fw":
-            return f"fw reg {f['number']}"
-        if self.group == "fw-feat-bmap":
-            return f"fw feat reg {f['number']}"
-        if self.group in ("cp14", "cp15"):
-            text = "{g} opc1:{opc1} crn:{crn} crm:{crm} opc2:{opc2}".format(g=self.group, **f)
-            return text + (" 64-bit" if f["is64"] else "") + (" ns" if f["ns"] else "")
-        if self.group == "core":
-            return f"core reg {f['offset']:#x}"
-        if self.group == "demux":
-            return f"demux id {f['id']} val {f['value']}"
-        if self.group == "sve":
-            kind = f["kind"]
-            if kind == "vls":
-                return "sve vls"
-            if kind == "ffr":
-                return f"sve ffr slice {f['slice']}"
-            return f"sve {kind} {f['n']} slice {f['slice']}"
-        return f"unknown group {self.group_number:#x} reg {f['raw'] & 0xffff:#x}"
+        group = GROUPS.get(self.group)
+        if group is None:
+            return f"unknown group {self.group_number:#x} reg {self.fields['raw'] & 0xffff:#x}"
+        return group.qemu_name(self)
 
     @property
     def macro(self) -> str:
         """A C expression that evaluates to the index."""
-        f = self.fields
-        if self.group == "sysreg":
-            return "ARM64_SYS_REG({op0}, {op1}, {crn}, {crm}, {op2})".format(**f)
-        if self.group == "fw":
-            return f"KVM_REG_ARM_FW_REG({f['number']})"
-        if self.group == "fw-feat-bmap":
-            return f"KVM_REG_ARM_FW_FEAT_BMAP_REG({f['number']})"
-        if self.group == "core" and f["offset"] in CORE_NAMES \
-                and CORE_OFFSETS[CORE_NAMES[f["offset"]]][1] == self.size:
-            return (f"KVM_REG_ARM64 | KVM_REG_SIZE_U{self.size} | KVM_REG_ARM_CORE | "
-                    f"KVM_REG_ARM_CORE_REG({CORE_NAMES[f['offset']]})")
-        if self.index == MACROS["KVM_REG_ARM64_SVE_VLS"]:
-            return "KVM_REG_ARM64_SVE_VLS"
-        if self.group == "sve" and f["kind"] in ("zreg", "preg"):
-            return f"KVM_REG_ARM64_SVE_{f['kind'].upper()}({f['n']}, {f['slice']})"
-        if self.group == "sve" and f["kind"] == "ffr":
-            return f"KVM_REG_ARM64_SVE_FFR({f['slice']})"
-        return format_index(self.index)
+        group = GROUPS.get(self.group)
+        return (group.macro(self) if group else None) or format_index(self.index)
 
     def encoding(self) -> str:
         """The fields as ``key=value`` text, in encoding order."""
@@ -184,7 +121,8 @@ class Decoded:
         QEMU leaves out core and SVE registers (they travel in other
         vmstate sections) and anything that is not 32 or 64 bits wide.
         """
-        return self.size in (32, 64) and self.group not in ("core", "sve")
+        group = GROUPS.get(self.group)
+        return self.size in (32, 64) and (group is None or group.in_cpreg_list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready description."""
@@ -259,44 +197,13 @@ def decode(index: int) -> Decoded:
     size = 8 << ((index >> SIZE_SHIFT) & SIZE_MASK)
     group_number = (index >> GROUP_SHIFT) & GROUP_MASK
     group = _GROUP_BY_CODE.get((arch, group_number))
-    low = index & 0xFFFF
-    spare = index & 0x000F_FFFF_F000_0000
-    fields: dict[str, Any] | None = None
-    if group in ("sysreg", "fw", "fw-feat-bmap") and size != 64 or group == "demux" and size != 32:
-        group = None  # a size KVM never uses for the group: keep the raw bits
-    if group == "sysreg" and not spare:
-        fields = {"op0": low >> 14, "op1": (low >> 11) & 7, "crn": (low >> 7) & 15,
-                  "crm": (low >> 3) & 15, "op2": low & 7}
-    elif group in ("fw", "fw-feat-bmap", "core") and not spare:
-        fields = {"offset" if group == "core" else "number": low}
-    elif group == "demux" and not spare:
-        fields = {"id": low >> 8, "value": low & 0xFF}
-    elif group == "sve" and not spare:
-        fields = _decode_sve(low, size)
-    elif group in ("cp14", "cp15") and not spare & ~AA32_NS_BIT \
-            and not low & AA32_IS64_BIT and size in (32, 64):
-        fields = {"opc1": (low >> 3) & 15, "crn": (low >> 11) & 15, "crm": (low >> 7) & 15,
-                  "opc2": low & 7, "is64": size == 64,
-                  "ns": bool(index & AA32_NS_BIT)}
-    if fields is None:
-        group = "unknown"
-        fields = {"raw": index & 0x000F_FFFF_FFFF_FFFF & ~(SIZE_MASK << SIZE_SHIFT)}
-    return Decoded(index=index, arch=arch, size=size, group=group,
+    fields = group.split(index, size) if group is not None else None
+    if group is None or fields is None:  # no group, or bits the group never uses
+        return Decoded(index=index, arch=arch, size=size, group="unknown",
+                       group_number=group_number,
+                       fields={"raw": index & 0x000F_FFFF_FFFF_FFFF & ~(SIZE_MASK << SIZE_SHIFT)})
+    return Decoded(index=index, arch=arch, size=size, group=group.name,
                    group_number=group_number, fields=fields)
-
-
-def _decode_sve(low: int, size: int) -> dict[str, Any] | None:
-    if low == SVE_VLS_LOW:
-        return {"kind": "vls"} if size == 512 else None
-    if low < SVE_PREG_BASE:
-        return {"kind": "zreg", "n": low >> 5, "slice": low & 31} if size == 2048 else None
-    if size != 256:
-        return None
-    if low < SVE_FFR_BASE:
-        return {"kind": "preg", "n": (low - SVE_PREG_BASE) >> 5, "slice": low & 31}
-    if low < SVE_FFR_BASE + 32:
-        return {"kind": "ffr", "slice": low & 31}
-    return None
 
 
 def _need(fields: Mapping[str, Any], group: str, names: tuple[str, ...],
@@ -356,50 +263,7 @@ def encode_fields(group: str, **fields: Any) -> int:
         return _encode_unknown(fields)
     if group not in GROUPS:
         raise CodecError(f"unknown group '{group}' (known: {', '.join(sorted(GROUPS))})")
-    arch, number = GROUPS[group]
-    f = dict(fields)
-    if group == "sysreg":
-        op0, op1, crn, crm, op2 = _need(f, group, ("op0", "op1", "crn", "crm", "op2"),
-                                        (3, 7, 15, 15, 7))
-        return _base(arch, number, 64) | op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
-    if group in ("fw", "fw-feat-bmap"):
-        (n,) = _need(f, group, ("number",), (0xFFFF,))
-        return _base(arch, number, 64) | n
-    if group == "core":
-        size = f.pop("size", 64)
-        (offset,) = _need(f, group, ("offset",), (0xFFFF,))
-        return _base(arch, number, size) | offset
-    if group == "demux":
-        f.pop("size", None)
-        ident, value = _need(f, group, ("id", "value"), (0xFF, 0xFF))
-        return _base(arch, number, 32) | ident << 8 | value
-    if group == "sve":
-        return _encode_sve(f)
-    is64 = bool(f.pop("is64", False))
-    ns = bool(f.pop("ns", False))
-    f.setdefault("crn", 0)
-    f.setdefault("opc2", 0)
-    opc1, crn, crm, opc2 = _need(f, group, ("opc1", "crn", "crm", "opc2"), (15, 15, 15, 7))
-    return (_base(arch, number, 64 if is64 else 32) | (AA32_NS_BIT if ns else 0)
-            | crn << 11 | crm << 7 | opc1 << 3 | opc2)
-
-
-def _encode_sve(f: dict[str, Any]) -> int:
-    kind = f.pop("kind", None)
-    _, number = GROUPS["sve"]
-    if kind == "vls":
-        _need(f, "sve vls", (), ())
-        return _base("arm64", number, 512) | SVE_VLS_LOW
-    if kind == "zreg":
-        n, part = _need(f, "sve zreg", ("n", "slice"), (31, 31))
-        return _base("arm64", number, 2048) | n << 5 | part
-    if kind == "preg":
-        n, part = _need(f, "sve preg", ("n", "slice"), (15, 31))
-        return _base("arm64", number, 256) | SVE_PREG_BASE | n << 5 | part
-    if kind == "ffr":
-        (part,) = _need(f, "sve ffr", ("slice",), (31,))
-        return _base("arm64", number, 256) | SVE_FFR_BASE | part
-    raise CodecError(f"sve encoding needs kind = zreg, preg, ffr or vls, not {kind!r}")
+    return GROUPS[group].join(dict(fields))
 
 
 def _encode_unknown(f: Mapping[str, Any]) -> int:
@@ -418,12 +282,252 @@ def _encode_unknown(f: Mapping[str, Any]) -> int:
     return (arch_code << ARCH_SHIFT) | (_size_code(f.get("size", 64)) << SIZE_SHIFT) | raw
 
 
+# --- The group table ---------------------------------------------------------
+#
+# One entry per KVM register group: how its bits become fields and back, how
+# QEMU and the kernel's headers name its registers.  A new group (a future
+# 0x17 for SME, say) is one more entry here, plus its tests; decode, encode,
+# names, macros, the cpreg-list rule and the registry's size check all read
+# this table.
+
+
+class Group:
+    """One group of register indices.  Subclasses say how its fields are
+    laid out; the attributes say where it lives and how it is named."""
+
+    name: str = ""
+    arch: str = "arm64"
+    code: int = 0
+    constant: str | None = None     # the uapi macro for the group bits
+    sizes: frozenset[int] | None = frozenset({64})   # sizes KVM uses (None: any)
+    sized: bool = False             # whether `encoding` names the size
+    in_cpreg_list: bool = True      # QEMU migrates it in the cpreg list
+
+    def split(self, index: int, size: int) -> dict[str, Any] | None:
+        """The fields of ``index``, or ``None`` if the bits are not this group's."""
+        if self.sizes is not None and size not in self.sizes:
+            return None
+        if index & 0x000F_FFFF_F000_0000:   # bits no group defines
+            return None
+        return self.fields_of(index & 0xFFFF, size)
+
+    def fields_of(self, low: int, size: int) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def join(self, fields: dict[str, Any]) -> int:
+        """The index of the register with ``fields`` (``CodecError`` if bad)."""
+        raise NotImplementedError
+
+    def base(self, bits: int) -> int:
+        return _base(self.arch, self.code, bits)
+
+    def qemu_name(self, d: Decoded) -> str:
+        raise NotImplementedError
+
+    def known_name(self, d: Decoded) -> str | None:
+        return None
+
+    def macro(self, d: Decoded) -> str | None:
+        return None
+
+
+class _Sysreg(Group):
+    name, code, constant = "sysreg", 0x13, "KVM_REG_ARM64_SYSREG"
+    FIELDS = ("op0", "op1", "crn", "crm", "op2")
+
+    def fields_of(self, low, size):
+        return {"op0": low >> 14, "op1": (low >> 11) & 7, "crn": (low >> 7) & 15,
+                "crm": (low >> 3) & 15, "op2": low & 7}
+
+    def join(self, f):
+        op0, op1, crn, crm, op2 = _need(f, self.name, self.FIELDS, (3, 7, 15, 15, 7))
+        return self.base(64) | op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
+
+    def qemu_name(self, d):
+        return "op0:{op0} op1:{op1} crn:{crn} crm:{crm} op2:{op2}".format(**d.fields)
+
+    def known_name(self, d):
+        return SYSREG_NAMES.get(tuple(d.fields[k] for k in self.FIELDS))
+
+    def macro(self, d):
+        return "ARM64_SYS_REG({op0}, {op1}, {crn}, {crm}, {op2})".format(**d.fields)
+
+
+class _Firmware(Group):
+    """Firmware pseudo-registers: a 16-bit register number."""
+
+    def __init__(self, name, code, constant, label, call, names):
+        self.name, self.code, self.constant = name, code, constant
+        self.label, self.call, self.names = label, call, names
+
+    def fields_of(self, low, size):
+        return {"number": low}
+
+    def join(self, f):
+        (number,) = _need(f, self.name, ("number",), (0xFFFF,))
+        return self.base(64) | number
+
+    def qemu_name(self, d):
+        return f"{self.label} {d.fields['number']}"
+
+    def known_name(self, d):
+        return self.names.get(d.fields["number"])
+
+    def macro(self, d):
+        return f"{self.call}({d.fields['number']})"
+
+
+class _Core(Group):
+    name, code, constant = "core", 0x10, "KVM_REG_ARM_CORE"
+    sizes, sized, in_cpreg_list = None, True, False
+
+    def fields_of(self, low, size):
+        return {"offset": low}
+
+    def join(self, f):
+        size = f.pop("size", 64)
+        (offset,) = _need(f, self.name, ("offset",), (0xFFFF,))
+        return self.base(size) | offset
+
+    def qemu_name(self, d):
+        return f"core reg {d.fields['offset']:#x}"
+
+    def known_name(self, d):
+        return CORE_NAMES.get(d.fields["offset"])
+
+    def macro(self, d):
+        name = CORE_NAMES.get(d.fields["offset"])
+        if name is None or CORE_OFFSETS[name][1] != d.size:
+            return None
+        return (f"KVM_REG_ARM64 | KVM_REG_SIZE_U{d.size} | KVM_REG_ARM_CORE | "
+                f"KVM_REG_ARM_CORE_REG({name})")
+
+
+class _Demux(Group):
+    name, code, constant = "demux", 0x11, "KVM_REG_ARM_DEMUX"
+    sizes, sized = frozenset({32}), True
+
+    def fields_of(self, low, size):
+        return {"id": low >> 8, "value": low & 0xFF}
+
+    def join(self, f):
+        f.pop("size", None)
+        ident, value = _need(f, self.name, ("id", "value"), (0xFF, 0xFF))
+        return self.base(32) | ident << 8 | value
+
+    def qemu_name(self, d):
+        return f"demux id {d.fields['id']} val {d.fields['value']}"
+
+    def known_name(self, d):
+        return demux_name(d.fields["id"], d.fields["value"])
+
+
+class _Sve(Group):
+    name, code, constant = "sve", 0x15, "KVM_REG_ARM64_SVE"
+    sizes, sized, in_cpreg_list = None, True, False
+
+    def fields_of(self, low, size):
+        if low == SVE_VLS_LOW:
+            return {"kind": "vls"} if size == 512 else None
+        if low < SVE_PREG_BASE:
+            return {"kind": "zreg", "n": low >> 5, "slice": low & 31} if size == 2048 else None
+        if size != 256:
+            return None
+        if low < SVE_FFR_BASE:
+            return {"kind": "preg", "n": (low - SVE_PREG_BASE) >> 5, "slice": low & 31}
+        if low < SVE_FFR_BASE + 32:
+            return {"kind": "ffr", "slice": low & 31}
+        return None
+
+    def join(self, f):
+        f.pop("size", None)
+        kind = f.pop("kind", None)
+        if kind == "vls":
+            _need(f, "sve vls", (), ())
+            return self.base(512) | SVE_VLS_LOW
+        if kind == "zreg":
+            n, part = _need(f, "sve zreg", ("n", "slice"), (31, 31))
+            return self.base(2048) | n << 5 | part
+        if kind == "preg":
+            n, part = _need(f, "sve preg", ("n", "slice"), (15, 31))
+            return self.base(256) | SVE_PREG_BASE | n << 5 | part
+        if kind == "ffr":
+            (part,) = _need(f, "sve ffr", ("slice",), (31,))
+            return self.base(256) | SVE_FFR_BASE | part
+        raise CodecError(f"sve encoding needs kind = zreg, preg, ffr or vls, not {kind!r}")
+
+    def qemu_name(self, d):
+        f = d.fields
+        if f["kind"] == "vls":
+            return "sve vls"
+        if f["kind"] == "ffr":
+            return f"sve ffr slice {f['slice']}"
+        return f"sve {f['kind']} {f['n']} slice {f['slice']}"
+
+    def macro(self, d):
+        f = d.fields
+        if f["kind"] == "vls":
+            return "KVM_REG_ARM64_SVE_VLS"
+        if f["kind"] == "ffr":
+            return f"KVM_REG_ARM64_SVE_FFR({f['slice']})"
+        return f"KVM_REG_ARM64_SVE_{f['kind'].upper()}({f['n']}, {f['slice']})"
+
+
+class _Aarch32(Group):
+    """QEMU's AArch32 coprocessor ids (TCG): 32- or 64-bit, with QEMU's
+    non-secure flag in bit 29."""
+
+    arch, sizes = "arm", frozenset({32, 64})
+
+    def __init__(self, name, code):
+        self.name, self.code = name, code
+
+    def split(self, index, size):
+        if size not in self.sizes or index & 0x000F_FFFF_F000_0000 & ~AA32_NS_BIT \
+                or index & AA32_IS64_BIT:
+            return None
+        low = index & 0xFFFF
+        return {"opc1": (low >> 3) & 15, "crn": (low >> 11) & 15, "crm": (low >> 7) & 15,
+                "opc2": low & 7, "is64": size == 64, "ns": bool(index & AA32_NS_BIT)}
+
+    def join(self, f):
+        is64 = bool(f.pop("is64", False))
+        ns = bool(f.pop("ns", False))
+        f.setdefault("crn", 0)
+        f.setdefault("opc2", 0)
+        opc1, crn, crm, opc2 = _need(f, self.name, ("opc1", "crn", "crm", "opc2"),
+                                     (15, 15, 15, 7))
+        return (self.base(64 if is64 else 32) | (AA32_NS_BIT if ns else 0)
+                | crn << 11 | crm << 7 | opc1 << 3 | opc2)
+
+    def qemu_name(self, d):
+        f = d.fields
+        text = "{g} opc1:{opc1} crn:{crn} crm:{crm} opc2:{opc2}".format(g=self.name, **f)
+        return text + (" 64-bit" if f["is64"] else "") + (" ns" if f["ns"] else "")
+
+
+#: Every group compat knows, by name.
+GROUPS: dict[str, Group] = {g.name: g for g in (
+    _Core(),
+    _Demux(),
+    _Sysreg(),
+    _Firmware("fw", 0x14, "KVM_REG_ARM_FW", "fw reg", "KVM_REG_ARM_FW_REG", FW_NAMES),
+    _Sve(),
+    _Firmware("fw-feat-bmap", 0x16, "KVM_REG_ARM_FW_FEAT_BMAP", "fw feat reg",
+              "KVM_REG_ARM_FW_FEAT_BMAP_REG", FW_FEAT_BMAP_NAMES),
+    _Aarch32("cp14", 0x0E),
+    _Aarch32("cp15", 0x0F),
+)}
+_GROUP_BY_CODE = {(g.arch, g.code): g for g in GROUPS.values()}
+MACROS.update({g.constant: g.code << GROUP_SHIFT for g in GROUPS.values() if g.constant})
+
+
 def reencode(decoded: Decoded) -> int:
     """The index of a decoded register, computed from its fields."""
     fields = dict(decoded.fields)
     if decoded.group == "unknown":
         fields.update(arch=decoded.arch, size=decoded.size)
-    elif decoded.group == "core":
+    elif GROUPS[decoded.group].sized:
         fields["size"] = decoded.size
     return encode_fields(decoded.group, **fields)
 

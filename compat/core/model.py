@@ -266,6 +266,10 @@ class Registry:
         return [v for name in sorted(self.machines) for v in self.machines[name].versions]
 
 
+    def find_machine(self, name: str) -> MachineVersion | None:
+        """The machine version called ``name`` (``virt-10.1``), if any."""
+        return next((v for v in self.machine_versions() if v.name == name), None)
+
     def writers(self, register: Register) -> tuple[str, ...]:
         """Features that write ``register`` (declared by either side), sorted."""
         return self._writers.get(register.name, ())

@@ -22,7 +22,7 @@ from compat.load.schema import check_schema_version, entity_context, validate_st
 from compat.load.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
 
 #: Groups whose registers KVM defines as 64-bit.
-U64_GROUPS = frozenset({"sysreg", "fw", "fw-feat-bmap"})
+U64_GROUPS = frozenset(g.name for g in codec.GROUPS.values() if g.sizes == {64})
 
 
 def load_registry(path: Path, display_name: str | None = None, *,
