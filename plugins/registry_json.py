@@ -60,12 +60,13 @@ def dumps(data: dict[str, Any]) -> str:
 
 def model(registry: Registry, derivation: Derivation, source_name: str) -> dict[str, Any]:
     """The resolved model as plain JSON-ready data."""
+    changes: dict[int, dict[str, Any]] = {}  # one object per change, however often cited
     return {
         "generated-by": "compat",
         "source": source_name,
         "schema-version": SCHEMA_VERSION,
         "registry-schema-version": registry.schema_version,
-        "registers": [_register(registry, registry.registers[n])
+        "registers": [_register(registry, registry.registers[n], changes)
                       for n in sorted(registry.registers)],
         "features": [_feature(registry, registry.features[n], derivation)
                      for n in sorted(registry.features)],
@@ -74,14 +75,21 @@ def model(registry: Registry, derivation: Derivation, source_name: str) -> dict[
              "description": fam.description,
              "versions": [v.name for v in fam.versions], "source": provenance(fam.location)}
             for fam in (registry.machines[n] for n in sorted(registry.machines))],
-        "machine-versions": [_machine(m, derivation.for_machine(m.name), derivation)
+        "machine-versions": [_machine(m, derivation.for_machine(m.name), derivation, changes)
                              for m in registry.machine_versions()],
         "outputs": None if registry.outputs is None else sorted(registry.outputs),
         "plugins": sorted(registry.plugins),
     }
 
 
-def _change(change: Change) -> dict[str, Any]:
+def _change(change: Change, cache: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    found = cache.get(id(change))
+    if found is None:
+        found = cache[id(change)] = _change_data(change)
+    return found
+
+
+def _change_data(change: Change) -> dict[str, Any]:
     return {
         "change": change.kind,
         "kernel": None if change.kernel is None else str(change.kernel),
@@ -97,7 +105,7 @@ def _change(change: Change) -> dict[str, Any]:
     }
 
 
-def _register(registry: Registry, reg: Register) -> dict[str, Any]:
+def _register(registry: Registry, reg: Register, changes: dict) -> dict[str, Any]:
     d = reg.decoded
     return {
         "name": reg.name,
@@ -107,7 +115,7 @@ def _register(registry: Registry, reg: Register) -> dict[str, Any]:
                     "qemu_name": d.qemu_name, "in_cpreg_list": d.in_cpreg_list()},
         "description": reg.description,
         "reset": None if reg.reset is None else hex(reg.reset),
-        "changes": [_change(c) for c in reg.changes],
+        "changes": [_change(c, changes) for c in reg.changes],
         "compat": reg.compat,
         "safe-when": None if reg.safe_when is None else {
             "mask": hex(reg.safe_when.mask), "value": hex(reg.safe_when.value)},
@@ -141,18 +149,18 @@ def _index_of(registry: Registry, name: str) -> str | None:
     return None if reg is None else format_index(reg.index)
 
 
-def _rule(rule: Rule) -> dict[str, Any]:
+def _rule(rule: Rule, changes: dict) -> dict[str, Any]:
     return {
         "name": rule.register.name,
         "index": format_index(rule.index),
         "kind": rule.kind,
         "override": rule.override,
-        "reasons": [_change(c) for c in rule.reasons],
+        "reasons": [_change(c, changes) for c in rule.reasons],
     }
 
 
 def _machine(machine: MachineVersion, rules: MachineRules | None,
-             derivation: Derivation) -> dict[str, Any]:
+             derivation: Derivation, changes: dict) -> dict[str, Any]:
     hidden = rules.hidden if rules else ()
     tolerated = rules.tolerated if rules else ()
     refusals = []
@@ -172,9 +180,9 @@ def _machine(machine: MachineVersion, rules: MachineRules | None,
         "description": machine.description,
         "hide-overrides": sorted(machine.hide),
         "tolerate-missing-overrides": sorted(machine.tolerate_missing),
-        "hidden": [_rule(r) for r in hidden],
+        "hidden": [_rule(r, changes) for r in hidden],
         "hidden-indices": [format_index(r.index) for r in hidden],
-        "tolerated": [_rule(r) for r in tolerated],
+        "tolerated": [_rule(r, changes) for r in tolerated],
         "tolerated-indices": [format_index(r.index) for r in tolerated],
         "refusals": refusals,
         "source": provenance(machine.location),

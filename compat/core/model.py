@@ -92,6 +92,15 @@ class Change:
 
     def describe(self) -> str:
         """``"gated on FEAT_TCRX in Linux 6.13"``."""
+        try:  # computed once per change: generators ask once per rule that cites it
+            return self.__dict__["_described"]
+        except KeyError:
+            pass
+        text = self._describe()
+        object.__setattr__(self, "_described", text)
+        return text
+
+    def _describe(self) -> str:
         where = f"Linux {self.kernel}" if self.kernel is not None else f"QEMU {self.qemu}"
         what = self.kind
         if self.cpu_feature:

@@ -51,10 +51,11 @@ def c_comment(lines: list[str] | str, indent: str = "", width: int = 80) -> str:
     return "\n".join(out)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 18)
 def _wrapped_comment_line(line: str, room: int) -> tuple[str, ...]:
     # cached: generators repeat the same per-register comment for every
-    # machine type that has the rule
+    # machine type that has the rule (large enough for 100k registers: a
+    # smaller cache thrashed, and the per-register cost grew with size)
     return tuple(textwrap.wrap(c_comment_text(line), room, break_on_hyphens=False,
                                break_long_words=True) or [""])
 
@@ -69,6 +70,12 @@ def c_string_lines(text: str, indent: str, width: int = 80, tail: str = "") -> l
     ``width`` columns including ``indent`` and ``tail`` (appended to the last
     line; a single word longer than a line gets a line of its own).  Text is
     split between words, so escapes are never cut."""
+    return list(_c_string_lines(text, indent, width, tail))
+
+
+@functools.lru_cache(maxsize=1024)
+def _c_string_lines(text: str, indent: str, width: int, tail: str) -> tuple[str, ...]:
+    # cached: the guards repeat one hint for every guarded machine type
     words = one_line(text).split(" ")
     room = width - len(indent) - 2 - len(tail)
     chunks: list[str] = []
@@ -82,7 +89,7 @@ def c_string_lines(text: str, indent: str, width: int = 80, tail: str = "") -> l
     chunks.append(current)
     lines = [f'{indent}"{chunk}"' for chunk in chunks]
     lines[-1] += tail
-    return lines
+    return tuple(lines)
 
 
 def _c_escape(text: str) -> str:

@@ -8,6 +8,8 @@ check, or emit a depfile.  Nothing is written unless every step succeeded.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Iterable
@@ -37,11 +39,31 @@ class Loaded:
     outputs: dict[str, OutputSpec]  # every output the loaded plugins declare
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc(freeze: bool = False):
+    """Pause the cyclic garbage collector: loading and rendering allocate
+    millions of acyclic objects (freed by reference counting) and the
+    collector, triggered every 700 allocations, spent about a sixth of a
+    large build walking them.  With ``freeze`` what was allocated meanwhile
+    (the loaded registry, alive until the process ends) moves to the
+    permanent generation, out of every later collection."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
 def load(path: Path, display_name: str, plugins: Iterable[str] = (), *,
          host: PluginHost | None = None) -> Loaded:
     """Read ``path`` and every plugin it needs; validate and derive."""
-    return load_document(load_toml_file(path, display_name), plugins, host=host,
-                         inputs=[path.resolve()])
+    with _no_cyclic_gc(freeze=True):
+        return load_document(load_toml_file(path, display_name), plugins, host=host,
+                             inputs=[path.resolve()])
 
 
 def load_text(text: str, display_name: str = "registry.toml", plugins: Iterable[str] = (), *,
@@ -116,6 +138,11 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
 
 def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
     """Render ``outputs`` into ``{relative path: text}``; nothing touches disk."""
+    with _no_cyclic_gc():
+        return _render(loaded, outputs)
+
+
+def _render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
     files: dict[str, str] = {}
     owner: dict[str, str] = {}
     memo: dict = {}

@@ -7,6 +7,12 @@ only needs to handle valid TOML) and maps every key path, such as
 ``("registers", "TCR2_EL1", "encoding", "op0")`` or
 ``("machines", "virt", "versions", 2, "min-kernel")``, to the line and
 column of its key and of its value.
+
+A build only needs the positions of entities (a register, a change, a
+machine version: they end up in generated files as provenance), so loading
+records those and skips over every other value; the first location asked
+for anything else (an error message) runs the full scan.  Both scans are
+linear in the size of the text, however deep or long a key path.
 """
 
 from __future__ import annotations
@@ -61,9 +67,10 @@ def load_toml_text(text: str, filename: str) -> SourceDocument:
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(exc, filename, text) from None
     except RecursionError:
-        raise CompatError.at(Location(filename, 1, 1),
+        line, col = _line_col(text, deepest_nesting(text))
+        raise CompatError.at(Location(filename, line, col),
                              "TOML nesting is too deep to read") from None
-    return SourceDocument(filename, text, data, PositionIndex.scan(text))
+    return SourceDocument(filename, text, data, PositionIndex.scan(text, entities_only=True))
 
 
 def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocument:
@@ -81,6 +88,53 @@ def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocumen
         raise CompatError.at(Location(name, line, 1),
                              "file is not valid UTF-8 (TOML files must be UTF-8)") from None
     return load_toml_text(text, name)
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+_NEST_PLAIN = re.compile(r"[^\"'\[\]{}#]+")
+
+
+def deepest_nesting(text: str) -> int:
+    """Offset of the first bracket or brace at the deepest nesting of
+    ``text`` (strings and comments skipped; one linear pass), for a located
+    "nesting too deep" error."""
+    depth = best = best_at = pos = 0
+    end = len(text)
+    while pos < end:
+        match = _NEST_PLAIN.match(text, pos)
+        if match:
+            pos = match.end()
+            if pos >= end:
+                break
+        ch = text[pos]
+        if ch in "[{":
+            depth += 1
+            if depth > best:
+                best, best_at = depth, pos
+            pos += 1
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+            pos += 1
+        elif ch == "#":
+            newline = text.find("\n", pos)
+            pos = end if newline < 0 else newline
+        else:
+            pos = _skip_string(text, pos)
+    return best_at
+
+
+def _skip_string(text: str, pos: int) -> int:
+    """End of the string starting at ``pos`` (past its end on bad input)."""
+    quote = text[pos]
+    if text.startswith(quote * 3, pos):
+        match = (_ML_BASIC if quote == '"' else _ML_LITERAL).match(text, pos)
+    else:
+        match = (_BASIC_STRING if quote == '"' else _LITERAL_STRING).match(text, pos)
+    return match.end() if match else pos + 1
 
 
 def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> CompatError:
@@ -101,69 +155,141 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> Com
                           hint="fix the TOML syntax first; no other check ran")
 
 
+#: Sections whose members are entities, and the arrays of an entity whose
+#: elements are entities too (their positions become provenance in outputs).
+_SECTIONS = frozenset({"registers", "features", "machines"})
+_ENTITY_ARRAYS = frozenset({"changes", "accepts", "versions", "writes"})
+# Node roles: which values an entities-only scan walks into.
+_ROOT, _SECTION, _TOP, _ENTITY, _ENTITY_ARRAY, _ELEMENT, _DEEP = range(7)
+_WALKED = frozenset({_ROOT, _SECTION, _ENTITY, _ENTITY_ARRAY})
+
+
+class _Node:
+    """One key path: where its key and value were written, and its children.
+
+    A trie instead of a dict of key-path tuples: resolving a header or a
+    dotted key of n parts costs n steps, not n tuples of up to n parts."""
+
+    __slots__ = ("key", "value", "children", "count", "role", "skipped")
+
+    def __init__(self, role: int) -> None:
+        self.key: int | None = None
+        self.value: int | None = None
+        self.children: dict[str | int, _Node] | None = None
+        self.count = 0            # elements opened by "[[...]]" headers
+        self.role = role
+        self.skipped = False      # its value was skipped by an entities-only scan
+
+    def child(self, part: str | int) -> "_Node":
+        children = self.children
+        if children is None:
+            children = self.children = {}
+        node = children.get(part)
+        if node is None:
+            role = self.role
+            if role == _ROOT:
+                role = _SECTION if part in _SECTIONS else _TOP
+            elif role == _SECTION:
+                role = _ENTITY
+            elif role == _ENTITY:
+                role = _ENTITY_ARRAY if part in _ENTITY_ARRAYS else _DEEP
+            elif role == _ENTITY_ARRAY:
+                role = _ELEMENT
+            else:
+                role = _DEEP
+            node = children[part] = _Node(role)
+        return node
+
+
 class PositionIndex:
     """Key path -> position of its key and of its value, from a scan of
     valid TOML.
 
-    Positions are kept as character offsets (one int each; a registry of
-    100k registers has millions of them) and turned into line and column
-    only when a location is asked for.
+    Positions are kept as character offsets and turned into line and column
+    only when a location is asked for.  An index built with
+    ``entities_only`` holds the positions of entities (and of the keys seen
+    on the way); the first question it cannot answer runs the full scan.
     """
 
-    def __init__(self) -> None:
-        self.keys: dict[KeyPath, int] = {}
-        self.values: dict[KeyPath, int] = {}
-        self.line_starts: list[int] = [0]
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        self.root = _Node(_ROOT)
+        self.complete = True
+        self._line_starts: list[int] | None = None
 
     @classmethod
-    def scan(cls, text: str) -> "PositionIndex":
-        """Positions of every key and value of ``text`` (valid TOML).
+    def scan(cls, text: str, *, entities_only: bool = False) -> "PositionIndex":
+        """Positions of the keys and values of ``text`` (valid TOML).
 
         Positions only improve messages: should the scanner ever misread
         valid TOML, what it found so far is kept and other paths fall back
         to their nearest located ancestor, rather than crashing."""
-        index = cls()
-        index.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        index = cls(text)
+        index._scan(entities_only)
+        return index
+
+    def _scan(self, entities_only: bool) -> None:
+        self.root = _Node(_ROOT)
+        self.complete = not entities_only
         try:
-            _Scanner(text, index).run()
+            _Scanner(self.text, self.root, entities_only).run()
         except (ValueError, IndexError, AttributeError, RecursionError):
             pass
-        return index
+
+    @property
+    def line_starts(self) -> list[int]:
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        return self._line_starts
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and column of a character offset."""
-        line = bisect.bisect_right(self.line_starts, offset)
-        return line, offset - self.line_starts[line - 1] + 1
+        starts = self.line_starts
+        line = bisect.bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
+
+    def find(self, path: KeyPath) -> "_Node | None":
+        """The node of ``path``, None if it was not written (a partial
+        index first completes itself when it cannot tell)."""
+        nodes = self._walk(path)
+        return nodes[-1] if len(nodes) == len(path) + 1 else None
+
+    def _walk(self, path: KeyPath) -> "list[_Node]":
+        """The nodes along ``path`` as far as it was written."""
+        nodes = [self.root]
+        node = self.root
+        for part in path:
+            nxt = node.children.get(part) if node.children else None
+            if nxt is None:
+                if node.skipped and not self.complete:
+                    self._scan(entities_only=False)
+                    return self._walk(path)
+                break
+            node = nxt
+            nodes.append(node)
+        return nodes
 
     def locate(self, filename: str, path: KeyPath, *, value: bool) -> Location:
-        table = self.values if value else self.keys
-        probe = path
-        while probe:
-            pos = table.get(probe)
+        nodes = self._walk(path)
+        for node in reversed(nodes[1:]):
+            pos = node.value if value else None
             if pos is None:
-                pos = self.keys.get(probe)
+                pos = node.key
             if pos is not None:
                 return Location(filename, *self.line_col(pos))
-            probe = probe[:-1]
         return Location(filename, 1, 1)
 
 
 class _Scanner:
     """Just enough of a TOML reader to find positions in valid input."""
 
-    def __init__(self, text: str, index: PositionIndex) -> None:
+    def __init__(self, text: str, root: _Node, entities_only: bool = False) -> None:
         self.text = text
         self.pos = 0
-        self.index = index
-        # Every "[[a.b]]" header opens a new element of array a.b.
-        self.array_counts: dict[KeyPath, int] = {}
-        # Array-of-tables paths resolved to their current element.
-        self.current_elements: dict[KeyPath, KeyPath] = {}
+        self.root = root
+        self.entities_only = entities_only
 
     # -- position helpers -------------------------------------------------
-    def line_col(self, pos: int) -> tuple[int, int]:
-        return self.index.line_col(pos)
-
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos:self.pos + n]
 
@@ -172,59 +298,58 @@ class _Scanner:
 
     # -- document ---------------------------------------------------------
     def run(self) -> None:
-        table: KeyPath = ()
+        table = self.root
+        text = self.text
         while True:
             self.skip_ws(newlines=True)
-            if self.pos >= len(self.text):
+            if self.pos >= len(text):
                 return
-            if self.peek(2) == "[[":
+            if text.startswith("[[", self.pos):
                 start = self.pos
                 self.pos += 2
-                header = self.resolve(self.read_key()[0])
+                array = self.header(*self.read_key())
                 self.skip_ws()
                 self.pos += 2
-                count = self.array_counts.get(header, 0)
-                self.array_counts[header] = count + 1
-                table = header + (count,)
-                self.current_elements[header] = table
-                self.record_key(table, start)
-                self.record_value(table, start)
-            elif self.peek() == "[":
+                array.count += 1
+                table = array.child(array.count - 1)
+                array.key = start if array.key is None else array.key
+                array.value = start if array.value is None else array.value
+                table.key = table.value = start
+            elif text.startswith("[", self.pos):
                 start = self.pos
                 self.pos += 1
-                table = self.resolve(self.read_key()[0])
+                table = self.header(*self.read_key())
                 self.skip_ws()
                 self.pos += 1
-                self.record_key(table, start)
-                self.record_value(table, start)
+                table.key = start if table.key is None else table.key
+                table.value = start if table.value is None else table.value
             else:
                 self.key_value(table)
 
-    def resolve(self, path: KeyPath) -> KeyPath:
-        """Map a header path through arrays of tables to concrete elements."""
-        out: KeyPath = ()
-        last = len(path) - 1
-        for i, part in enumerate(path):
-            out = out + (part,)
-            # every prefix but the header itself is the current element
-            if i < last and out in self.current_elements:
-                out = self.current_elements[out]
-        return out
+    def header(self, parts: KeyPath, starts: list[int]) -> _Node:
+        """The node a header names: every part but the last that is an
+        array of tables means its current element.  Each part's key is
+        located where the first header wrote it (an unknown section in a
+        dotted header is reported on its line)."""
+        node = self.root
+        last = len(parts) - 1
+        for i, part in enumerate(parts):
+            node = node.child(part)
+            if node.key is None and i < last:
+                node.key = starts[i]
+            if i < last and node.count:
+                node = node.children[node.count - 1]  # type: ignore[index]
+        return node
 
-    def record_key(self, path: KeyPath, pos: int) -> None:
-        self.index.keys.setdefault(path, pos)
-
-    def record_value(self, path: KeyPath, pos: int) -> None:
-        self.index.values.setdefault(path, pos)
-
-    def key_value(self, table: KeyPath) -> None:
+    def key_value(self, table: _Node) -> None:
         keys, starts = self.read_key()
-        for i in range(1, len(keys)):
-            self.record_key(table + keys[:i], starts[i - 1])
-        path = table + keys  # one tuple shared by both tables
-        self.record_key(path, starts[-1])
+        node = table
+        for part, start in zip(keys, starts):
+            node = node.child(part)
+            if node.key is None:
+                node.key = start
         self.pos = _EQUALS.match(self.text, self.pos).end()
-        self.value(path)
+        self.value(node)
 
     def read_key(self) -> tuple[KeyPath, list[int]]:
         fast = _SIMPLE_KEY.match(self.text, self.pos)
@@ -242,7 +367,7 @@ class _Scanner:
             else:
                 match = _BARE_KEY.match(self.text, self.pos)
                 if not match:
-                    raise ValueError(f"unexpected {ch!r} at {self.line_col(self.pos)}")
+                    raise ValueError(f"unexpected {ch!r} at offset {self.pos}")
                 parts.append(match.group())
                 self.pos = match.end()
             self.skip_ws()
@@ -265,10 +390,14 @@ class _Scanner:
             return tomllib.loads(f'k = "{raw}"')["k"]
         return raw
 
-    def value(self, path: KeyPath) -> None:
-        self.record_value(path, self.pos)
+    def value(self, node: _Node) -> None:
+        if node.value is None:
+            node.value = self.pos
         ch = self.peek()
-        if ch == "{":
+        if self.entities_only and node.role not in _WALKED and ch in "[{":
+            node.skipped = True
+            self.skip_value()
+        elif ch == "{":
             self.pos += 1
             while True:
                 self.skip_ws()
@@ -278,7 +407,7 @@ class _Scanner:
                 if self.peek() == ",":
                     self.pos += 1
                     continue
-                self.key_value(path)
+                self.key_value(node)
         elif ch == "[":
             self.pos += 1
             i = 0
@@ -290,12 +419,35 @@ class _Scanner:
                 if self.peek() == ",":
                     self.pos += 1
                     continue
-                item = path + (i,)
-                self.record_key(item, self.pos)
+                item = node.child(i)
+                if item.key is None:
+                    item.key = self.pos
                 self.value(item)
                 i += 1
         elif ch in "\"'":
-            self.read_string()
+            self.pos = _skip_string(self.text, self.pos)
         else:
             match = _SCALAR.match(self.text, self.pos)
             self.pos = match.end() if match else self.pos + 1
+
+    def skip_value(self) -> None:
+        """Step over an array or inline table without recording inside it."""
+        text, pos, depth = self.text, self.pos, 0
+        while True:
+            match = _NEST_PLAIN.match(text, pos)
+            if match:
+                pos = match.end()
+            ch = text[pos]
+            if ch in "[{":
+                depth += 1
+                pos += 1
+            elif ch in "]}":
+                depth -= 1
+                pos += 1
+                if depth == 0:
+                    self.pos = pos
+                    return
+            elif ch == "#":
+                pos = text.index("\n", pos)
+            else:
+                pos = _skip_string(text, pos)

@@ -156,10 +156,28 @@ def _row(registry: Registry, reg: Register) -> RegisterRow:
         where=provenance(reg.location))
 
 
-def _entry(rule: Rule) -> RuleEntry:
+def _entry(rule: Rule, cache: dict | None = None) -> RuleEntry:
+    """The entry of ``rule``; one shared entry per register, kind and
+    reasons across machine types (``cache``), not a new one per rule."""
+    if cache is not None:
+        key = (rule.register.name, rule.kind, rule.override, tuple(map(id, rule.reasons)))
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache[key] = RuleEntry(
+                rule.register.name, format_index(rule.index), rule.kind,
+                tuple(_cached_info(c, cache) for c in rule.reasons), rule.override,
+                guard_lines(rule.register))
+        return entry
     return RuleEntry(rule.register.name, format_index(rule.index), rule.kind,
                      tuple(change_info(c) for c in rule.reasons), rule.override,
                      guard_lines(rule.register))
+
+
+def _cached_info(change: Change, cache: dict) -> ChangeInfo:
+    info = cache.get(id(change))
+    if info is None:
+        info = cache[id(change)] = change_info(change)
+    return info
 
 
 def build(registry: Registry, derivation: Derivation, source_name: str) -> DocModel:
@@ -168,10 +186,11 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
                       for name in sorted(registry.registers))
     machines = []
     refused_by: dict[str, list[str]] = {}
+    entries: dict = {}
     for machine in registry.machine_versions():
         rules = derivation.for_machine(machine.name)
-        hidden = tuple(_entry(r) for r in rules.hidden) if rules else ()
-        tolerated = tuple(_entry(r) for r in rules.tolerated) if rules else ()
+        hidden = tuple(_entry(r, entries) for r in rules.hidden) if rules else ()
+        tolerated = tuple(_entry(r, entries) for r in rules.tolerated) if rules else ()
         refusals = []
         for refusal in (rules.refusals if rules else ()):
             refused_by.setdefault(refusal.feature.name, []).append(machine.name)
