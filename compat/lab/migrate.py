@@ -66,27 +66,43 @@ export LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
 Q=/usr/bin/qemu-system-aarch64
 COMMON="-M $MACHINE -accel kvm -smp 1 -m 64 -display none -nodefaults -S -monitor stdio"
 
-# run_source CPU OUT: start QEMU, migrate to OUT, quit
-run_source() {
-  rm -f /tmp/mon /tmp/src.out /tmp/src.err
-  mkfifo /tmp/mon
-  $Q $COMMON -cpu "$1" < /tmp/mon > /tmp/src.out 2> /tmp/src.err &
-  qpid=$!
-  exec 3> /tmp/mon
-  echo "migrate \"exec:cat > $2\"" >&3
+# feed_source OUT: monitor commands for a source QEMU (migrate, wait, quit)
+feed_source() {
+  echo "migrate \"exec:cat > $1\""
   i=0
-  while [ $i -lt 600 ]; do
-    echo "info migrate" >&3
+  while [ $i -lt 500 ]; do
     sleep 0.2
-    if grep -q "Migration status: completed\|Status: completed" /tmp/src.out; then break; fi
-    if grep -q "Migration status: failed\|Status: failed" /tmp/src.out; then break; fi
-    kill -0 $qpid 2>/dev/null || break
+    echo "info migrate"
+    if grep -q "tatus: completed" /tmp/src.out 2>/dev/null; then break; fi
+    if grep -q "tatus: failed" /tmp/src.out 2>/dev/null; then break; fi
     i=$((i+1))
   done
-  echo quit >&3
-  exec 3>&-
-  wait $qpid
+  sleep 0.2
+  echo quit
+}
+
+# run_source CPU OUT: start QEMU, migrate to OUT, quit
+run_source() {
+  rm -f /tmp/src.out /tmp/src.err "$2"
+  feed_source "$2" | timeout 150 $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
   src_rc=$?
+}
+
+# feed_dest: poll 'info status' until the VM leaves inmigrate, then quit
+feed_dest() {
+  i=0
+  while [ $i -lt 500 ]; do
+    sleep 0.2
+    echo "info status"
+    last=$(grep "VM status" /tmp/dst.out 2>/dev/null | tr -d '\r' | tail -n 1)
+    case "$last" in
+      *inmigrate*|"") ;;
+      *) echo "$last" | sed 's/.*VM status: //' > /tmp/dst.status; break ;;
+    esac
+    i=$((i+1))
+  done
+  sleep 0.2
+  echo quit
 }
 
 print_stream() {
@@ -99,35 +115,14 @@ if [ "$MODE" = source ]; then
   run_source "$CPU" /tmp/out.stream
   echo "compat-migrate: source qemu exit $src_rc"
   sed 's/^/compat-migrate: source stderr: /' /tmp/src.err
-  grep -i "status\|error" /tmp/src.out | tr -d '\r' | sed 's/^/compat-migrate: source monitor: /' | tail -n 5
+  grep -a "tatus:" /tmp/src.out | tr -d '\r' | sed 's/.*\(tatus:\)/S\1/' | sort -u | sed 's/^/compat-migrate: source monitor: /'
   if [ -s /tmp/out.stream ]; then print_stream $BEGIN $END /tmp/out.stream; fi
 else
-  rm -f /tmp/mon
-  mkfifo /tmp/mon
-  $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" < /tmp/mon > /tmp/dst.out 2> /tmp/dst.err &
-  qpid=$!
-  exec 3> /tmp/mon
-  status=unknown
-  i=0
-  while [ $i -lt 600 ]; do
-    if ! kill -0 $qpid 2>/dev/null; then status=exited; break; fi
-    echo "info status" >&3
-    sleep 0.2
-    last=$(grep "VM status" /tmp/dst.out | tr -d '\r' | tail -n 1)
-    case "$last" in
-      *inmigrate*|"") ;;
-      *) status=$(echo "$last" | sed 's/.*VM status: //'); break ;;
-    esac
-    i=$((i+1))
-  done
-  if kill -0 $qpid 2>/dev/null; then
-    echo "info status" >&3
-    sleep 0.3
-    echo quit >&3
-  fi
-  exec 3>&-
-  wait $qpid
+  rm -f /tmp/dst.status
+  feed_dest | timeout 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
+  status=exited
+  [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
   sed 's/^/compat-migrate: dest stderr: /' /tmp/dst.err
   echo "$VERDICT status=$status exit=$rc"
   run_source "$CPU" /tmp/self.stream
@@ -261,7 +256,7 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
     manifest = root / "manifest.json"
     if manifest.exists():
         info = json.loads(manifest.read_text())
-        return {g: root / "tree" / g.lstrip("/") for g in info["files"]}, info["provenance"]
+        return {g: root / "tree" / real for g, real in info["files"].items()}, info["provenance"]
     shutil.rmtree(root, ignore_errors=True)
     tree = root / "tree"
     tree.mkdir(parents=True)
