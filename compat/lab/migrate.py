@@ -73,8 +73,8 @@ feed_source() {
   while [ $i -lt 500 ]; do
     sleep 0.2
     echo "info migrate"
-    if grep -q "tatus: completed" /tmp/src.out 2>/dev/null; then break; fi
-    if grep -q "tatus: failed" /tmp/src.out 2>/dev/null; then break; fi
+    if grep -qE "tatus:[[:space:]]*completed" /tmp/src.out 2>/dev/null; then break; fi
+    if grep -qE "tatus:[[:space:]]*failed" /tmp/src.out 2>/dev/null; then break; fi
     i=$((i+1))
   done
   sleep 0.2
