@@ -10,6 +10,10 @@ subcommands:
   kernels               list the Debian arm64 kernels the archive offers
   collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
                         compat's collector inside and write its register list
+  migrate CASE...       migrate a KVM vCPU with a real arm64 QEMU (Debian's
+                        qemu-system-arm: 11.1 from sid, 10.0 from trixie) from
+                        one real kernel to another; --matrix oracle runs the
+                        cases of tests/data/real-migrations
 
 The lab reaches Debian's archive through apt with a private configuration
 in its cache directory (default $XDG_CACHE_HOME/compat-lab); the archive's
@@ -19,6 +23,8 @@ Needs apt, dpkg, cpio and qemu-system-aarch64 (package qemu-system-arm).
 example:
   compat lab kernels
   compat lab collect 6.1.0-50 7.3.4+deb13 -o lists/
+  compat lab migrate 6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0 -o results/
+  compat lab migrate --matrix oracle -o tests/data/real-migrations
 """
 
 
@@ -45,6 +51,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="per boot (default: 300)")
     c.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
                    help="boots at once (default: 2)")
+    m = sub.add_parser("migrate", help="real QEMU migrations between real kernels")
+    m.add_argument("cases", nargs="*", metavar="CASE",
+                   help="SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]: Debian kernel ABIs, "
+                   "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0), "
+                   "-cpu values (default host), '-' keeps a default; e.g. "
+                   "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
+    m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
+    m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="results directory (one subdirectory per case)")
+    m.add_argument("--qemu", metavar="PATH", help="the host's qemu-system-aarch64 (default: on PATH)")
+    m.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
+    m.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                   help="per boot (default: 300)")
+    m.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
+                   help="boots at once (default: 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +86,16 @@ def run(args: argparse.Namespace) -> int:
         for k in rows:
             print(f"{k.abi:<{width}}  {k.release_text:<7}  {k.suite:<18}  {k.package} ({k.version})")
         return 0
+    if args.lab_command == "migrate":
+        from compat.lab import migrate
+        cases = [migrate.parse_case(c) for c in args.cases]
+        if args.matrix:
+            cases += migrate.matrix(args.matrix)
+        if not cases:
+            raise lab_error("no case given", "name cases (SRC:DST[:QEMU[:MACHINE[:CPU]]]) or --matrix oracle")
+        done = migrate.migrate(cases, args.output, cache=args.cache, qemu=args.qemu,
+                               timeout=args.timeout, jobs=args.jobs)
+        return 0 if done else 1
     from compat.lab import collect
     try:
         done = collect.collect(args.versions, args.output, cpu=args.cpu, qemu=args.qemu,

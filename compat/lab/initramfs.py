@@ -92,7 +92,7 @@ def build_initramfs(out: Path, *, apt: PrivateApt | None = None, packages=GUEST_
             dest = root / guest.lstrip("/")
             dest.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, Path):
-                shutil.copyfile(content, dest)
+                shutil.copy(content, dest)  # keeps the mode (executables)
             else:
                 dest.write_bytes(content.encode() if isinstance(content, str) else content)
         if init is not None:
