@@ -157,3 +157,121 @@ def test_real_kernel_list_equals_the_checked_in_one(tmp_path):
     want = read_reglist(FAST_LIST)
     assert got.indices == want.indices
     assert got.kernel == want.kernel and len(got.indices) == 316
+
+
+# -- another Debian QEMU (--qemu-suite) ----------------------------------------
+
+def _fake_tree(tmp_path):
+    """An unpacked QEMU as fetch() leaves it: a binary, its libraries, its modules."""
+    from compat.lab import debian_qemu  # noqa: F401
+    root = tmp_path / "tree" / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "lib" / "x86_64-linux-gnu" / "qemu").mkdir(parents=True)
+    qemu = root / "usr" / "bin" / "qemu-system-aarch64"
+    qemu.write_text("#!/bin/sh\necho 'QEMU emulator version 10.0.2 (Debian 1:10.0.2)'\n")
+    qemu.chmod(0o755)
+    return tmp_path / "tree"
+
+
+def _fake_tool(dirpath, name, script):
+    dirpath.mkdir(exist_ok=True)
+    tool = dirpath / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(0o755)
+
+
+def test_unknown_qemu_suite_is_a_clean_error(tmp_path):
+    proc = _compat("lab", "collect", FAST_KERNEL, "-o", str(tmp_path / "out"),
+                   "--qemu-suite", "bookworm-frontports", "--cache", str(tmp_path / "c"))
+    assert proc.returncode == 1
+    assert "unknown suite 'bookworm-frontports'" in proc.stderr
+    assert "bookworm-backports" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+
+
+def test_qemu_and_qemu_suite_together_is_a_clean_error(tmp_path):
+    proc = _compat("lab", "collect", FAST_KERNEL, "-o", str(tmp_path), "--qemu", "/bin/true",
+                   "--qemu-suite", "bookworm-backports", "--cache", str(tmp_path / "c"))
+    assert proc.returncode == 1
+    assert "--qemu and --qemu-suite" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_unshare_permission_is_a_clean_error(tmp_path, monkeypatch):
+    """unshare refused (as in a container without CAP_SYS_ADMIN): simulated by
+    an unshare on PATH that fails the way util-linux's does."""
+    from compat.lab import debian_qemu
+    bin_ = tmp_path / "bin"
+    _fake_tool(bin_, "unshare", "echo 'unshare: unshare failed: Operation not permitted' >&2\n"
+               "exit 1\n")
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    hidden = tmp_path / "system-modules"
+    hidden.mkdir()
+    with pytest.raises(CompatError) as info:
+        debian_qemu.prepare(_fake_tree(tmp_path), "bookworm-backports", "1:10.0.2",
+                            hidden=[str(hidden)])
+    text = str(info.value)
+    assert "cannot hide the system QEMU's modules" in text and str(hidden) in text
+    assert "Operation not permitted" in text and "unprivileged user namespaces" in text
+
+
+def test_no_mount_permission_is_a_clean_error(tmp_path, monkeypatch):
+    """unshare works but the tmpfs mount is refused."""
+    from compat.lab import debian_qemu
+    bin_ = tmp_path / "bin"
+    # an unshare that runs its command as is (no namespace), and a mount that refuses
+    _fake_tool(bin_, "unshare", 'while [ "$1" = -m ] || [ "$1" = -r ]; do shift; done\nexec "$@"\n')
+    _fake_tool(bin_, "mount", "echo 'mount: only root can do that' >&2\nexit 1\n")
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    hidden = tmp_path / "system-modules"
+    hidden.mkdir()
+    with pytest.raises(CompatError, match="only root can do that"):
+        debian_qemu.prepare(_fake_tree(tmp_path), "bookworm-backports", "1:10.0.2",
+                            hidden=[str(hidden)])
+
+
+def test_missing_unshare_names_its_package(tmp_path, monkeypatch):
+    from compat.lab import debian_qemu
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    with pytest.raises(CompatError, match="apt-get install util-linux"):
+        debian_qemu.prepare(_fake_tree(tmp_path), "bookworm-backports", "1:10.0.2",
+                            hidden=[str(tmp_path)])
+
+
+def test_unpacked_qemu_runs_with_the_system_modules_hidden(tmp_path):
+    """The real unshare + tmpfs (where permitted): the hidden directory is empty
+    for the command, untouched outside; the unpacked modules are named."""
+    from compat.lab import debian_qemu
+    hidden = tmp_path / "system-modules"
+    hidden.mkdir()
+    (hidden / "accel-tcg-aarch64.so").write_text("system build")
+    tree = _fake_tree(tmp_path)
+    try:
+        dq = debian_qemu.prepare(tree, "bookworm-backports", "1:10.0.2", hidden=[str(hidden)])
+    except CompatError as exc:
+        pytest.skip(f"unshare/mount not permitted here: {exc}")
+    seen = subprocess.run([*dq.command_prefix, "ls", "-A", str(hidden)], capture_output=True,
+                          text=True, env=dq.env)
+    assert seen.returncode == 0 and seen.stdout == ""
+    assert (hidden / "accel-tcg-aarch64.so").exists()
+    assert dq.env["QEMU_MODULE_DIR"].endswith("usr/lib/x86_64-linux-gnu/qemu")
+    assert boot_mod.qemu_version(str(dq.binary), env=dq.env,
+                                 command_prefix=dq.command_prefix).startswith("10.0.2")
+
+
+def test_private_apt_for_another_architecture(tmp_path):
+    (tmp_path / "sources.list").write_text("deb http://mirror.invalid/debian bookworm main\n")
+    apt = PrivateApt(tmp_path / "cache", etc=tmp_path, suites=("bookworm", "bookworm-backports"),
+                     architecture="amd64", status=Path("/var/lib/dpkg/status"))
+    assert "deb [arch=amd64" in apt.sources_text() and "arch=arm64" not in apt.sources_text()
+    opts = apt.options()
+    assert "APT::Architecture=amd64" in opts and "Dir::State::status=/var/lib/dpkg/status" in opts
+    assert apt.root != PrivateApt(tmp_path / "cache", etc=tmp_path).root
+
+
+def test_inst_lines_of_an_apt_simulation():
+    from compat.lab import debian_qemu
+    out = ("Inst libebur128-1 (1.2.6-1+b1 Debian:12.15/oldstable [amd64])\n"
+           "Inst qemu-system-arm [1:7.2+dfsg-7] (1:10.0.2+ds-2~bpo12+1 Debian Backports [amd64]) []\n"
+           "Conf qemu-system-arm (1:10.0.2+ds-2~bpo12+1 Debian Backports [amd64])\n")
+    rows = [m.groups() for m in map(debian_qemu._INST.match, out.splitlines()) if m]
+    assert rows == [("libebur128-1", "1.2.6-1+b1"), ("qemu-system-arm", "1:10.0.2+ds-2~bpo12+1")]

@@ -19,12 +19,19 @@ from compat.core.versions import Version
 ROOT = Path(__file__).resolve().parents[1]
 REAL = sorted((ROOT / "tests" / "data" / "real").glob("*.reglist"))
 
-#: CPU features each real host's CPU model lacks (QEMU 7.2's -cpu max and
-#: neoverse-n1 have neither FEAT_TCRX nor FEAT_S1PIE); a gated register must
-#: be absent there from the gating kernel on.
-HOST_LACKS = {
-    "qemu7.2-max": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_S1POE"},
-    "qemu7.2-neoverse-n1": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_S1POE"},
+#: The CPU features of each real host's CPU model that Linux gates a register
+#: on.  A `gated` register must stay in every list of a host whose CPU has
+#: its feature, and be absent from the gating kernel on where it lacks it.
+#: Read from QEMU's CPU models (the cpregs each build defines): QEMU 7.2's
+#: and 10.0's -cpu max and neoverse-n1 have none of these; QEMU 11.1's max has
+#: FEAT_TCRX (TCR2_EL1), FEAT_S1PIE (PIRE0_EL1, PIR_EL1), FEAT_SCTLR2
+#: (SCTLR2_EL1) and FEAT_FPMR (FPMR), but not FEAT_S1POE.
+KNOWN_FEATURES = {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_S1POE", "FEAT_SCTLR2", "FEAT_FPMR"}
+HOST_FEATURES = {
+    "qemu7.2-max": set(),
+    "qemu7.2-neoverse-n1": set(),
+    "qemu10.0-max": set(),
+    "qemu11.1-max": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_SCTLR2", "FEAT_FPMR"},
 }
 
 
@@ -54,6 +61,22 @@ def test_real_lists_exist():
     assert FACTS
 
 
+def test_every_real_host_says_its_cpu_features():
+    unknown = sorted(set(_hosts()) - set(HOST_FEATURES))
+    assert not unknown, f"hosts without a HOST_FEATURES row: {unknown}"
+
+
+def test_hosts_differ_where_the_features_say():
+    """QEMU 11.1's max keeps TCR2_EL1/PIRE0_EL1/PIR_EL1 from 6.13 on, QEMU 7.2's loses them."""
+    tcr2 = 0x603000000013c103
+    hosts = _hosts()
+    for host, lists in hosts.items():
+        late = [r for r in lists if r.kernel >= Version.parse("6.13")]
+        assert late
+        want = "FEAT_TCRX" in HOST_FEATURES[host]
+        assert all((tcr2 in r.indices) == want for r in late), host
+
+
 @pytest.mark.parametrize("name, index, change", FACTS,
                          ids=[f"{n}-{c['change']}-{c['kernel']}" for n, _, c in FACTS])
 def test_kernel_fact_matches_real_lists(name, index, change):
@@ -76,14 +99,19 @@ def test_kernel_fact_matches_real_lists(name, index, change):
                     if reg is not older[-1]:
                         continue
                     want = kind == "gated"
-                elif change.get("cpu-feature") in HOST_LACKS.get(host, ()):
-                    want = kind == "ungated"
+                elif change.get("cpu-feature") not in KNOWN_FEATURES:
+                    continue  # a feature the table does not know: nothing to check
+                elif change["cpu-feature"] in HOST_FEATURES[host]:
+                    want = True  # the CPU has it: the register stays exposed
                 else:
-                    continue  # feature unknown on this host: nothing to check
+                    want = kind == "ungated"
             else:
                 continue
             if present != want:
-                problems.append(f"{Path(reg.path).name}: {'has' if present else 'lacks'} it")
+                feats = ", ".join(sorted(HOST_FEATURES[host])) or "none of " + ", ".join(
+                    sorted(KNOWN_FEATURES))
+                problems.append(f"{Path(reg.path).name} (CPU features: {feats}): "
+                                f"{'has' if present else 'lacks'} it")
     assert not problems, (f"registry fact '{name}: {change['change']} in {change['kernel']}' "
                           f"({codec.format_index(index)}) disagrees with real lists: "
                           + "; ".join(problems))
@@ -114,7 +142,8 @@ def test_audit_of_real_lists_passes():
 
 
 def test_expected_counts():
-    counts = {read_reglist(p).kernel.__str__(): len(read_reglist(p).indices)
-              for p in REAL if read_reglist(p).host == "qemu7.2-max"}
-    assert counts["6.1"] == 316 and counts["6.12"] == 333 and counts["7.3"] == 332
-    assert all(counts[k] == 331 for k in ("6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2"))
+    for host in ("qemu7.2-max", "qemu7.2-neoverse-n1", "qemu10.0-max"):
+        counts = {str(read_reglist(p).kernel): len(read_reglist(p).indices)
+                  for p in REAL if read_reglist(p).host == host}
+        assert counts["6.1"] == 316 and counts["6.12"] == 333 and counts["7.3"] == 332, host
+        assert all(counts[k] == 331 for k in ("6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2"))

@@ -23,6 +23,7 @@ Needs apt, dpkg, cpio and qemu-system-aarch64 (package qemu-system-arm).
 example:
   compat lab kernels
   compat lab collect 6.1.0-50 7.3.4+deb13 -o lists/
+  compat lab collect --qemu-suite bookworm-backports 7.3.4+deb13 -o lists/
   compat lab migrate 6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0 -o results/
   compat lab migrate --matrix oracle -o tests/data/real-migrations
 """
@@ -42,6 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="directory for the <host>-linux-<version>.reglist files")
     c.add_argument("--cpu", default="max", metavar="MODEL", help="QEMU -cpu model (default: max)")
     c.add_argument("--qemu", metavar="PATH", help="qemu-system-aarch64 to run (default: on PATH)")
+    c.add_argument("--qemu-suite", metavar="SUITE",
+                   help="run qemu-system-arm of this Debian suite instead of the system's "
+                   "(e.g. bookworm-backports: QEMU 10.0), downloaded and unpacked into the "
+                   "cache and run with the system QEMU's modules hidden (unshare -m)")
     c.add_argument("--features", default="psci-0.2,pmu-v3", metavar="LIST",
                    help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
                    "(default: psci-0.2,pmu-v3)")
@@ -100,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = collect.collect(args.versions, args.output, cpu=args.cpu, qemu=args.qemu,
                                features=args.features, host=args.host, cache=args.cache,
-                               timeout=args.timeout, jobs=args.jobs)
+                               timeout=args.timeout, jobs=args.jobs,
+                               qemu_suite=args.qemu_suite)
     except CollectError as exc:
         raise lab_error(exc.message, exc.hint) from None
     for c in done:

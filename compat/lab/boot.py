@@ -50,10 +50,10 @@ def qemu_binary(qemu: str | None = None) -> str:
     return need_tool("qemu-system-aarch64")
 
 
-def qemu_version(qemu: str, env: dict | None = None) -> str:
+def qemu_version(qemu: str, env: dict | None = None, command_prefix=()) -> str:
     """``qemu-system-aarch64 --version``'s number (``7.2.19`` ...), or the first line."""
     try:
-        out = subprocess.run([qemu, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        out = subprocess.run([*command_prefix, qemu, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, timeout=30, env=env).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise lab_error(f"cannot run {qemu} --version: {exc}") from None

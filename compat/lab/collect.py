@@ -75,11 +75,13 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
 
 def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Path, *,
                 qemu: str, qemu_ver: str, cpu: str, host: str, timeout: float,
-                env: dict | None = None, command_prefix=()) -> Collected:
+                env: dict | None = None, command_prefix=(),
+                extra_headers: dict | None = None, extra_args=()) -> Collected:
     where = f"linux {kernel.abi}"
     progress(f"booting {kernel.abi} (QEMU {qemu_ver}, -cpu {cpu})")
     result = boot_mod.boot(vmlinuz, initrd, qemu=qemu, cpu=cpu, timeout=timeout,
-                           stop_marker=collector.END, env=env, command_prefix=command_prefix)
+                           stop_marker=collector.END, env=env, command_prefix=command_prefix,
+                           extra_args=extra_args)
     headers, indices = parse_console(result.console, where=where, tail=result.tail(),
                                      seconds=result.seconds, timed_out=result.timed_out,
                                      timeout=timeout)
@@ -89,7 +91,7 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
         host=f"{host} (QEMU {qemu_ver.split()[0]} TCG -cpu {cpu}, virt with EL2)",
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
-               "qemu": qemu_ver, "qemu-cpu": cpu,
+               "qemu": qemu_ver, **(extra_headers or {}), "qemu-cpu": cpu,
                "collected-by": "compat lab collect (compat/lab/collector.py in the guest)"})
     out = Path(out_dir) / f"{host}-linux-{kernel.abi}.reglist"
     tmp = out.with_name(out.name + ".tmp")
@@ -102,14 +104,29 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
 def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = None,
             features: str = DEFAULT_FEATURES, host: str | None = None,
             cache: Path | None = None, timeout: float = 300, jobs: int = 2,
-            env: dict | None = None, command_prefix=()) -> list[Collected]:
-    """Collect the list of each kernel ``versions`` (Debian ABI strings)."""
+            env: dict | None = None, command_prefix=(),
+            qemu_suite: str | None = None) -> list[Collected]:
+    """Collect the list of each kernel ``versions`` (Debian ABI strings).
+    ``qemu_suite``: run ``qemu-system-arm`` of that Debian suite (downloaded
+    and unpacked into the cache, see :mod:`compat.lab.debian_qemu`) instead
+    of the system's."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(cache) if cache else default_cache()
     apt = PrivateApt(cache)
+    extra: dict = {}
+    extra_args: tuple = ()
+    if qemu_suite:
+        if qemu:
+            raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
+        from compat.lab import debian_qemu
+        debian_qemu.check_suite(qemu_suite)
+        dq = debian_qemu.fetch(qemu_suite, cache)
+        qemu, env, command_prefix = str(dq.binary), dq.env, dq.command_prefix
+        extra_args = dq.extra_args
+        extra["qemu-package"] = dq.provenance
+    out_dir.mkdir(parents=True, exist_ok=True)
     qemu_path = boot_mod.qemu_binary(qemu)
-    qemu_ver = boot_mod.qemu_version(qemu_path, env=env)
+    qemu_ver = boot_mod.qemu_version(qemu_path, env=env, command_prefix=command_prefix)
     host = host or default_host(qemu_ver, cpu)
     feats = ",".join(collector.parse_features(features)) or "none"
     progress("reading the archive's kernel list")
@@ -124,7 +141,8 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(collect_one, k, img, initrd, out_dir, qemu=qemu_path,
                                    qemu_ver=qemu_ver, cpu=cpu, host=host, timeout=timeout,
-                                   env=env, command_prefix=command_prefix)
+                                   env=env, command_prefix=command_prefix,
+                                   extra_headers=extra, extra_args=extra_args)
                        for k, img in zip(wanted, images)]
             return [f.result() for f in futures]
     finally:

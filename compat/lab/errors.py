@@ -10,6 +10,7 @@ from compat.core.diagnostics import CompatError, Location
 TOOL_PACKAGES = {
     "apt-get": "apt", "apt-cache": "apt", "dpkg": "dpkg", "dpkg-deb": "dpkg",
     "cpio": "cpio", "qemu-system-aarch64": "qemu-system-arm",
+    "unshare": "util-linux", "mount": "mount", "sh": "dash",
 }
 
 
