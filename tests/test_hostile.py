@@ -388,3 +388,85 @@ def test_corpus_in_a_subprocess(compat_cli, case):
     """The corpus through the real entry point (no traceback, no exit 3)."""
     res = compat_cli("validate", "-r", str(case), timeout=60)
     assert res.rc in (0, 1) and "Traceback" not in res.err and "internal error" not in res.err
+
+
+# -- hardening round 2 (issue 13) --------------------------------------------
+
+_NAME_FIELDS = ("cpu-driver", "commit", "cpu-feature", "min-kernel", "version", "kernel",
+                "qemu", "register")
+_SECTIONS = ("machines", "registers", "features")
+_TRAILERS = ["\n", " ", "\t", "\r", "\r\n", "\x00", "\x1b", "\u2028", "\x85", "\n\n"]
+
+
+def _name_sites(data):
+    """Every string field whose value is a name or version, and every name key."""
+    sites = []
+    for path in _paths(data):
+        if path and path[-1] in _NAME_FIELDS and isinstance(_get(data, path), str):
+            sites.append(("value", path))
+    for section in _SECTIONS:
+        for key in data.get(section, {}):
+            sites.append(("key", (section, key)))
+    return sites
+
+
+def _get(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(site=st.sampled_from(_name_sites(BUNDLED_DATA)), trailer=st.sampled_from(_TRAILERS),
+       lead=st.booleans())
+def test_names_with_trailing_whitespace_or_controls_are_refused(tmp_path_factory, site, trailer,
+                                                                lead):
+    """Every name pattern is anchored at the very end (``$`` before a final
+    newline is not the end), in Python and ECMA-262 alike."""
+    kind, path = site
+    data = copy.deepcopy(BUNDLED_DATA)
+    if kind == "value":
+        old = _get(data, path)
+        _set(data, path, trailer + old if lead else old + trailer)
+    else:
+        section, key = path
+        data[section][trailer + key if lead else key + trailer] = data[section].pop(key)
+    work = tmp_path_factory.mktemp("name")
+    reg = work / "registry.toml"
+    reg.write_text(dump_toml(data), encoding="utf-8")
+    res = run_inproc("validate", "-r", str(reg))
+    assert res.rc == 1, (site, trailer, res)
+    assert_graceful(res, located=True)
+
+
+def test_every_schema_pattern_is_anchored_at_the_very_end():
+    import json
+    import re
+    schema = json.loads((ROOT / "schemas" / "registry.schema.json").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "pattern":
+                    found.append(v)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(schema)
+    assert found
+    for pattern in found:
+        assert pattern.startswith("^") and pattern.endswith(r"$(?![\s\S])"), pattern
+        assert re.search(pattern, "x\n") is None
+
+
+@pytest.mark.parametrize("driver", ["int", "static", "_Bool", "__x", "_Private", "typeof"])
+def test_cpu_driver_c_keywords_and_reserved_names_are_refused(tmp_path, driver):
+    reg = tmp_path / "registry.toml"
+    text = BUNDLED_TEXT.replace('cpu-driver = "TYPE_ARM_CPU"', f'cpu-driver = "{driver}"', 1)
+    assert text != BUNDLED_TEXT
+    reg.write_text(text, encoding="utf-8")
+    res = run_inproc("validate", "-r", str(reg))
+    assert res.rc == 1 and "cpu-driver" in res.err, res
+    assert_graceful(res, located=True)
