@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import BUNDLED, REGLISTS, ROOT
@@ -470,3 +470,52 @@ def test_cpu_driver_c_keywords_and_reserved_names_are_refused(tmp_path, driver):
     res = run_inproc("validate", "-r", str(reg))
     assert res.rc == 1 and "cpu-driver" in res.err, res
     assert_graceful(res, located=True)
+
+
+_REAL_LINES = (REGLISTS / "n1-linux-6.12.reglist").read_text().splitlines()
+_REAL_INDICES = [line for line in _REAL_LINES if line.startswith("0x")][::8]
+_CORRUPT = ["0x60300000zz13c103", "0x603000000013c103z", "12zz", "0x",
+            "ARM64_SYS_REG(3, 0, 2, 0,", "ARM64_SYS_REG(9, 9, 99, 99, 99),", "KVM_REG_ARM_FOO",
+            "0x+603000000013c103", "６０３"]
+
+
+@st.composite
+def mixed_reglist(draw):
+    """A real list whose lines take mixed forms, with one corrupt line."""
+    lines = ["# kernel: 6.12", "# host: n1"]
+    for index in _REAL_INDICES:
+        form = draw(st.sampled_from(["plain", "hash", "trace", "ccomment", "plain"]))
+        lines.append({"plain": index, "hash": f"{index} # note",
+                      "trace": f"kvm_arm_cpu_post_load_missing_reg cpreg {index}",
+                      "ccomment": f"{index} /* note */"}[form])
+    corrupt = draw(st.sampled_from(_CORRUPT))
+    where = draw(st.integers(2, len(lines)))
+    lines.insert(where, corrupt)
+    return "\n".join(lines) + "\n", where + 1, corrupt
+
+
+@settings(max_examples=20, phases=[Phase.generate], **SETTINGS)
+@given(case=mixed_reglist())
+def test_mixed_format_lists_never_hide_a_corrupt_line(tmp_path_factory, case):
+    text, line, corrupt = case
+    work = tmp_path_factory.mktemp("mix")
+    bad = work / "bad.reglist"
+    bad.write_text(text, encoding="utf-8")
+    res = run_inproc("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc == 1, (corrupt, res)
+    assert f"bad.reglist:{line}:" in res.err, (corrupt, res.err)
+    assert_graceful(res, located=True)
+
+
+@pytest.mark.parametrize("body", [
+    "", "# kernel: 6.12\n", "# kernel: 6.12\n/* open\n0x603000000013c103\n",
+    "# kernel: 6.12\n0x603000000013c103 /* never closed\n", "# kernel: 6.12\n{\n};\n",
+    "# kernel: 6.12\n// nothing\n"])
+def test_lists_yielding_no_register_or_open_comments_are_errors(tmp_path, body):
+    bad = tmp_path / "n1-linux-6.12.reglist"
+    bad.write_text(body, encoding="utf-8")
+    res = run_inproc("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"),
+                     "--from-kernel", "6.12")
+    assert res.rc == 1, (body, res)
+    assert "error:" in res.err and "n1-linux-6.12.reglist" in res.err
+    assert_graceful(res)

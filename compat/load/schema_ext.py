@@ -105,7 +105,7 @@ _VERY_END = r"(?![\s\S])"
 
 
 def anchored_patterns(node: Any) -> Any:
-    """``node`` with every ``pattern`` that ends in ``$`` made to mean "the very
+    r"""``node`` with every ``pattern`` that ends in ``$`` made to mean "the very
     end": jsonschema applies ``re.search``, whose ``$`` also matches before a
     final newline; ``$(?![\s\S])`` means the end in Python and ECMA-262 alike."""
     if isinstance(node, Mapping):
