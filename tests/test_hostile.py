@@ -519,3 +519,107 @@ def test_lists_yielding_no_register_or_open_comments_are_errors(tmp_path, body):
     assert res.rc == 1, (body, res)
     assert "error:" in res.err and "n1-linux-6.12.reglist" in res.err
     assert_graceful(res)
+
+
+# -- plugins that exit, raise BaseExceptions, return the wrong types ---------
+
+_PLUGIN_HOOKS = {
+    "compat_schema_fragments": "()",
+    "compat_registry_fragments": "()",
+    "compat_validate": "(registry, derivation)",
+    "compat_outputs": "()",
+    "compat_render_output": "(name, context)",
+}
+_PLUGIN_FAILURES = {
+    "exit0": "import sys; sys.exit(0)",
+    "exitnone": "raise SystemExit(None)",
+    "generatorexit": "raise GeneratorExit()",
+    "baseexception": "raise BaseException('boom \\x1b]0;pwned\\x07')",
+    "int": "return 42",
+    "strs": "return ['x']",
+}
+_WRONG_VALUES = {
+    "compat_validate": ["[Diagnostic('registry.toml:1', 'm')]", "[Diagnostic(Location('r'), 42)]"],
+    "compat_outputs": ["[OutputSpec(name=123, files=('evil.txt',), description='d')]",
+                       "[OutputSpec(name='evil', files=('evil.txt',), description=None)]"],
+    "compat_render_output": ["{'evil.txt': '\\ud800'}", "{'evil.txt': 42}", "'text'"],
+}
+
+
+def _plugin_cases():
+    for failure in _PLUGIN_FAILURES:
+        if failure not in ("int", "strs"):
+            yield "import", failure
+        for hook in _PLUGIN_HOOKS:
+            yield hook, failure
+    for hook, values in _WRONG_VALUES.items():
+        for i in range(len(values)):
+            yield hook, f"value{i}"
+    yield "compat_validate", "unknown-arg"
+
+
+def _plugin_source(hook: str, failure: str) -> str:
+    lines = ["from compat.plugin import hookimpl, OutputSpec",
+             "from compat.core.diagnostics import Diagnostic, Location"]
+    if hook == "import":
+        lines.append(_PLUGIN_FAILURES[failure].replace("return ", "X = "))
+        return "\n".join(lines) + "\n"
+    if failure.startswith("value"):
+        body = "return " + _WRONG_VALUES[hook][int(failure[5:])]
+    elif failure == "unknown-arg":
+        lines += ["@hookimpl", "def compat_validate(registry, banana):", "    return []"]
+        return "\n".join(lines) + "\n"
+    else:
+        body = _PLUGIN_FAILURES[failure]
+    if hook == "compat_render_output":  # declare an output, so that it is rendered
+        lines += ["@hookimpl", "def compat_outputs():",
+                  "    return [OutputSpec(name='evil', files=('evil.txt',), description='d')]"]
+    lines += ["@hookimpl", f"def {hook}{_PLUGIN_HOOKS[hook]}:"]
+    lines += ["    " + part for part in body.split("; ")]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("hook, failure", list(_plugin_cases()))
+def test_broken_plugins_are_diagnostics_naming_them(tmp_path, monkeypatch, hook, failure):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    module = f"compat_hostile_{hook}_{failure}".replace("-", "_")
+    (tmp_path / f"{module}.py").write_text(_plugin_source(hook, failure), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {"evil": EntryPoint("evil", module, "compat.plugins")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    out = tmp_path / "out"
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(out), "--plugin", "evil")
+    assert res.rc == 1, (hook, failure, res)
+    assert "plugin 'evil'" in res.err, res.err
+    assert "\x1b" not in res.err and "\x07" not in res.err
+    assert_graceful(res)
+    assert not out.exists() or not any(out.iterdir())
+    sys.modules.pop(module, None)
+    listing = run_inproc("plugins", "--json")
+    assert listing.rc == 0, listing
+    import json
+    rows = {row["name"]: row for row in json.loads(listing.out)}
+    assert rows["compat-props"]["outputs"], listing.out
+    if hook in ("import", "compat_outputs") or failure == "unknown-arg":
+        assert "error" in rows["evil"], listing.out
+    sys.modules.pop(module, None)
+
+
+def test_two_entry_points_naming_one_object(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    (tmp_path / "compat_hostile_twice.py").write_text(
+        "from compat.plugin import hookimpl\nclass P:\n    @hookimpl\n"
+        "    def compat_outputs(self):\n        return []\nPLUGIN = P()\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {n: EntryPoint(n, "compat_hostile_twice:PLUGIN", "compat.plugins") for n in ("a", "b")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(tmp_path / "o"),
+                     "--plugin", "a", "--plugin", "b")
+    assert res.rc == 1 and "plugin 'b'" in res.err and "'a'" in res.err, res
+    assert_graceful(res)
