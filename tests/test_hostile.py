@@ -623,3 +623,56 @@ def test_two_entry_points_naming_one_object(tmp_path, monkeypatch):
                      "--plugin", "a", "--plugin", "b")
     assert res.rc == 1 and "plugin 'b'" in res.err and "'a'" in res.err, res
     assert_graceful(res)
+
+
+# -- terminals, cwd, output directory (items 5, 15, 17) ----------------------
+
+def _compat_proc(*args, env=None, cwd=None, stdout=None):
+    import os
+    import subprocess
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "compat", *args], env=full_env, cwd=cwd,
+                          stdout=stdout if stdout is not None else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, errors="replace", timeout=120)
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"},
+                                 {"LC_ALL": "POSIX", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}])
+def test_a_terminal_that_cannot_show_the_text(tmp_path, env):
+    body = (REGLISTS / "n1-linux-6.12.reglist").read_text().replace("# host: n1", "# host: hé\u202e")
+    reg = tmp_path / "x.reglist"
+    reg.write_text(body, encoding="utf-8")
+    for args in (["audit", str(reg)], ["check", str(reg), str(reg)], ["validate", "-r", "/nonexistent/é"]):
+        proc = _compat_proc(*args, env=env)
+        assert proc.returncode in (0, 1), (args, proc.stderr)
+        assert "internal error" not in proc.stderr
+
+
+def test_dev_full_is_an_error_not_a_crash():
+    with open("/dev/full", "w") as full:
+        proc = _compat_proc("decode", "0x603000000013c103", stdout=full)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write the output" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_deleted_working_directory(tmp_path):
+    import os
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    old = os.getcwd()
+    os.chdir(gone)
+    try:
+        gone.rmdir()
+        for args in (["validate"], ["decode", "0x603000000013c103"],
+                     ["check", "a.reglist", "b.reglist"]):
+            res = run_inproc(*args)
+            assert res.rc in (0, 1), (args, res)
+            assert_graceful(res)
+    finally:
+        os.chdir(old)
+
+
+def test_output_directory_root_is_not_outside_itself():
+    res = run_inproc("build", "--check", "-o", "/")
+    assert "leaves the output directory" not in res.err, res
+    assert res.rc == 1 and "stale" in res.out + res.err
