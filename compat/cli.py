@@ -65,8 +65,60 @@ def _command_parser(name: str, module) -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_streams() -> None:
+    """A terminal that cannot show a character (``PYTHONIOENCODING=ascii``,
+    ``LC_ALL=POSIX``) gets it escaped rather than ending the run."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a closed or odd stream
+                pass
+
+
+def _flush_stdout() -> int | None:
+    """Flush stdout now, while a failure can still be reported (``> /dev/full``)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return None
+    except OSError as exc:
+        _drop_stdout()
+        print(f"compat: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return None
+
+
+def _drop_stdout() -> None:
+    """Make the interpreter's final flush of a failed stdout a no-op."""
+    try:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+        pass
+
+
+def _cwd_gone() -> bool:
+    import os
+    try:
+        os.getcwd()
+    except OSError:
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
+    status = _main(argv)
+    failed = _flush_stdout()
+    return failed if failed is not None else status
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         return _dispatch(argv)
@@ -77,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        if debug:
+            raise
+        if getattr(exc, "filename", None) is None and exc.errno is not None:
+            # a write to stdout failed (ENOSPC on /dev/full, EIO on a closed tty)
+            _drop_stdout()
+            print(f"compat: error: cannot write the output: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        return _last_resort(exc)
     except RecursionError:
         # Hostile input (an expression of 500 parentheses) exhausting the
         # stack of a recursive-descent reader: an input error, not a crash.
@@ -85,16 +147,26 @@ def main(argv: list[str] | None = None) -> int:
         print("compat: error: the input is nested too deeply to read", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        from compat.core.diagnostics import CompatError
         if debug:
             raise
-        if isinstance(exc, CompatError):
-            print(exc.format(), file=sys.stderr)
-            return 1
-        print(f"compat: internal error: {type(exc).__name__}: {exc}\n"
-              "compat: this is a bug; rerun with --debug for a traceback and report it",
+        return _last_resort(exc)
+
+
+def _last_resort(exc: Exception) -> int:
+    from compat.core.diagnostics import CompatError
+    if isinstance(exc, CompatError):
+        print(exc.format(), file=sys.stderr)
+        return 1
+    if _cwd_gone():
+        print("compat: error: the current directory no longer exists",
               file=sys.stderr)
-        return 3
+        print("compat: note: cd to an existing directory, or pass absolute paths",
+              file=sys.stderr)
+        return 1
+    print(f"compat: internal error: {type(exc).__name__}: {exc}\n"
+          "compat: this is a bug; rerun with --debug for a traceback and report it",
+          file=sys.stderr)
+    return 3
 
 
 def _dispatch(argv: list[str]) -> int:

@@ -40,7 +40,8 @@ def resolve_inside(out_dir: Path, relative: PurePosixPath) -> Path:
             raise CompatError.at(Location(str(target)), "refusing to write through a symbolic "
                                  "link in the output directory",
                                  hint="remove the link; compat writes regular files only")
-    if not str(target.resolve()).startswith(str(root) + os.sep):
+    resolved = target.resolve()
+    if resolved == root or not resolved.is_relative_to(root):  # not a prefix test: "-o /"
         raise CompatError.at(Location(str(target)), "output path leaves the output directory")
     return target
 

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import BUNDLED, REGLISTS, ROOT
@@ -445,3 +445,291 @@ def test_trailing_newline_is_refused_and_located(tmp_path):
     assert res.rc == 1, res.out
     assert "'commit' \"c0000e58c74e\\n\" is malformed: write a git commit hash" in res.err, res.err
     assert "r.toml:59:" in res.err, res.err
+
+
+# -- hardening round 2 (issue 13) --------------------------------------------
+
+_NAME_FIELDS = ("cpu-driver", "commit", "cpu-feature", "min-kernel", "version", "kernel",
+                "qemu", "register")
+_SECTIONS = ("machines", "registers", "features")
+_TRAILERS = ["\n", " ", "\t", "\r", "\r\n", "\x00", "\x1b", "\u2028", "\x85", "\n\n"]
+
+
+def _name_sites(data):
+    """Every string field whose value is a name or version, and every name key."""
+    sites = []
+    for path in _paths(data):
+        if path and path[-1] in _NAME_FIELDS and isinstance(_get(data, path), str):
+            sites.append(("value", path))
+    for section in _SECTIONS:
+        for key in data.get(section, {}):
+            sites.append(("key", (section, key)))
+    return sites
+
+
+def _get(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(site=st.sampled_from(_name_sites(BUNDLED_DATA)), trailer=st.sampled_from(_TRAILERS),
+       lead=st.booleans())
+def test_names_with_trailing_whitespace_or_controls_are_refused(tmp_path_factory, site, trailer,
+                                                                lead):
+    """Every name pattern is anchored at the very end (``$`` before a final
+    newline is not the end), in Python and ECMA-262 alike."""
+    kind, path = site
+    data = copy.deepcopy(BUNDLED_DATA)
+    if kind == "value":
+        old = _get(data, path)
+        _set(data, path, trailer + old if lead else old + trailer)
+    else:
+        section, key = path
+        data[section][trailer + key if lead else key + trailer] = data[section].pop(key)
+    work = tmp_path_factory.mktemp("name")
+    reg = work / "registry.toml"
+    reg.write_text(dump_toml(data), encoding="utf-8")
+    res = run_inproc("validate", "-r", str(reg))
+    assert res.rc == 1, (site, trailer, res)
+    assert_graceful(res, located=True)
+
+
+def test_every_schema_pattern_is_anchored_at_the_very_end():
+    import json
+    import re
+    schema = json.loads((ROOT / "schemas" / "registry.schema.json").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "pattern":
+                    found.append(v)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(schema)
+    assert found
+    for pattern in found:
+        assert pattern.startswith("^") and pattern.endswith(r"$(?![\s\S])"), pattern
+        assert re.search(pattern, "x\n") is None
+
+
+@pytest.mark.parametrize("driver", ["int", "static", "_Bool", "__x", "_Private", "typeof"])
+def test_cpu_driver_c_keywords_and_reserved_names_are_refused(tmp_path, driver):
+    reg = tmp_path / "registry.toml"
+    text = BUNDLED_TEXT.replace('cpu-driver = "TYPE_ARM_CPU"', f'cpu-driver = "{driver}"', 1)
+    assert text != BUNDLED_TEXT
+    reg.write_text(text, encoding="utf-8")
+    res = run_inproc("validate", "-r", str(reg))
+    assert res.rc == 1 and "cpu-driver" in res.err, res
+    assert_graceful(res, located=True)
+
+
+_REAL_LINES = (REGLISTS / "n1-linux-6.12.reglist").read_text().splitlines()
+_REAL_INDICES = [line for line in _REAL_LINES if line.startswith("0x")][::8]
+_CORRUPT = ["0x60300000zz13c103", "0x603000000013c103z", "12zz", "0x",
+            "ARM64_SYS_REG(3, 0, 2, 0,", "ARM64_SYS_REG(9, 9, 99, 99, 99),", "KVM_REG_ARM_FOO",
+            "0x+603000000013c103", "６０３"]
+
+
+@st.composite
+def mixed_reglist(draw):
+    """A real list whose lines take mixed forms, with one corrupt line."""
+    lines = ["# kernel: 6.12", "# host: n1"]
+    for index in _REAL_INDICES:
+        form = draw(st.sampled_from(["plain", "hash", "trace", "ccomment", "plain"]))
+        lines.append({"plain": index, "hash": f"{index} # note",
+                      "trace": f"kvm_arm_cpu_post_load_missing_reg cpreg {index}",
+                      "ccomment": f"{index} /* note */"}[form])
+    corrupt = draw(st.sampled_from(_CORRUPT))
+    where = draw(st.integers(2, len(lines)))
+    lines.insert(where, corrupt)
+    return "\n".join(lines) + "\n", where + 1, corrupt
+
+
+@settings(max_examples=20, phases=[Phase.generate], **SETTINGS)
+@given(case=mixed_reglist())
+def test_mixed_format_lists_never_hide_a_corrupt_line(tmp_path_factory, case):
+    text, line, corrupt = case
+    work = tmp_path_factory.mktemp("mix")
+    bad = work / "bad.reglist"
+    bad.write_text(text, encoding="utf-8")
+    res = run_inproc("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc == 1, (corrupt, res)
+    assert f"bad.reglist:{line}:" in res.err, (corrupt, res.err)
+    assert_graceful(res, located=True)
+
+
+@pytest.mark.parametrize("body", [
+    "", "# kernel: 6.12\n", "# kernel: 6.12\n/* open\n0x603000000013c103\n",
+    "# kernel: 6.12\n0x603000000013c103 /* never closed\n", "# kernel: 6.12\n{\n};\n",
+    "# kernel: 6.12\n// nothing\n"])
+def test_lists_yielding_no_register_or_open_comments_are_errors(tmp_path, body):
+    bad = tmp_path / "n1-linux-6.12.reglist"
+    bad.write_text(body, encoding="utf-8")
+    res = run_inproc("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"),
+                     "--from-kernel", "6.12")
+    assert res.rc == 1, (body, res)
+    assert "error:" in res.err and "n1-linux-6.12.reglist" in res.err
+    assert_graceful(res)
+
+
+# -- plugins that exit, raise BaseExceptions, return the wrong types ---------
+
+_PLUGIN_HOOKS = {
+    "compat_schema_fragments": "()",
+    "compat_registry_fragments": "()",
+    "compat_validate": "(registry, derivation)",
+    "compat_outputs": "()",
+    "compat_render_output": "(name, context)",
+}
+_PLUGIN_FAILURES = {
+    "exit0": "import sys; sys.exit(0)",
+    "exitnone": "raise SystemExit(None)",
+    "generatorexit": "raise GeneratorExit()",
+    "baseexception": "raise BaseException('boom \\x1b]0;pwned\\x07')",
+    "int": "return 42",
+    "strs": "return ['x']",
+}
+_WRONG_VALUES = {
+    "compat_validate": ["[Diagnostic('registry.toml:1', 'm')]", "[Diagnostic(Location('r'), 42)]"],
+    "compat_outputs": ["[OutputSpec(name=123, files=('evil.txt',), description='d')]",
+                       "[OutputSpec(name='evil', files=('evil.txt',), description=None)]"],
+    "compat_render_output": ["{'evil.txt': '\\ud800'}", "{'evil.txt': 42}", "'text'"],
+}
+
+
+def _plugin_cases():
+    for failure in _PLUGIN_FAILURES:
+        if failure not in ("int", "strs"):
+            yield "import", failure
+        for hook in _PLUGIN_HOOKS:
+            yield hook, failure
+    for hook, values in _WRONG_VALUES.items():
+        for i in range(len(values)):
+            yield hook, f"value{i}"
+    yield "compat_validate", "unknown-arg"
+
+
+def _plugin_source(hook: str, failure: str) -> str:
+    lines = ["from compat.plugin import hookimpl, OutputSpec",
+             "from compat.core.diagnostics import Diagnostic, Location"]
+    if hook == "import":
+        lines.append(_PLUGIN_FAILURES[failure].replace("return ", "X = "))
+        return "\n".join(lines) + "\n"
+    if failure.startswith("value"):
+        body = "return " + _WRONG_VALUES[hook][int(failure[5:])]
+    elif failure == "unknown-arg":
+        lines += ["@hookimpl", "def compat_validate(registry, banana):", "    return []"]
+        return "\n".join(lines) + "\n"
+    else:
+        body = _PLUGIN_FAILURES[failure]
+    if hook == "compat_render_output":  # declare an output, so that it is rendered
+        lines += ["@hookimpl", "def compat_outputs():",
+                  "    return [OutputSpec(name='evil', files=('evil.txt',), description='d')]"]
+    lines += ["@hookimpl", f"def {hook}{_PLUGIN_HOOKS[hook]}:"]
+    lines += ["    " + part for part in body.split("; ")]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("hook, failure", list(_plugin_cases()))
+def test_broken_plugins_are_diagnostics_naming_them(tmp_path, monkeypatch, hook, failure):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    module = f"compat_hostile_{hook}_{failure}".replace("-", "_")
+    (tmp_path / f"{module}.py").write_text(_plugin_source(hook, failure), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {"evil": EntryPoint("evil", module, "compat.plugins")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    out = tmp_path / "out"
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(out), "--plugin", "evil")
+    assert res.rc == 1, (hook, failure, res)
+    assert "plugin 'evil'" in res.err, res.err
+    assert "\x1b" not in res.err and "\x07" not in res.err
+    assert_graceful(res)
+    assert not out.exists() or not any(out.iterdir())
+    sys.modules.pop(module, None)
+    listing = run_inproc("plugins", "--json")
+    assert listing.rc == 0, listing
+    import json
+    rows = {row["name"]: row for row in json.loads(listing.out)}
+    assert rows["compat-props"]["outputs"], listing.out
+    if hook in ("import", "compat_outputs") or failure == "unknown-arg":
+        assert "error" in rows["evil"], listing.out
+    sys.modules.pop(module, None)
+
+
+def test_two_entry_points_naming_one_object(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    (tmp_path / "compat_hostile_twice.py").write_text(
+        "from compat.plugin import hookimpl\nclass P:\n    @hookimpl\n"
+        "    def compat_outputs(self):\n        return []\nPLUGIN = P()\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {n: EntryPoint(n, "compat_hostile_twice:PLUGIN", "compat.plugins") for n in ("a", "b")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(tmp_path / "o"),
+                     "--plugin", "a", "--plugin", "b")
+    assert res.rc == 1 and "plugin 'b'" in res.err and "'a'" in res.err, res
+    assert_graceful(res)
+
+
+# -- terminals, cwd, output directory (items 5, 15, 17) ----------------------
+
+def _compat_proc(*args, env=None, cwd=None, stdout=None):
+    import os
+    import subprocess
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "compat", *args], env=full_env, cwd=cwd,
+                          stdout=stdout if stdout is not None else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, errors="replace", timeout=120)
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"},
+                                 {"LC_ALL": "POSIX", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}])
+def test_a_terminal_that_cannot_show_the_text(tmp_path, env):
+    body = (REGLISTS / "n1-linux-6.12.reglist").read_text().replace("# host: n1", "# host: hé\u202e")
+    reg = tmp_path / "x.reglist"
+    reg.write_text(body, encoding="utf-8")
+    for args in (["audit", str(reg)], ["check", str(reg), str(reg)], ["validate", "-r", "/nonexistent/é"]):
+        proc = _compat_proc(*args, env=env)
+        assert proc.returncode in (0, 1), (args, proc.stderr)
+        assert "internal error" not in proc.stderr
+
+
+def test_dev_full_is_an_error_not_a_crash():
+    with open("/dev/full", "w") as full:
+        proc = _compat_proc("decode", "0x603000000013c103", stdout=full)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write the output" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_deleted_working_directory(tmp_path):
+    import os
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    old = os.getcwd()
+    os.chdir(gone)
+    try:
+        gone.rmdir()
+        for args in (["validate"], ["decode", "0x603000000013c103"],
+                     ["check", "a.reglist", "b.reglist"]):
+            res = run_inproc(*args)
+            assert res.rc in (0, 1), (args, res)
+            assert_graceful(res)
+    finally:
+        os.chdir(old)
+
+
+def test_output_directory_root_is_not_outside_itself():
+    res = run_inproc("build", "--check", "-o", "/")
+    assert "leaves the output directory" not in res.err, res
+    assert res.rc == 1 and "stale" in res.out + res.err

@@ -160,3 +160,19 @@ def test_extension_points_exist_in_base():
 def test_plugin_error_in_build_names_plugin():
     result = build_in_memory(registry_text(), plugins=[("broken", SchemaPlugin({"$id": 3}))])
     assert "plugin 'broken'" in result.text()
+
+
+def test_fragment_pattern_does_not_pass_a_trailing_newline():
+    """A plugin's ``^...$`` pattern means the whole string, as in the base schema."""
+    bad = WITH_KEY.replace('"BZ-42"', '"BZ-42\\n"')
+    result = build_in_memory(bad, plugins=[("bz", SchemaPlugin(fragment()))])
+    assert not result.ok and "'bugzilla'" in result.text()
+
+
+@pytest.mark.parametrize("ref", ["https://example.com/s.json", "file:///etc/passwd",
+                                 "urn:other:thing#/x"])
+def test_fragment_remote_ref_is_refused_naming_the_plugin(ref):
+    frag = fragment(prop={"$ref": ref})
+    result = build_in_memory(WITH_KEY, plugins=[("bz", SchemaPlugin(frag))])
+    assert not result.ok
+    assert "bz" in result.text() and "$ref" in result.text(), result.text()

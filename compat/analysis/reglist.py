@@ -7,8 +7,12 @@ comments ``# kernel: 6.12`` and ``# host: n1 (description)`` say whose list
 it is.
 
 A file with at least one trace-like line (text carrying a 16-digit index that
-is neither a plain index nor a C expression) is read as a trace; otherwise a
-line that is none of the formats is an error naming ``file:line``.
+is neither a plain index nor a C expression) is read as a trace, whose other
+log text is ignored; otherwise a line that is none of the formats is an error
+naming ``file:line``.  Format detection never hides an error: in every format
+a line that tries to be a register (a number, ``ARM64_SYS_REG(...)``,
+``KVM_REG...``) and cannot be read is an error, a ``/*`` left open is an
+error, and a list that yields no register is an error.
 
 The kernel and host come from the header, else from a file name of the form
 ``HOST-linux-KERNEL.reglist``, else from the caller's fallbacks
@@ -32,6 +36,11 @@ _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$
 
 PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
 STREAM = "qemu-stream"
+
+#: A line that tries to be a register: read it, or report it (never skip it as log text).
+_REGISTER_LIKE = re.compile(r"^(?:0[xX]|\d\w*[,;]?$|ARM64_|KVM_REG)")
+#: ``# comment`` after a register, as hand-made lists write them.
+_TRAILING_HASH = re.compile(r"\s#.*$")
 
 _EXPECTED = ("expected one hex register index per line (0x603000000013c103), a kernel "
              "selftest initializer (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU trace lines "
@@ -116,6 +125,9 @@ def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:
     except VersionError as exc:
         raise CompatError.at(Location(name), str(exc)) from None
     the_host = from_name["host"] if from_name else host
+    if not stream.indexes:
+        raise CompatError.at(Location(name), "the migration stream holds no cpreg register",
+                             hint="pass a stream of an arm64 KVM guest")
     return RegList(name, the_host, the_kernel, stream.indexes, STREAM,
                    f"QEMU migration stream ({stream.machine or 'machine unknown'})",
                    values=dict(stream.values), provenance=stream.provenance())
@@ -127,6 +139,7 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
     headers: dict[str, tuple[str, int]] = {}
     lines = []      # (line number, code text, raw text)
     in_comment = False
+    opened = 0      # the line of the last /* that is still open
     for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         match = _HEADER.match(stripped)
@@ -135,10 +148,16 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
             continue
         if stripped.startswith("#") and not in_comment:
             continue
+        was_open = in_comment
         code, in_comment = _strip_c_comments(raw, in_comment)
-        code = code.strip()
+        if in_comment and not was_open:
+            opened = number
+        code = _TRAILING_HASH.sub("", code).strip()
         if code:
             lines.append((number, code, raw))
+    if in_comment:
+        raise CompatError.at(Location(name, opened), "a '/*' comment is never closed",
+                             hint="close it with '*/'; everything after it would be ignored")
 
     kinds = [(number, code, raw, _classify(code)) for number, code, raw in lines]
     if any(kind == TRACE for *_, kind in kinds):
@@ -147,6 +166,12 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
         fmt = TRACE
         indices = {index for _, _, raw, _ in kinds for index in trace.indices(raw)}
         indices.update(kind[0] for *_, kind in kinds if isinstance(kind, tuple))
+        for number, code, raw, kind in kinds:
+            if isinstance(kind, str) and kind.startswith("error:"):
+                raise CompatError.at(Location(name, number), kind[len("error:"):], hint=_EXPECTED)
+            if kind is None and _REGISTER_LIKE.match(code):
+                raise CompatError.at(Location(name, number), f"cannot read '{code}'",
+                                     hint=_EXPECTED)
     else:
         indices = set()
         fmt = PLAIN
@@ -161,6 +186,10 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
                 fmt = C_INIT
             indices.add(value)
     the_kernel, the_host, description = _identity(name, headers, kernel, host)
+    if not indices:
+        raise CompatError.at(Location(name), "the register list holds no register",
+                             hint="a KVM_GET_REG_LIST dump lists hundreds of registers; "
+                                  "is this the right file?")
     return RegList(name, the_host, the_kernel, tuple(sorted(indices)), fmt, description)
 
 

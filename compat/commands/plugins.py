@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
             host.load_entry_points([name])
         except CompatError as exc:
             broken[name] = "; ".join(d.message for d in exc.diagnostics)
-    outputs = host.outputs()
+    outputs = host.outputs(broken=broken)
     rows = []
-    for name in sorted(host.plugins):
+    for name in sorted(set(host.plugins) - set(broken)):
         info = host.plugins[name]
         rows.append({
             "name": name,
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
                         for o in outputs.values() if o.plugin == name],
         })
     for name, message in sorted(broken.items()):
-        version, source = describe_entry_point(available[name])
+        version, source = (describe_entry_point(available[name]) if name in available
+                           else (host.plugins[name].version, host.plugins[name].source))
         rows.append({"name": name, "version": version, "source": source,
                      "hooks": [], "outputs": [], "error": message})
         print(f"compat plugins: error: {message}", file=sys.stderr)

@@ -12,6 +12,7 @@ a registry in one pass instead of one error per run.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -52,13 +53,32 @@ class Diagnostic:
         return (loc.file, loc.line, loc.col, self.message)
 
     def format(self) -> str:
+        """The diagnostic as the terminal shows it: control characters (ESC,
+        OSC, newlines, bidi overrides...) from file names, registry keys, list
+        lines or plugin messages are shown escaped, never sent raw."""
+        where = shown(str(self.location))
         lines = []
         if self.context:
-            lines.append(f"{self.location.file}: In {self.context}:")
-        lines.append(f"{self.location}: {self.severity}: {self.message}")
+            lines.append(f"{shown(self.location.file)}: In {shown(self.context)}:")
+        lines.append(f"{where}: {shown(self.severity)}: {shown(self.message)}")
         if self.hint:
-            lines.append(f"{self.location}: note: {self.hint}")
+            lines.append(f"{where}: note: {shown(self.hint)}")
         return "\n".join(lines)
+
+
+#: C0 and C1 controls, DEL, line/paragraph separators, bidi controls,
+#: and lone surrogates: never written raw to a terminal.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069\ud800-\udfff]")
+
+
+def shown(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\n``)."""
+    if not isinstance(text, str):
+        text = str(text)
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class CompatError(Exception):

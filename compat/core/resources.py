@@ -33,7 +33,12 @@ def schema_path() -> Path:
 
 def local_registry(cwd: Path | None = None) -> Path | None:
     """``./registry.toml`` if there is one (the registry a command may write)."""
-    local = (cwd or Path.cwd()) / "registry.toml"
+    if cwd is None:
+        try:
+            cwd = Path.cwd()
+        except OSError:  # the working directory was deleted: there is no ./registry.toml
+            return None
+    local = cwd / "registry.toml"
     return local if local.is_file() else None
 
 

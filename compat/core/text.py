@@ -18,6 +18,33 @@ _C_SPECIAL = re.compile(r'["\\?]')
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 
+#: C11/C23 keywords and the alternative spellings C headers define as macros:
+#: a registry name that lands as a C identifier must not be one of these.
+C_KEYWORDS = frozenset("""
+    auto break case char const continue default do double else enum extern float
+    for goto if inline int long register restrict return short signed sizeof
+    static struct switch typedef union unsigned void volatile while
+    _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn
+    _Static_assert _Thread_local alignas alignof bool constexpr false nullptr
+    static_assert thread_local true typeof typeof_unqual _BitInt _Decimal32
+    _Decimal64 _Decimal128 asm
+""".split())
+
+
+def c_identifier_problem(name: str) -> str | None:
+    """Why ``name`` cannot be used as a C identifier in generated code, or None.
+
+    Keywords do not compile; identifiers starting with ``__`` or ``_`` and an
+    upper-case letter are reserved to the implementation (C11 7.1.3)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name, re.ASCII):
+        return "it is not a C identifier"
+    if name in C_KEYWORDS:
+        return f"'{name}' is a C keyword"
+    if name.startswith("__") or re.match(r"_[A-Z]", name):
+        return f"'{name}' is an identifier C reserves for the implementation"
+    return None
+
+
 def one_line(text: str) -> str:
     """Collapse whitespace (newlines included) and drop control characters."""
     if text.isprintable() and "  " not in text and text == text.strip():

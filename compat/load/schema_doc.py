@@ -88,7 +88,11 @@ def describe_type(node: Mapping[str, Any]) -> str:
                                          for k, v in props.items()) + " }"
         return "table"
     if kind == "string" and "pattern" in node:
-        return f"string matching `{node['pattern']}`"
+        # ``$(?![\s\S])`` is "the very end" in Python and ECMA-262 alike;
+        # readers know it as ``$``.
+        pattern = node["pattern"].removesuffix(r"$(?![\s\S])")
+        pattern += "$" if pattern != node["pattern"] else ""
+        return f"string matching `{pattern}`"
     if kind == "integer":
         low, high = node.get("minimum"), node.get("maximum")
         if low is not None and high is not None:

@@ -88,6 +88,39 @@ def check_fragment(plugin: str, index: int, fragment: Any) -> None:
                         "registry key (lower-case letters, digits and '-')")
 
 
+def _refs(node: Any):
+    """Every ``$ref`` string in a schema document."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+_VERY_END = r"(?![\s\S])"
+
+
+def anchored_patterns(node: Any) -> Any:
+    r"""``node`` with every ``pattern`` that ends in ``$`` made to mean "the very
+    end": jsonschema applies ``re.search``, whose ``$`` also matches before a
+    final newline; ``$(?![\s\S])`` means the end in Python and ECMA-262 alike."""
+    if isinstance(node, Mapping):
+        out = {}
+        for key, value in node.items():
+            if (key == "pattern" and isinstance(value, str) and value.endswith("$")
+                    and not value.endswith("\\$")):
+                value += _VERY_END
+            out[key] = anchored_patterns(value) if key != "pattern" else value
+        return out
+    if isinstance(node, list):
+        return [anchored_patterns(v) for v in node]
+    return node
+
+
 def _pointer_escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -104,12 +137,14 @@ def extend_schema(base: Mapping[str, Any],
     schema = copy.deepcopy(dict(base))
     ids: dict[str, str] = {str(base.get("$id")): "the base schema"}
     owners: dict[tuple[str, str], str] = {}
+    loaded: list[tuple[str, int, str, Any]] = []
     for plugin, fragments in contributions:
         if not isinstance(fragments, (list, tuple)):
             raise _fail(plugin, 0, "compat_schema_fragments() must return a list of schema "
                         f"documents, not {type(fragments).__name__}")
         for index, fragment in enumerate(fragments):
             check_fragment(plugin, index, fragment)
+            loaded.append((plugin, index, fragment["$id"], fragment))
             ident = fragment["$id"]
             if ident in ids:
                 raise _fail(plugin, index, f"schema fragment '$id' {ident!r} is already used by "
@@ -127,8 +162,15 @@ def extend_schema(base: Mapping[str, Any],
                                 f"{target}, which {owner} already defines")
                 properties[key] = {"$ref": f"{ident}#/properties/{_pointer_escape(key)}"}
                 owners[(target, key)] = f"plugin '{plugin}'"
-            schema.setdefault("$defs", {})[_EMBED_PREFIX + ident] = json.loads(
-                json.dumps(fragment))  # a plain, private copy
+            schema.setdefault("$defs", {})[_EMBED_PREFIX + ident] = anchored_patterns(
+                json.loads(json.dumps(fragment)))  # a plain, private copy
+    for plugin, index, ident, fragment in loaded:
+        for ref in _refs(fragment):
+            if not ref.startswith("#") and ref.partition("#")[0] not in ids:
+                raise _fail(plugin, index, f"schema fragment {ident}: '$ref' {ref!r} names no "
+                            "schema compat has; compat never fetches schemas",
+                            hint="refer to \"#/$defs/NAME\", the base schema or another "
+                                 "fragment's '$id'")
     return schema
 
 

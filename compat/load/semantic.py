@@ -15,6 +15,7 @@ from typing import Any
 
 from compat.core import codec
 from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
+from compat.core.text import c_identifier_problem
 from compat.core.model import (Change, CpuProperty, Feature, FeatureWrite, MachineFamily,
                                MachineVersion, Register, Registry, SafeWhen, ValueLimit)
 from compat.core.versions import Version, VersionError, machine_version_key
@@ -339,6 +340,9 @@ class _SemanticPass:
                 self.error(("machines", name, "versions"), f"versions must be listed newest first: "
                            f"'{older.name}' ({older.location}) follows '{newer.name}'")
                 break
+        problem = c_identifier_problem(entry["cpu-driver"])
+        if problem:
+            self.error(base + ("cpu-driver",), f"cpu-driver must name a C macro or identifier: {problem}")
         return MachineFamily(name=name, cpu_driver=entry["cpu-driver"],
                              layout=entry.get("compat-layout", "per-version"),
                              description=entry.get("description"), versions=tuple(versions),

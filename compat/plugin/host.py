@@ -77,10 +77,33 @@ class PluginHost:
         if name in self.plugins:
             raise CompatError.at(Location("<plugins>"), f"two plugins are named '{name}' "
                                  f"({self.plugins[name].source} and {source})")
-        self.pm.register(plugin, name=name)
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            self._forget(name)
+            raise CompatError.at(Location(f"<plugin {name}>"), f"plugin '{name}' ({source}) "
+                                 f"has a malformed hook: {exc}",
+                                 hint="a hook may only take the arguments its hookspec "
+                                 "names; see `compat plugins` and docs/plugins.md") from None
+        except ValueError as exc:  # the same object registered under another name
+            self._forget(name)
+            other = next((n for n, info in self.plugins.items() if info.plugin is plugin), None)
+            raise CompatError.at(Location(f"<plugin {name}>"),
+                                 f"plugin '{name}' ({source}) is the same object as plugin "
+                                 f"'{other}' ({exc})" if other else
+                                 f"plugin '{name}' ({source}) cannot be registered: {exc}",
+                                 hint="give each entry point its own plugin object") from None
         module = plugin if isinstance(plugin, ModuleType) else inspect.getmodule(type(plugin))
         self.plugins[name] = PluginInfo(name, version, source, plugin,
                                         getattr(module, "__file__", None))
+
+    def _forget(self, name: str) -> None:
+        """Undo a registration pluggy refused half-way."""
+        try:
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+        except Exception:  # noqa: BLE001 - best effort; the error is reported anyway
+            pass
 
     @staticmethod
     def entry_points() -> dict[str, metadata.EntryPoint]:
@@ -100,9 +123,11 @@ class PluginHost:
                                      hint=f"installed compat.plugins entry points: {known}")
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - report, never crash
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, never exit
                 raise CompatError.at(location or Location("<command line>"),
-                                     f"plugin '{name}' failed to load: {type(exc).__name__}: {exc}")
+                                     f"plugin '{name}' failed to load: {_exc_text(exc)}") from None
             self.register(plugin, name, *describe_entry_point(ep))
 
     # -- calling ------------------------------------------------------------
@@ -127,25 +152,47 @@ class PluginHost:
             except PluginError as exc:
                 raise CompatError.at(exc.location or location or Location("<plugins>"),
                                      f"plugin '{name}' ({hook}): {exc}") from None
-            except Exception as exc:  # noqa: BLE001 - attribute, never crash
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: attribute, never exit
                 raise CompatError.at(location or Location("<plugins>"),
-                                     f"plugin '{name}' failed in {hook}: "
-                                     f"{type(exc).__name__}: {exc}",
+                                     f"plugin '{name}' failed in {hook}: {_exc_text(exc)}",
                                      hint="this is a bug in the plugin; rerun with --debug "
                                      "for a traceback") from exc
+            problem = _RESULT_CHECKS.get(hook, _any)(result)
+            if problem:
+                raise CompatError.at(location or Location("<plugins>"),
+                                     f"plugin '{name}' returned {_short_repr(result)} from "
+                                     f"{hook}: {problem}",
+                                     hint="this is a bug in the plugin; see the hookspec "
+                                     "in compat/plugin/hookspecs.py")
             if result is not None:
                 results.append((name, result))
         return results
 
-    def outputs(self, location: Location | None = None) -> dict[str, OutputSpec]:
+    def outputs(self, location: Location | None = None, *,
+                broken: dict[str, str] | None = None) -> dict[str, OutputSpec]:
         """Every declared output by name.  A malformed declaration, a file
         path outside the output directory, or a name declared twice is an
-        error naming the plugin."""
+        error naming the plugin.  With ``broken`` (``compat plugins``), such a
+        plugin is recorded there and skipped, so it hides no other plugin."""
+        found: dict[str, OutputSpec] = {}
+        for name in sorted(self.plugins):
+            try:
+                self._declared_outputs(name, found, location)
+            except CompatError as exc:
+                if broken is None:
+                    raise
+                broken[name] = "; ".join(d.message for d in exc.diagnostics)
+        return dict(sorted(found.items()))
+
+    def _declared_outputs(self, name: str, found: dict[str, OutputSpec],
+                          location: Location | None) -> None:
         from compat.output import check_relative
 
         where = location or Location("<plugins>")
-        found: dict[str, OutputSpec] = {}
-        for plugin, specs in self.call("compat_outputs", location=location):
+        mine: dict[str, OutputSpec] = {}
+        for plugin, specs in self.call("compat_outputs", location=location, only=name):
             if not isinstance(specs, (list, tuple)) or not all(
                     isinstance(spec, OutputSpec) and isinstance(spec.files, tuple)
                     and all(isinstance(f, str) for f in spec.files) for spec in specs):
@@ -155,11 +202,12 @@ class PluginHost:
             for spec in specs:
                 for rel in spec.files:
                     check_relative(rel, plugin)
-                if spec.name in found:
+                if spec.name in found or spec.name in mine:
+                    first = (found.get(spec.name) or mine[spec.name]).plugin
                     raise CompatError.at(where, f"output '{spec.name}' is declared by plugins "
-                                         f"'{found[spec.name].plugin}' and '{plugin}'")
-                found[spec.name] = _with_plugin(spec, plugin)
-        return dict(sorted(found.items()))
+                                         f"'{first}' and '{plugin}'")
+                mine[spec.name] = _with_plugin(spec, plugin)
+        found.update(mine)
 
     def render(self, spec: OutputSpec, context: RenderContext,
                location: Location | None = None) -> dict[str, str]:
@@ -185,6 +233,93 @@ class PluginHost:
     def module_files(self) -> list[Path]:
         """Source files of every loaded plugin, for ``--depfile``."""
         return sorted({Path(p.module_file) for p in self.plugins.values() if p.module_file})
+
+
+def _exc_text(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it tried to exit the program (SystemExit({exc.code!r}))"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _any(result: Any) -> str | None:
+    return None
+
+
+def _list_of(kind: type, check=None):
+    def problem(result: Any) -> str | None:
+        if result is None:
+            return None
+        if not isinstance(result, (list, tuple)):
+            return f"expected a list of {kind.__name__}, not {type(result).__name__}"
+        for item in result:
+            if not isinstance(item, kind):
+                return f"expected a list of {kind.__name__}, found a {type(item).__name__}"
+            why = check(item) if check else None
+            if why:
+                return why
+        return None
+    return problem
+
+
+def _fields(item: Any, types: dict[str, Any]) -> str | None:
+    for attr, kind in types.items():
+        value = getattr(item, attr, None)
+        if not isinstance(value, kind):
+            names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            return (f"{type(item).__name__}.{attr} must be {names}, "
+                    f"not {type(value).__name__}")
+        if isinstance(value, str) and not _utf8(value):
+            return f"{type(item).__name__}.{attr} is not valid Unicode text (a lone surrogate)"
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_diagnostic(d: Any) -> str | None:
+    from compat.core.diagnostics import Location as Loc
+    why = _fields(d, {"location": Loc, "message": str, "context": (str, type(None)),
+                      "hint": (str, type(None)), "severity": str})
+    if why:
+        return why
+    return _fields(d.location, {"file": str, "line": int, "col": int})
+
+
+def _check_rendered(result: Any) -> str | None:
+    if result is None:
+        return None
+    if not isinstance(result, dict):
+        return f"expected {{path: text}}, not {type(result).__name__}"
+    for path, text in result.items():
+        if not isinstance(path, str) or not isinstance(text, str):
+            return f"expected {{path: text}} of str, found {type(path).__name__}: " \
+                   f"{type(text).__name__}"
+        if not _utf8(path) or not _utf8(text):
+            return f"the text of {path!r} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _check_spec(spec: Any) -> str | None:
+    return _fields(spec, {"name": str, "files": tuple, "description": str, "default": bool})
+
+
+def _result_checks() -> dict[str, Any]:
+    from compat.core.diagnostics import Diagnostic
+    return {
+        # schema and registry fragments are checked where they are merged
+        # (compat.load.schema_ext, compat.load.fragments)
+        "compat_validate": _list_of(Diagnostic, _check_diagnostic),
+        "compat_outputs": _list_of(OutputSpec, _check_spec),
+        "compat_render_output": _check_rendered,
+    }
+
+
+_RESULT_CHECKS = _result_checks()
 
 
 def _with_plugin(spec: OutputSpec, plugin: str) -> OutputSpec:
