@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 from compat.core import codec
 from compat.analysis.reglist import RegList
-from compat.analysis.scaffold import register_name, scaffold
+from compat.analysis.scaffold import scaffold, suggested_name
 from compat.analysis.simulate import COMPAT_PROPS, MigrationResult, Simulator
 from compat.core.derive import Derivation
 from compat.core.diagnostics import CompatError, Diagnostic, Location
@@ -69,9 +69,9 @@ class Uncovered:
 
     @property
     def name(self) -> str:
-        """The registry name (:func:`compat.analysis.scaffold.register_name`),
+        """The registry name (:func:`compat.analysis.scaffold.suggested_name`),
         else one made from the index."""
-        return register_name(self.decoded) or f"REG_{self.index:016X}"
+        return suggested_name(self.decoded)
 
     @property
     def compat(self) -> str:

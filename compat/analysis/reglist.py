@@ -12,7 +12,7 @@ line that is none of the formats is an error naming ``file:line``.
 
 The kernel and host come from the header, else from a file name of the form
 ``HOST-linux-KERNEL.reglist``, else from the caller's fallbacks
-(``--kernel`` / ``--host``).
+(``--kernel FILE=X.Y`` / ``--host``).
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:
     if text is None:
         raise CompatError.at(Location(name), "cannot tell which host kernel this migration "
                              "stream comes from",
-                             hint="pass --kernel (--from-kernel / --to-kernel for check, "
-                             "--old-kernel / --new-kernel for diff), or name the file "
+                             hint=f"pass --kernel {name}=X.Y, or name the file "
                              "HOST-linux-KERNEL.qevm")
     try:
         the_kernel = text if isinstance(text, Version) else Version.parse(str(text))
@@ -231,7 +230,7 @@ def _identity(name: str, headers: dict[str, tuple[str, int]], kernel, host):
     else:
         raise CompatError.at(Location(name), "cannot tell which kernel this register list is from",
                              hint="add a '# kernel: 6.12' header line, name the file "
-                             "HOST-linux-KERNEL.reglist, or pass --kernel")
+                             f"HOST-linux-KERNEL.reglist, or pass --kernel {name}=X.Y")
     if isinstance(text, Version):
         return text, the_host, description
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
+                                   kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
@@ -27,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "'# kernel:' / '# host:' headers)")
     parser.add_argument("--machine", metavar="virt-X.Y", action="append",
                         help="audit only this machine type (repeatable; default: all)")
+    add_kernel_option(parser)
     parser.add_argument("--host", metavar="NAME",
                         help="the host of lists that name none in header or file name")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from compat.core.diagnostics import CompatError, Location
 
     loaded = open_loaded(args)
-    lists = [read_reglist(path, host=args.host) for path in args.reglists]
+    check_kernel_files(args, args.reglists)
+    lists = [read_reglist(path, kernel=kernel_for(args, path), host=args.host)
+             for path in args.reglists]
     report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
     if args.html is not None:
         from compat.analysis.html_report import render_html

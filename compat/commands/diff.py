@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
+                                   kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 A register NEW adds breaks backward migration (NEW -> OLD); a register NEW
@@ -20,8 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_registry_option(parser)
     parser.add_argument("old", metavar="OLD", help="the older host's register list")
     parser.add_argument("new", metavar="NEW", help="the newer host's register list")
-    parser.add_argument("--old-kernel", metavar="X.Y", help="OLD's kernel, if it does not say")
-    parser.add_argument("--new-kernel", metavar="X.Y", help="NEW's kernel, if it does not say")
+    add_kernel_option(parser, ("--old-kernel", "old"), ("--new-kernel", "new"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.reglist import read_reglist
 
     registry = open_loaded(args).registry
-    old = read_reglist(args.old, kernel=args.old_kernel)
-    new = read_reglist(args.new, kernel=args.new_kernel)
+    check_kernel_files(args, (args.old, args.new))
+    old = read_reglist(args.old, kernel=kernel_for(args, args.old, "old_kernel"))
+    new = read_reglist(args.new, kernel=kernel_for(args, args.new, "new_kernel"))
     rows = diff_lists(old, new, registry)
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})

@@ -1,0 +1,75 @@
+"""Issue 14, what a new user trips on: hints, exit statuses, output, --json,
+plugin errors, which QEMU each output is for."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import REGLISTS
+
+
+def bare(tmp_path, host: str, kernel: str, name: str | None = None, drop: str | None = None):
+    """A copy of a real list without its '# kernel:' header, in a file whose
+    name does not say the kernel either."""
+    text = (REGLISTS / f"{host}-linux-{kernel}.reglist").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith("# kernel:")
+             and not (drop and ln.strip() == drop)]
+    path = tmp_path / (name or f"{host}-{kernel}.txt")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+# -- 1. hints name options that exist ------------------------------------------
+
+@pytest.mark.parametrize("command", ["check", "diff", "audit"])
+def test_kernel_hint_names_an_option_the_command_has(compat_cli, tmp_path, command):
+    a, b = bare(tmp_path, "n1", "6.12"), bare(tmp_path, "n1", "6.13")
+    r = compat_cli(command, a, b, "--host", "n1") if command == "audit" else compat_cli(command, a, b)
+    assert r.rc == 1
+    hint = re.search(r"note: .*?(--\w[\w-]*)", r.err)
+    assert hint and hint[1] == "--kernel", r.err
+    assert f"--kernel {a}=X.Y" in r.err
+    help_text = compat_cli(command, "--help").out
+    assert "--kernel FILE=X.Y" in help_text
+    # following the hint works
+    extra = ["--host", "n1"] if command == "audit" else []
+    r = compat_cli(command, a, b, "--kernel", f"{a}=6.12", "--kernel", f"{b}=6.13", *extra)
+    assert "cannot tell which kernel" not in r.err, r.err
+    assert r.rc in (0, 1) and r.out
+
+
+def test_old_kernel_spellings_still_work(compat_cli, tmp_path):
+    a, b = bare(tmp_path, "n1", "6.12"), bare(tmp_path, "n1", "6.13")
+    assert "cannot tell" not in compat_cli("check", a, b, "--from-kernel", "6.12",
+                                           "--to-kernel", "6.13").err
+    assert "cannot tell" not in compat_cli("diff", a, b, "--old-kernel", "6.12",
+                                           "--new-kernel", "6.13").err
+
+
+def test_kernel_option_must_name_a_list(compat_cli, tmp_path):
+    a, b = bare(tmp_path, "n1", "6.12"), bare(tmp_path, "n1", "6.13")
+    r = compat_cli("diff", a, b, "--kernel", "nosuch=6.1")
+    assert r.rc == 1 and "not one of the register lists" in r.err
+
+
+def test_check_suggests_the_same_name_as_the_entry(compat_cli, tmp_path):
+    from compat.analysis.scaffold import suggested_name
+    from compat.core import codec
+    index = codec.sysreg(3, 3, 3, 3, 1)
+    src = tmp_path / "n1-linux-6.12.reglist"
+    src.write_text((REGLISTS / "n1-linux-6.12.reglist").read_text() + f"{index:#018x}\n")
+    r = compat_cli("check", str(src), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert r.rc == 1
+    assert "[registers.S3_3_C3_C3_1]" in r.out, r.out
+    assert "[registers.0x" not in r.out
+    assert suggested_name(codec.decode(index)) == "S3_3_C3_C3_1"
+
+
+def test_suggested_description_uses_the_known_name():
+    from compat.analysis.scaffold import scaffold
+    from compat.core import codec
+    entry = scaffold(codec.decode(codec.sysreg(3, 0, 2, 0, 3)), "TCR2_EL1", "6.13", "added")
+    assert "what TCR2_EL1 (ARM64_SYS_REG(3, 0, 2, 0, 3)) is" in entry
