@@ -4,7 +4,8 @@ Each subcommand lives in its own module under :mod:`compat.commands` with two
 functions, ``configure(parser)`` and ``run(args) -> int``.  Only the chosen
 subcommand's module is imported, so ``compat --help`` stays fast.
 
-Exit status: 0 success, 1 errors or findings, 2 usage errors.  Errors go to
+Exit status: 0 success, 1 errors or findings (per command: :data:`EXIT`),
+2 usage errors, 3 internal errors (a bug).  Errors go to
 stderr as ``file:line:col: error: message``, never as a traceback
 (``--debug`` shows one).
 """
@@ -32,6 +33,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("compat.commands.collect", "this arm64 host's vCPU register list, from KVM"),
     "lab": ("compat.commands.lab", "real Debian arm64 kernels' register lists under QEMU"),
 }
+
+
+#: name -> what exit statuses 0 and 1 mean; 2 (usage) and 3 (internal error)
+#: are the same for every command.  Printed at the end of each command's help.
+EXIT: dict[str, tuple[str, str]] = {
+    "validate": ("the registry is valid", "it has errors (all of them are printed)"),
+    "build": ("files written or already up to date",
+              "errors, or with --check: a file is stale (a diff is printed)"),
+    "decode": ("every index decoded", "an index is not valid"),
+    "encode": ("encoded", "the expression or name is not valid"),
+    "explain": ("the register was found", "it is unknown (or the registry has errors)"),
+    "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
+    "check": ("the migration passes", "it fails (the reasons are printed), or bad input"),
+    "audit": ("nothing found", "a promised migration fails or a register varies between "
+              "lists and the registry lacks it, or bad input"),
+    "diff": ("every register that breaks migration has a registry rule (or none changed)",
+             "a register breaks migration and no registry rule covers it, or bad input"),
+    "new-register": ("the entry was printed or added", "bad input, or the register exists"),
+    "collect": ("the register list was written", "KVM or the output is unusable"),
+    "lab": ("done", "a kernel, download, boot or collection failed"),
+}
+
+#: Statuses every command shares.
+COMMON_EXIT = (("2", "usage error (bad option or argument)"),
+               ("3", "internal error: a bug in compat (rerun with --debug, report it)"))
+
+
+def exit_status_text(name: str) -> str:
+    """The ``exit status:`` section that ends ``compat NAME --help``."""
+    ok, fail = EXIT[name]
+    rows = (("0", ok), ("1", fail)) + COMMON_EXIT
+    return "exit status:\n" + "\n".join(f"  {code}  {text}" for code, text in rows)
 
 
 class UsageError(Exception):
@@ -62,6 +95,8 @@ def _command_parser(name: str, module) -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     module.configure(parser)
+    tail = exit_status_text(name)
+    parser.epilog = f"{parser.epilog.rstrip()}\n\n{tail}" if parser.epilog else tail
     return parser
 
 

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from conftest import REGLISTS
+from test_audit_cli import no_bmap2  # noqa: F401 - a fixture
 
 
 def bare(tmp_path, host: str, kernel: str, name: str | None = None, drop: str | None = None):
@@ -73,3 +74,59 @@ def test_suggested_description_uses_the_known_name():
     from compat.core import codec
     entry = scaffold(codec.decode(codec.sysreg(3, 0, 2, 0, 3)), "TCR2_EL1", "6.13", "added")
     assert "what TCR2_EL1 (ARM64_SYS_REG(3, 0, 2, 0, 3)) is" in entry
+
+
+# -- 2. exit statuses scripts can trust ----------------------------------------
+
+def test_every_command_help_ends_with_its_exit_statuses(compat_cli):
+    from compat.cli import COMMANDS
+    for name in COMMANDS:
+        r = compat_cli(name, "--help")
+        assert r.rc == 0, (name, r.err)
+        tail = r.out.rstrip().split("exit status:")[-1]
+        assert "exit status:" in r.out, name
+        codes = re.findall(r"^  ([0-3])  ", tail, re.M)
+        assert codes == ["0", "1", "2", "3"], (name, tail)
+        assert "internal error" in tail
+
+
+def test_readme_lists_every_exit_status():
+    from conftest import ROOT
+    from compat.cli import COMMANDS
+    readme = (ROOT / "README.md").read_text()
+    assert "3 on\nan internal error" in readme
+    for name in COMMANDS:
+        assert f"| `{name}` |" in readme
+
+
+def test_diff_exit_status(compat_cli, tmp_path, no_bmap2):
+    r14, r15 = str(REGLISTS / "n1-linux-6.14.reglist"), str(REGLISTS / "n1-linux-6.15.reglist")
+    assert compat_cli("diff", r14, r15).rc == 0            # BMAP_2 has a rule
+    r = compat_cli("diff", r14, r15, "-r", str(no_bmap2))  # ... now it has none
+    assert r.rc == 1 and "1 register breaks migration without a registry rule" in r.out
+    assert compat_cli("diff", r14, r14).rc == 0
+
+
+def test_exit_status_per_command(compat_cli, tmp_path):
+    r12, r13 = str(REGLISTS / "n1-linux-6.12.reglist"), str(REGLISTS / "n1-linux-6.13.reglist")
+    assert compat_cli("check", r12, r13).rc == 1
+    assert compat_cli("check", r12, r12).rc == 0
+    assert compat_cli("validate", "-q").rc == 0
+    bad = tmp_path / "r.toml"
+    bad.write_text("[registers.X]\nindex = 3\n")
+    assert compat_cli("validate", "-r", str(bad)).rc == 1
+    assert compat_cli("decode", "0x603000000013c103").rc == 0
+    assert compat_cli("decode", "zz").rc == 1
+    assert compat_cli("check", "--no-such-option").rc == 2
+    assert compat_cli("audit", r12, r13, "--machine", "virt-10.1").rc in (0, 1)
+
+
+def test_internal_error_exits_3(monkeypatch, capsys):
+    from compat import cli
+    from compat.commands import validate
+
+    def boom(args):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(validate, "run", boom)
+    assert cli.main(["validate"]) == 3
+    assert "internal error" in capsys.readouterr().err

@@ -14,8 +14,6 @@ kernels are both within the machine type's promise (min-kernel and later) is
 simulated with the machine type's compat properties.  Registers that come and
 go between one host's lists and that the registry lacks are reported with a
 registry entry to paste (fill in its FIXMEs).
-
-exit status: 0 nothing found, 1 a failing migration or an uncovered register
 """
 
 

@@ -23,8 +23,6 @@ Either side may also be a QEMU migration stream (migrate "exec:cat > FILE",
 optionally gzipped): its cpreg list with values; the source's values then
 decide value rules (KVM_REG_ARM_PSCI_VERSION, BMAP_2's tolerance test).
 Name it HOST-linux-KERNEL.qevm or pass --kernel FILE=X.Y.
-
-exit status: 0 the migration passes, 1 it fails (or bad input)
 """
 
 

@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the difference; always 0 unless the input is bad."""
+    """Print the difference; 1 if a register that breaks migration has no
+    registry rule (see :func:`uncovered`), else 0."""
     from compat.analysis.listdiff import diff_lists
     from compat.analysis.reglist import read_reglist
 
@@ -37,11 +38,22 @@ def run(args: argparse.Namespace) -> int:
     rows = diff_lists(old, new, registry)
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})
-        return 0
+        return 1 if uncovered(rows) else 0
     print(f"{old.name} -> {new.name}: {sum(r['change'] == 'added' for r in rows)} added, "
           f"{sum(r['change'] == 'removed' for r in rows)} removed")
     for r in rows:
         sign = "+" if r["change"] == "added" else "-"
         print(f"{sign} {r['index']} {r['name'] or '(unnamed)'} [{r['qemu_name']}]")
         print(f"    breaks {r['breaks']}; {r['covered']}")
+    missing = uncovered(rows)
+    if missing:
+        print(f"{len(missing)} {'register breaks' if len(missing) == 1 else 'registers break'} "
+              "migration without a registry rule; 'compat audit' prints entries to add")
+        return 1
     return 0
+
+
+def uncovered(rows: list[dict]) -> list[dict]:
+    """Rows of registers in QEMU's cpreg list that the registry has no
+    compat rule for: the findings that make ``compat diff`` exit 1."""
+    return [r for r in rows if r["in_cpreg_list"] and r["compat"] is None]
