@@ -80,21 +80,45 @@ class _Parser(argparse.ArgumentParser):
 def _top_parser() -> argparse.ArgumentParser:
     epilog = "commands:\n" + "\n".join(
         f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items())
-    epilog += "\n\nRun 'compat COMMAND --help' for a command's options."
+    epilog += "\n\nRun 'compat help COMMAND' (or 'compat COMMAND --help') for a command's options."
     parser = _Parser(prog="compat", description="Compile a registry of arm64 KVM registers "
                      "into QEMU cross-kernel migration compat rules.",
                      epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"compat {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    _add_output_options(parser)
     parser.add_argument("command", nargs="?", metavar="COMMAND", help="one of the commands below")
     return parser
+
+
+#: Where shared options go in every command's help and usage line: the
+#: registry first, the command's own options in the middle, output and
+#: debugging options last.
+_OPTION_RANK = {"--help": 0, "--registry": 1, "--plugin": 2, "--kernel": 4, "--json": 5,
+                "--html": 6, "--color": 7, "--debug": 8}
+
+
+def _rank(action: argparse.Action) -> int:
+    if not action.option_strings:
+        return 3
+    return min((_OPTION_RANK.get(o, 3) for o in action.option_strings), default=3)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    from compat.core.style import CHOICES
+    parser.add_argument("--color", choices=CHOICES, default="auto", metavar="WHEN",
+                        help="colour output: auto (on a terminal, unless NO_COLOR is set), "
+                        "always, never")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
 def _command_parser(name: str, module) -> argparse.ArgumentParser:
     parser = _Parser(prog=f"compat {name}", description=COMMANDS[name][1],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     module.configure(parser)
+    _add_output_options(parser)
+    parser._actions.sort(key=_rank)
+    for group in parser._action_groups:
+        group._group_actions.sort(key=_rank)
     tail = exit_status_text(name)
     parser.epilog = f"{parser.epilog.rstrip()}\n\n{tail}" if parser.epilog else tail
     return parser
@@ -124,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(exc, CompatError):
-            print(exc.format(), file=sys.stderr)
+            from compat.core.style import echo
+            echo(exc.format(), sys.stderr)
+            if "--json" in argv:  # a program reads stdout: the same errors, as objects
+                from compat.commands.common import print_json
+                print_json(exc.to_json())
             return 1
         print(f"compat: internal error: {type(exc).__name__}: {exc}\n"
               "compat: this is a bug; rerun with --debug for a traceback and report it",
@@ -134,17 +162,57 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str]) -> int:
     top = _top_parser()
-    split = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    split = _command_position(argv)
     if split is None:
         args = top.parse_args(argv)
+        _set_colour(args)
+        if not argv:  # 'compat' alone: a short usage and the commands
+            print(_short_usage(), file=sys.stderr)
+            return 2
         top.print_help()
-        return 0 if argv else 2
-    top.parse_args(argv[:split])  # handles --version/--help/--debug before the command
+        return 0
+    _set_colour(top.parse_args(argv[:split]))  # --version/--help/--debug before the command
     name = argv[split]
+    rest = argv[split + 1:]
+    if name == "help":
+        if not rest:
+            top.print_help()
+            return 0
+        name, rest = rest[0], ["--help"]
     if name not in COMMANDS:
         from compat.core.diagnostics import did_you_mean
         raise UsageError(f"compat: error: unknown command '{name}'{did_you_mean(name, COMMANDS)}; "
-                         "run 'compat --help' for the list")
+                         "run 'compat help' for the list")
     module = importlib.import_module(COMMANDS[name][0])
-    args = _command_parser(name, module).parse_args(argv[:split] + argv[split + 1:])
+    args = _command_parser(name, module).parse_args(argv[:split] + rest)
+    _set_colour(args)
     return int(module.run(args) or 0)
+
+
+def _command_position(argv: list[str]) -> int | None:
+    """Where the command name is: the first word that is not an option
+    (nor the value of ``--color WHEN``)."""
+    skip = False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word == "--color":
+            skip = True
+        elif not word.startswith("-"):
+            return i
+    return None
+
+
+def _set_colour(args: argparse.Namespace) -> None:
+    from compat.core import style
+    style.set_mode(getattr(args, "color", "auto"))
+
+
+def _short_usage() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    lines = ["usage: compat [--version] [--color WHEN] [--debug] COMMAND [ARGS...]", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'compat help COMMAND' (or 'compat COMMAND --help') for a command's",
+              "options and exit statuses."]
+    return "\n".join(lines)

@@ -130,3 +130,132 @@ def test_internal_error_exits_3(monkeypatch, capsys):
     monkeypatch.setattr(validate, "run", boom)
     assert cli.main(["validate"]) == 3
     assert "internal error" in capsys.readouterr().err
+
+
+# -- 3. output a person reads ---------------------------------------------------
+
+@pytest.fixture
+def no_tcr2(tmp_path, bundled_text):
+    from test_audit_cli import drop_table
+    path = tmp_path / "registry.toml"
+    path.write_text(drop_table(bundled_text, "[registers.TCR2_EL1]"))
+    return path
+
+
+def test_audit_groups_failures_by_register(compat_cli, no_tcr2):
+    lists = sorted(str(p) for p in REGLISTS.glob("*.reglist"))
+    r = compat_cli("audit", "-r", str(no_tcr2), *lists)
+    assert r.rc == 1
+    assert r.out.count("TCR2_EL1 (0x603000000013c103): failed to load") == 1, r.out
+    assert re.search(r"FAIL: \d+ forward migrations \(\d+ kernel pairs\):", r.out)
+    assert "n1 6.12->6.13" in r.out and "v2 6.12->6.13" in r.out
+    assert "1 register not in the registry" in r.out
+    assert len(r.out.splitlines()) < 45
+
+
+def test_plurals(compat_cli, tmp_path):
+    from compat.core.style import plural
+    assert (plural(1, "feature"), plural(2, "feature")) == ("1 feature", "2 features")
+    out = compat_cli("validate").out
+    assert not re.search(r"\b1 (registers|features|machine types|derived rules)\b", out), out
+
+
+def test_colour_only_when_asked_or_on_a_tty(compat_cli, monkeypatch):
+    r12, r13 = str(REGLISTS / "n1-linux-6.12.reglist"), str(REGLISTS / "n1-linux-6.13.reglist")
+    plain = compat_cli("check", r12, r13)
+    assert "\033[" not in plain.out                      # not a tty
+    forced = compat_cli("check", r12, r13, "--color", "always")
+    assert "\033[1;31mFAILS\033[0m" in forced.out
+    assert forced.out.replace("\033[1;31m", "").replace("\033[0m", "") == plain.out
+    assert "\033[" not in compat_cli("--color=never", "check", r12, r13).out
+    from compat.core import style
+
+    class Tty:
+        def isatty(self):
+            return True
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    style.set_mode("auto")
+    assert style.enabled(Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not style.enabled(Tty())
+    style.set_mode("always")
+    assert style.enabled(Tty())
+    style.set_mode("auto")
+    r = compat_cli("validate", "-r", "/nonexistent.toml", "--color", "always")
+    assert "\033[1;31merror\033[0m" in r.err
+
+
+def test_compat_alone_and_help_command(compat_cli):
+    r = compat_cli()
+    assert r.rc == 2 and r.err.startswith("usage: compat") and "  audit " in r.err
+    assert len(r.err.splitlines()) < 25
+    r = compat_cli("help", "diff")
+    assert r.rc == 0 and r.out.startswith("usage: compat diff")
+    assert compat_cli("help").rc == 0
+    assert compat_cli("help", "nosuch").rc == 2
+
+
+def test_same_option_order_in_every_help(compat_cli):
+    from compat.cli import COMMANDS
+    order = ["-r", "--plugin", "--kernel", "--json", "--html", "--color", "--debug"]
+    for name in COMMANDS:
+        usage = compat_cli(name, "--help").out.split("\n\n")[0]
+        seen = [o for o in order if re.search(rf"\[{re.escape(o)}\b", usage)]
+        positions = [usage.index(f"[{o}") for o in seen]
+        assert positions == sorted(positions), (name, usage)
+        assert "--color" in seen and "--debug" in seen
+
+
+# -- 4. --json for validate and build, one diagnostic object ---------------------
+
+DIAG_KEYS = {"file", "line", "column", "severity", "message", "hint", "context"}
+
+
+def test_validate_json(compat_cli, tmp_path, bundled_text):
+    r = compat_cli("validate", "--json")
+    data = json.loads(r.out)
+    assert r.rc == 0 and data["ok"] is True and data["diagnostics"] == []
+    assert data["registers"] > 0
+    bad = tmp_path / "registry.toml"
+    bad.write_text(bundled_text.replace('compat = "hide"', 'compat = "hyde"', 1))
+    r = compat_cli("validate", "-r", str(bad), "--json")
+    data = json.loads(r.out)
+    assert r.rc == 1 and data["ok"] is False
+    d = data["diagnostics"][0]
+    assert set(d) == DIAG_KEYS
+    assert d["file"] == str(bad) and d["line"] > 0 and d["column"] > 0
+    assert d["severity"] == "error" and "hyde" in d["message"]
+    assert d["context"].startswith("register '")
+    assert "error: " in r.err  # the text is still on stderr
+
+
+def test_build_json(compat_cli, tmp_path):
+    out = tmp_path / "gen"
+    first = json.loads(compat_cli("build", "-o", str(out), "--json").out)
+    assert first["ok"] and first["written"] and first["unchanged"] == [] and first["stale"] == []
+    (out / first["written"][0]).write_text("old\n")
+    r = compat_cli("build", "-o", str(out), "--json", "--check")
+    data = json.loads(r.out)
+    assert r.rc == 1 and data["stale"] == [first["written"][0]] and not data["ok"]
+    again = json.loads(compat_cli("build", "-o", str(out), "--json").out)
+    assert again["written"] == [first["written"][0]]
+    assert set(again["unchanged"]) == set(first["written"]) - {first["written"][0]}
+
+
+@pytest.mark.parametrize("args", [["check", "nosuch.reglist", "nosuch2.reglist"],
+                                  ["diff", "nosuch.reglist", "nosuch2.reglist"],
+                                  ["audit", "nosuch.reglist"],
+                                  ["explain", "NO_SUCH_REGISTER"]])
+def test_same_diagnostic_object_everywhere(compat_cli, args):
+    r = compat_cli(*args, "--json")
+    data = json.loads(r.out)
+    assert r.rc == 1 and data["ok"] is False
+    assert all(set(d) == DIAG_KEYS for d in data["diagnostics"])
+
+
+def test_json_shape_is_documented():
+    from conftest import ROOT
+    doc = (ROOT / "docs" / "json.md").read_text()
+    for key in DIAG_KEYS | {"written", "unchanged", "stale"}:
+        assert f"`{key}`" in doc or f'"{key}"' in doc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from compat.core.style import echo
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
                                    kernel_for, open_loaded, print_json)
 
@@ -59,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        print(result.to_text())
+        echo(result.to_text())
     return 0 if result.ok else 1
