@@ -259,3 +259,46 @@ def test_json_shape_is_documented():
     doc = (ROOT / "docs" / "json.md").read_text()
     for key in DIAG_KEYS | {"written", "unchanged", "stale"}:
         assert f"`{key}`" in doc or f'"{key}"' in doc
+
+
+# -- 5. plugin errors that help ---------------------------------------------------
+
+@pytest.fixture
+def rhel_installed(monkeypatch):
+    """The example plugin as an installed (not loaded) entry point."""
+    from importlib.metadata import EntryPoint
+
+    from conftest import ROOT
+    from compat.plugin.host import PluginHost
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugin_pkg"))
+    ep = EntryPoint("rhel", "compat_rhel_example", "compat.plugins")
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: {"rhel": ep}))
+
+
+def test_only_names_the_plugin_that_provides_an_output(rhel_installed, tmp_path, capsys):
+    from compat import cli
+    assert cli.main(["build", "-o", str(tmp_path), "--only", "rhel-support-matrix"]) == 1
+    err = capsys.readouterr().err
+    assert "provided by the installed plugin 'rhel'" in err
+    assert "--plugin rhel" in err and 'plugins = ["rhel"]' in err
+    assert cli.main(["build", "-o", str(tmp_path), "--only", "rhel-support-matrix",
+                     "--plugin", "rhel"]) == 0
+
+
+def test_plugins_shows_entry_point_without_nested_parentheses(rhel_installed, capsys):
+    from compat import cli
+    assert cli.main(["plugins"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rhel "))
+    assert "entry point compat_rhel_example" in line
+    assert line.count("(") == 1 and not re.search(r"\([^)]*\(", line), line
+
+
+def test_describe_entry_point_names_module_and_distribution():
+    from importlib.metadata import entry_points
+
+    from compat.plugin.host import describe_entry_point
+    ep = next(iter(entry_points(group="console_scripts", name="compat")), None)
+    if ep is None:
+        pytest.skip("compat's console script is not installed")
+    version, source = describe_entry_point(ep)
+    assert source == f"entry point compat.cli:main, distribution {ep.dist.name} {version}"
