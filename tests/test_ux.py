@@ -302,3 +302,83 @@ def test_describe_entry_point_names_module_and_distribution():
         pytest.skip("compat's console script is not installed")
     version, source = describe_entry_point(ep)
     assert source == f"entry point compat.cli:main, distribution {ep.dist.name} {version}"
+
+
+# -- 6. the HTML report -------------------------------------------------------------
+
+def _html_report(compat_cli, tmp_path, registry):
+    out = tmp_path / "report.html"
+    lists = sorted(str(p) for p in REGLISTS.glob("*.reglist"))
+    r = compat_cli("audit", "-r", str(registry), *lists, "--html", str(out))
+    assert r.rc == 1, r.err
+    return out, out.read_text()
+
+
+def test_html_report_leads_with_failures_and_links_them(compat_cli, tmp_path, no_tcr2):
+    from html.parser import HTMLParser
+    _, html = _html_report(compat_cli, tmp_path, no_tcr2)
+    body = html[html.index("<body>"):]
+    assert body.index('class="summary fail"') < body.index('id="failures"') \
+        < body.index('id="legend"') < body.index('id="contents"') < body.index("<table")
+    assert "<script" not in html
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.ids, self.fail_links, self.in_fail, self.toc = set(), [], False, []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if "id" in a:
+                self.ids.add(a["id"])
+            if tag == "td":
+                self.in_fail = a.get("class") == "fail"
+                if self.in_fail:
+                    self.fail_links.append(None)
+            if tag == "a" and self.in_fail:
+                self.fail_links[-1] = a["href"]
+            elif tag == "a":
+                self.toc.append(a["href"])
+    p = Links()
+    p.feed(html)
+    assert p.fail_links and all(link and link[1:] in p.ids for link in p.fail_links)
+    assert all(href[1:] in p.ids for href in p.toc)
+    assert {"#virt_10_1", "#virt_11_1"} <= set(p.toc)
+    # the failure is shown once, with the pairs it affects
+    assert html.count("failed to load cpu:cpreg_vmstate_array_len</h3>") == 1
+    assert "n1 6.12-&gt;6.13" in html and "v2 6.12-&gt;6.13" in html
+    # a machine type whose promise has no list is one sentence, not a grey matrix
+    assert 'data-machine="virt-11.1"' not in html
+    assert re.search(r'class="collapsed">No pair of lists of n1, v2 is inside virt-11\.1', html)
+    assert "white-space: pre-wrap" in html
+    for word in (">ok</span>", ">FAIL</span>", ">&#8212;</span>"):
+        assert word in html
+
+
+def _chromium():
+    import shutil
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
+@pytest.mark.parametrize("width,height", [(1280, 800), (412, 915)])
+def test_html_report_in_headless_chromium(compat_cli, tmp_path, no_tcr2, width, height):
+    import struct
+    import subprocess
+    path, _ = _html_report(compat_cli, tmp_path, no_tcr2)
+    shot = tmp_path / f"report-{width}x{height}.png"
+    profile = tmp_path / "profile"
+    common = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              f"--user-data-dir={profile}", "--blink-settings=scriptEnabled=false",
+              f"--window-size={width},{height}", "--hide-scrollbars"]
+    subprocess.run(common + [f"--screenshot={shot}", path.as_uri()], capture_output=True,
+                   timeout=120, check=False)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (width, height)
+    assert len(data) > 5000  # something was drawn
+    # with JavaScript off the DOM is the whole report (nothing is built by script)
+    dom = subprocess.run(common + ["--dump-dom", path.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert 'id="failure-1"' in dom and 'class="summary fail"' in dom
