@@ -382,3 +382,54 @@ def test_html_report_in_headless_chromium(compat_cli, tmp_path, no_tcr2, width, 
     dom = subprocess.run(common + ["--dump-dom", path.as_uri()], capture_output=True,
                          text=True, timeout=120).stdout
     assert 'id="failure-1"' in dom and 'class="summary fail"' in dom
+
+
+# -- 7. the plugin tutorial, followed literally ---------------------------------------
+
+def tutorial_script(root) -> str:
+    """The tutorial's shell blocks and files, in page order, as one bash
+    script: ``sh`` blocks run as written (only ``COMPAT_SRC=`` points at
+    this checkout), a ``file=NAME`` block is written to NAME."""
+    text = (root / "docs" / "plugin-tutorial.md").read_text(encoding="utf-8")
+    lines = ["set -ex"]
+    for info, body in re.findall(r"^```(\w[^\n]*)\n(.*?)^```", text, re.S | re.M):
+        lang, _, attrs = info.partition(" ")
+        if lang == "sh":
+            for line in body.splitlines():
+                if line.startswith("COMPAT_SRC="):
+                    line = f"COMPAT_SRC='{root}'"
+                lines.append(line)
+        elif attrs.startswith("file="):
+            name = attrs[len("file="):]
+            lines.append(f"mkdir -p \"$(dirname '{name}')\"")
+            lines.append(f"cat > '{name}' <<'END_OF_TUTORIAL_FILE'\n{body}END_OF_TUTORIAL_FILE")
+    return "\n".join(lines) + "\n"
+
+
+def test_tutorial_script_has_every_step():
+    from conftest import ROOT
+    script = tutorial_script(ROOT)
+    for step in ("python3 -m venv venv", 'pip install "$COMPAT_SRC" pytest',
+                 "cat > 'compat_floors.py'", "cat > 'tests/test_floors.py'",
+                 "cat > 'pyproject.toml'", "pip install -e .", "python -m pytest -q tests",
+                 "compat build --plugin floors --only machine-floors -o build/"):
+        assert step in script, step
+
+
+@pytest.mark.slow
+def test_plugin_tutorial_in_a_fresh_venv(tmp_path):
+    import os
+    import subprocess
+
+    from conftest import ROOT
+    script = tmp_path / "tutorial.sh"
+    script.write_text(tutorial_script(ROOT))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "1 passed" in proc.stdout
+    assert re.search(r"^floors 0\.1\.0 \(entry point compat_floors, distribution compat[-_]floors",
+                     proc.stdout, re.M), proc.stdout
+    csv_text = (tmp_path / "compat-floors" / "build" / "machine-floors.csv").read_text()
+    assert csv_text.startswith("machine,min-kernel,hidden\n") and "virt-10.1," in csv_text
