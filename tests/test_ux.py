@@ -433,3 +433,30 @@ def test_plugin_tutorial_in_a_fresh_venv(tmp_path):
                      proc.stdout, re.M), proc.stdout
     csv_text = (tmp_path / "compat-floors" / "build" / "machine-floors.csv").read_text()
     assert csv_text.startswith("machine,min-kernel,hidden\n") and "virt-10.1," in csv_text
+
+
+# -- 8. which QEMU each output is for -------------------------------------------------
+
+def test_generated_c_says_which_qemu_and_has_no_registry_lines(compat_cli, tmp_path):
+    from conftest import ROOT
+    out = tmp_path / "gen"
+    assert compat_cli("build", "-o", str(out)).rc == 0
+    headers = {
+        "arm-cpreg-mig-tolerances.c.inc": ["kvm_arm_set_cpreg_mig_tolerances()",
+                                           "April 2026", "QEMU 11.1"],
+        "arm-virt-kernel-compat.c.inc": ["x-mig-hidden-regs and x-mig-safe-missing-regs",
+                                         "Property '...x-mig-hidden-regs' not found"],
+        "arm-compat-guards.h": ["x-mig-hidden-regs / x-mig-safe-missing-regs"],
+        "arm-compat-guards.c.inc": ["x-mig-hidden-regs / x-mig-safe-missing-regs"],
+    }
+    for name, needles in headers.items():
+        text = (out / name).read_text()
+        head = " ".join(text[:1500].replace(" * ", " ").split())
+        for needle in needles:
+            assert needle in head, (name, needle)
+        assert not re.search(r"registry\.toml:\d", text), name
+    # the provenance stays in registry.json (and the docs)
+    assert re.search(r'"source": "registry\.toml:\d+"', (out / "registry.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for needle in ("QEMU 11.1", "April 2026", "Property '...x-mig-hidden-regs' not found"):
+        assert needle in readme
