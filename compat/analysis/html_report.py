@@ -16,7 +16,7 @@ registry or input text goes through :func:`compat.core.text.html_text`.
 from __future__ import annotations
 
 from compat.core import codec
-from compat.analysis.audit import FAIL, NA, OK, AuditReport, _error_head, _pairs_text
+from compat.analysis.audit import FAIL, NA, OK, AuditReport, _error_head
 from compat.core.style import plural
 from compat.core.text import html_text
 
@@ -40,6 +40,7 @@ code { overflow-wrap: anywhere; }
 .summary.ok { color: #060; } .summary.fail { color: #a00; }
 .failure { border-left: 4px solid #c00; padding-left: 0.8em; margin: 1em 0; }
 .collapsed { color: #555; font-style: italic; }
+.pair { white-space: nowrap; }
 """
 
 _SYMBOL = {OK: "ok", FAIL: "FAIL", NA: "&#8212;"}
@@ -80,7 +81,7 @@ def render_html(report: AuditReport, title: str = "compat audit") -> str:
             out.append(f"<p>{html_text(plural(len(group.pairs), f'{f.direction} migration'))} "
                        "fail:</p><ul>")
             for names, pairs in group.by_machines():
-                rows = "<br>".join(html_text(row) for row in _pairs_text(pairs))
+                rows = "<br>".join(_pairs_html(pairs))
                 out.append(f"<li>{html_text(', '.join(names))}: {rows}</li>")
             out.append(f"</ul><p>fix: {html_text(f.fix)}</p></div>")
     if report.uncovered:
@@ -139,6 +140,15 @@ def render_html(report: AuditReport, title: str = "compat audit") -> str:
             out.append(f"<pre>{_html_block(u.toml())}</pre>")
     out.extend(["</body>", "</html>"])
     return "\n".join(out) + "\n"
+
+
+def _pairs_html(pairs) -> list[str]:
+    """One line per host: ``n1 6.12&#8594;6.13, ...``, a pair never broken."""
+    by_host: dict[str, list[str]] = {}
+    for host, src, dst in pairs:
+        by_host.setdefault(host, []).append(
+            f'<span class="pair">{html_text(str(src))}&#8594;{html_text(str(dst))}</span>')
+    return [f"{html_text(host)} {', '.join(items)}" for host, items in by_host.items()]
 
 
 def _matrix(matrix, anchors: dict[tuple, str]) -> list[str]:
