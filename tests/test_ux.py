@@ -422,9 +422,16 @@ def test_plugin_tutorial_in_a_fresh_venv(tmp_path):
     import os
     import subprocess
 
+    import shutil
+
     from conftest import ROOT
+    # a copy of the checkout: installing from a path writes build/ into it
+    src = tmp_path / "compat-src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", "build", "*.egg-info", ".pytest_cache", ".hypothesis", "__pycache__",
+        "generated", "venv"))
     script = tmp_path / "tutorial.sh"
-    script.write_text(tutorial_script(ROOT))
+    script.write_text(tutorial_script(src))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
     proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=900)
