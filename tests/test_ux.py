@@ -468,3 +468,30 @@ def test_generated_c_says_which_qemu_and_has_no_registry_lines(compat_cli, tmp_p
     readme = " ".join((ROOT / "README.md").read_text().split())
     for needle in ("QEMU 11.1", "April 2026", "Property '...x-mig-hidden-regs' not found"):
         assert needle in readme
+
+
+def test_every_option_a_message_names_exists():
+    """Options named in the library's messages and hints are real options
+    of some command (``--kernel`` once named none)."""
+    import argparse
+
+    from conftest import ROOT
+    from compat import cli
+    real = set()
+    for name, (module_name, _) in cli.COMMANDS.items():
+        parser = cli._command_parser(name, __import__(module_name, fromlist=["x"]))
+        stack = [parser]
+        while stack:
+            p = stack.pop()
+            for action in p._actions:
+                real.update(action.option_strings)
+                if isinstance(action, argparse._SubParsersAction):
+                    stack.extend(action.choices.values())
+    named = set()
+    for path in list((ROOT / "compat").rglob("*.py")) + list((ROOT / "plugins").rglob("*.py")):
+        if "lab" in path.relative_to(ROOT).parts:  # dpkg's, pip's and QEMU's options
+            continue
+        for string in re.findall(r'"[^"\n]*"', path.read_text()):
+            named.update(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", string))
+    unknown = sorted(named - real - {"--version", "--help"})
+    assert not unknown, unknown
