@@ -4,7 +4,8 @@ Each subcommand lives in its own module under :mod:`compat.commands` with two
 functions, ``configure(parser)`` and ``run(args) -> int``.  Only the chosen
 subcommand's module is imported, so ``compat --help`` stays fast.
 
-Exit status: 0 success, 1 errors or findings, 2 usage errors.  Errors go to
+Exit status: 0 success, 1 errors or findings (per command: :data:`EXIT`),
+2 usage errors, 3 internal errors (a bug).  Errors go to
 stderr as ``file:line:col: error: message``, never as a traceback
 (``--debug`` shows one).
 """
@@ -34,6 +35,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: name -> what exit statuses 0 and 1 mean; 2 (usage) and 3 (internal error)
+#: are the same for every command.  Printed at the end of each command's help.
+EXIT: dict[str, tuple[str, str]] = {
+    "validate": ("the registry is valid", "it has errors (all of them are printed)"),
+    "build": ("files written or already up to date",
+              "errors, or with --check: a file is stale (a diff is printed)"),
+    "decode": ("every index decoded", "an index is not valid"),
+    "encode": ("encoded", "the expression or name is not valid"),
+    "explain": ("the register was found", "it is unknown (or the registry has errors)"),
+    "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
+    "check": ("the migration passes", "it fails (the reasons are printed), or bad input"),
+    "audit": ("nothing found", "a promised migration fails or a register varies between "
+              "lists and the registry lacks it, or bad input"),
+    "diff": ("every register that breaks migration has a registry rule (or none changed)",
+             "a register breaks migration and no registry rule covers it, or bad input"),
+    "new-register": ("the entry was printed or added", "bad input, or the register exists"),
+    "collect": ("the register list was written", "KVM or the output is unusable"),
+    "lab": ("done", "a kernel, download, boot or collection failed"),
+}
+
+#: Statuses every command shares.
+COMMON_EXIT = (("2", "usage error (bad option or argument)"),
+               ("3", "internal error: a bug in compat (rerun with --debug, report it)"))
+
+
+def exit_status_text(name: str) -> str:
+    """The ``exit status:`` section that ends ``compat NAME --help``."""
+    ok, fail = EXIT[name]
+    rows = (("0", ok), ("1", fail)) + COMMON_EXIT
+    return "exit status:\n" + "\n".join(f"  {code}  {text}" for code, text in rows)
+
+
 class UsageError(Exception):
     """Bad command-line usage (exit status 2)."""
 
@@ -47,21 +80,47 @@ class _Parser(argparse.ArgumentParser):
 def _top_parser() -> argparse.ArgumentParser:
     epilog = "commands:\n" + "\n".join(
         f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items())
-    epilog += "\n\nRun 'compat COMMAND --help' for a command's options."
+    epilog += "\n\nRun 'compat help COMMAND' (or 'compat COMMAND --help') for a command's options."
     parser = _Parser(prog="compat", description="Compile a registry of arm64 KVM registers "
                      "into QEMU cross-kernel migration compat rules.",
                      epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"compat {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    _add_output_options(parser)
     parser.add_argument("command", nargs="?", metavar="COMMAND", help="one of the commands below")
     return parser
+
+
+#: Where shared options go in every command's help and usage line: the
+#: registry first, the command's own options in the middle, output and
+#: debugging options last.
+_OPTION_RANK = {"--help": 0, "--registry": 1, "--plugin": 2, "--kernel": 4, "--json": 5,
+                "--html": 6, "--color": 7, "--debug": 8}
+
+
+def _rank(action: argparse.Action) -> int:
+    if not action.option_strings:
+        return 3
+    return min((_OPTION_RANK.get(o, 3) for o in action.option_strings), default=3)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    from compat.core.style import CHOICES
+    parser.add_argument("--color", choices=CHOICES, default="auto", metavar="WHEN",
+                        help="colour output: auto (on a terminal, unless NO_COLOR is set), "
+                        "always, never")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
 def _command_parser(name: str, module) -> argparse.ArgumentParser:
     parser = _Parser(prog=f"compat {name}", description=COMMANDS[name][1],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     module.configure(parser)
+    _add_output_options(parser)
+    parser._actions.sort(key=_rank)
+    for group in parser._action_groups:
+        group._group_actions.sort(key=_rank)
+    tail = exit_status_text(name)
+    parser.epilog = f"{parser.epilog.rstrip()}\n\n{tail}" if parser.epilog else tail
     return parser
 
 
@@ -138,7 +197,7 @@ def _main(argv: list[str]) -> int:
             print(f"compat: error: cannot write the output: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
-        return _last_resort(exc)
+        return _last_resort(exc, argv)
     except RecursionError:
         # Hostile input (an expression of 500 parentheses) exhausting the
         # stack of a recursive-descent reader: an input error, not a crash.
@@ -149,13 +208,17 @@ def _main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if debug:
             raise
-        return _last_resort(exc)
+        return _last_resort(exc, argv)
 
 
-def _last_resort(exc: Exception) -> int:
+def _last_resort(exc: Exception, argv: list[str]) -> int:
     from compat.core.diagnostics import CompatError
     if isinstance(exc, CompatError):
-        print(exc.format(), file=sys.stderr)
+        from compat.core.style import echo
+        echo(exc.format(), sys.stderr)
+        if "--json" in argv:  # a program reads stdout: the same errors, as objects
+            from compat.commands.common import print_json
+            print_json(exc.to_json())
         return 1
     if _cwd_gone():
         print("compat: error: the current directory no longer exists",
@@ -171,17 +234,57 @@ def _last_resort(exc: Exception) -> int:
 
 def _dispatch(argv: list[str]) -> int:
     top = _top_parser()
-    split = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    split = _command_position(argv)
     if split is None:
         args = top.parse_args(argv)
+        _set_colour(args)
+        if not argv:  # 'compat' alone: a short usage and the commands
+            print(_short_usage(), file=sys.stderr)
+            return 2
         top.print_help()
-        return 0 if argv else 2
-    top.parse_args(argv[:split])  # handles --version/--help/--debug before the command
+        return 0
+    _set_colour(top.parse_args(argv[:split]))  # --version/--help/--debug before the command
     name = argv[split]
+    rest = argv[split + 1:]
+    if name == "help":
+        if not rest:
+            top.print_help()
+            return 0
+        name, rest = rest[0], ["--help"]
     if name not in COMMANDS:
         from compat.core.diagnostics import did_you_mean
         raise UsageError(f"compat: error: unknown command '{name}'{did_you_mean(name, COMMANDS)}; "
-                         "run 'compat --help' for the list")
+                         "run 'compat help' for the list")
     module = importlib.import_module(COMMANDS[name][0])
-    args = _command_parser(name, module).parse_args(argv[:split] + argv[split + 1:])
+    args = _command_parser(name, module).parse_args(argv[:split] + rest)
+    _set_colour(args)
     return int(module.run(args) or 0)
+
+
+def _command_position(argv: list[str]) -> int | None:
+    """Where the command name is: the first word that is not an option
+    (nor the value of ``--color WHEN``)."""
+    skip = False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word == "--color":
+            skip = True
+        elif not word.startswith("-"):
+            return i
+    return None
+
+
+def _set_colour(args: argparse.Namespace) -> None:
+    from compat.core import style
+    style.set_mode(getattr(args, "color", "auto"))
+
+
+def _short_usage() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    lines = ["usage: compat [--version] [--color WHEN] [--debug] COMMAND [ARGS...]", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'compat help COMMAND' (or 'compat COMMAND --help') for a command's",
+              "options and exit statuses."]
+    return "\n".join(lines)

@@ -12,17 +12,19 @@ registers are not in the cpreg list and never cause a finding.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from compat.core import codec
 from compat.analysis.reglist import RegList
-from compat.analysis.scaffold import register_name, scaffold
-from compat.analysis.simulate import COMPAT_PROPS, MigrationResult, Simulator
+from compat.analysis.scaffold import scaffold, suggested_name
+from compat.analysis.simulate import COMPAT_PROPS, Failure, MigrationResult, Simulator
 from compat.core.derive import Derivation
 from compat.core.diagnostics import CompatError, Diagnostic, Location
 from compat.core.model import MachineVersion, Registry, breaks, fixing_rule
+from compat.core.style import plural
 from compat.core.versions import Version
 
 OK, FAIL, NA = "ok", "fail", "na"
@@ -69,9 +71,9 @@ class Uncovered:
 
     @property
     def name(self) -> str:
-        """The registry name (:func:`compat.analysis.scaffold.register_name`),
+        """The registry name (:func:`compat.analysis.scaffold.suggested_name`),
         else one made from the index."""
-        return register_name(self.decoded) or f"REG_{self.index:016X}"
+        return suggested_name(self.decoded)
 
     @property
     def compat(self) -> str:
@@ -132,15 +134,32 @@ class AuditReport:
             } for m in self.matrices],
         }
 
-    def to_text(self) -> str:
-        """The human-readable report."""
-        hosts = sorted({r.host for r in self.lists})
-        out = [f"audited {self.pair_count} migrations among {len(self.lists)} register lists "
-               f"({', '.join(hosts)}) on {len({m.machine.name for m in self.matrices})} "
-               "machine types"]
+    def failure_groups(self) -> list["FailureGroup"]:
+        """The failures grouped by register and error: one group per
+        register that breaks migrations, with every pair it breaks."""
+        groups: dict[tuple, FailureGroup] = {}
         for m, cell in self.failures:
+            for f in cell.result.failures:
+                key = (f.index, f.kind, f.direction, _error_head(f.qemu_error))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = FailureGroup(f, [])
+                group.pairs.append((m.machine.name, m.host, cell.result.source.kernel,
+                                    cell.result.destination.kernel))
+        return sorted(groups.values(), key=lambda g: (g.failure.name or g.failure.qemu_name,
+                                                      g.failure.index, g.failure.kind))
+
+    def to_text(self) -> str:
+        """The human-readable report: failures grouped by register, then the
+        registers the registry lacks, then a one-line verdict."""
+        hosts = sorted({r.host for r in self.lists})
+        machines = len({m.machine.name for m in self.matrices})
+        out = [f"audited {plural(self.pair_count, 'migration')} among "
+               f"{plural(len(self.lists), 'register list')} ({', '.join(hosts)}) on "
+               f"{plural(machines, 'machine type')}"]
+        for group in self.failure_groups():
             out.append("")
-            out.append(f"{m.machine.name}: " + cell.result.to_text())
+            out += group.to_text_lines()
         for u in self.uncovered:
             out.append("")
             out.append(f"{u.name} ({codec.format_index(u.index)}, {u.decoded.qemu_name}) is "
@@ -156,10 +175,59 @@ class AuditReport:
                        "register that changes" + (f" inside a promise ({outside} outside every "
                                                   "promise not in the registry)" if outside else ""))
         else:
-            out.append(f"{len(self.failures)} failing migrations, "
-                       f"{len(self.uncovered) - outside} registers not in the registry"
+            out.append(f"FAIL: {plural(len(self.failures), 'failing migration')}, "
+                       f"{plural(len(self.uncovered) - outside, 'register')} not in the registry"
                        + (f" (and {outside} outside every promise)" if outside else ""))
         return "\n".join(out)
+
+
+@dataclass
+class FailureGroup:
+    """One register's failure (the same error) across the pairs it breaks."""
+
+    failure: Failure                 # the first pair's (its fix names that pair's kernels)
+    pairs: list[tuple[str, str, Version, Version]]   # machine, host, source, destination
+
+    def by_machines(self) -> list[tuple[tuple[str, ...], list[tuple[str, Version, Version]]]]:
+        """The pairs, grouped by the set of machine types they fail on:
+        ``[(("virt-10.0", "virt-10.1"), [("n1", 6.13, 6.12), ...]), ...]``."""
+        machines: dict[tuple, list[str]] = defaultdict(list)
+        for machine, host, src, dst in self.pairs:
+            machines[(host, src, dst)].append(machine)
+        rows: dict[tuple[str, ...], list] = defaultdict(list)
+        for pair, names in machines.items():
+            rows[tuple(sorted(set(names), key=_machine_order, reverse=True))].append(pair)
+        return [(names, sorted(pairs)) for names, pairs in rows.items()]
+
+    def to_text_lines(self) -> list[str]:
+        f = self.failure
+        count = len({(h, s, d) for _, h, s, d in self.pairs})
+        lines = [f"{f.label}: {_error_head(f.qemu_error)}",
+                 f"  FAIL: {plural(len(self.pairs), f'{f.direction} migration')} "
+                 f"({plural(count, 'kernel pair')}):"]
+        for names, pairs in self.by_machines():
+            lines.append(f"    {', '.join(names)}:")
+            lines += [f"      {row}" for row in _pairs_text(pairs)]
+        lines.append(f"  fix: {f.fix}")
+        return lines
+
+
+def _error_head(error: str) -> str:
+    """QEMU's error without the per-pair detail (``(the stream carries 242
+    cpreg registers, ...)``), which differs between hosts."""
+    return re.sub(r" \(the stream carries .*\)$", "", error)
+
+
+def _machine_order(name: str):
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[-.]", name))
+
+
+def _pairs_text(pairs) -> list[str]:
+    """``["n1 6.13->6.12, 6.14->6.12", "v2 6.13->6.12"]``."""
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for host, src, dst in pairs:
+        by_host[host].append(f"{src}->{dst}")
+    return [f"{host} {', '.join(items)}" for host, items in by_host.items()]
 
 
 def audit(lists: Sequence[RegList], registry: Registry,

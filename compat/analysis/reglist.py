@@ -16,7 +16,7 @@ error, and a list that yields no register is an error.
 
 The kernel and host come from the header, else from a file name of the form
 ``HOST-linux-KERNEL.reglist``, else from the caller's fallbacks
-(``--kernel`` / ``--host``).
+(``--kernel FILE=X.Y`` / ``--host``).
 """
 
 from __future__ import annotations
@@ -117,8 +117,7 @@ def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:
     if text is None:
         raise CompatError.at(Location(name), "cannot tell which host kernel this migration "
                              "stream comes from",
-                             hint="pass --kernel (--from-kernel / --to-kernel for check, "
-                             "--old-kernel / --new-kernel for diff), or name the file "
+                             hint=f"pass --kernel {name}=X.Y, or name the file "
                              "HOST-linux-KERNEL.qevm")
     try:
         the_kernel = text if isinstance(text, Version) else Version.parse(str(text))
@@ -260,7 +259,7 @@ def _identity(name: str, headers: dict[str, tuple[str, int]], kernel, host):
     else:
         raise CompatError.at(Location(name), "cannot tell which kernel this register list is from",
                              hint="add a '# kernel: 6.12' header line, name the file "
-                             "HOST-linux-KERNEL.reglist, or pass --kernel")
+                             f"HOST-linux-KERNEL.reglist, or pass --kernel {name}=X.Y")
     if isinstance(text, Version):
         return text, the_host, description
     try:

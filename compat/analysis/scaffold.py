@@ -32,6 +32,12 @@ def register_name(decoded: Decoded) -> str | None:
     return None
 
 
+def suggested_name(decoded: Decoded) -> str:
+    """:func:`register_name`, else a C identifier made from the index
+    (``REG_603000000013C103``): the name every suggestion uses."""
+    return register_name(decoded) or f"REG_{decoded.index:016X}"
+
+
 def toml_value(value: Any) -> str:
     """``value`` as a TOML literal: booleans, integers, or a basic string
     with every character TOML requires escaped."""

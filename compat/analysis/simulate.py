@@ -436,6 +436,8 @@ class Simulator:
         change, kind = change_for(direction)
         kernel = source.kernel if direction == BACKWARD else destination.kernel
         if reg is None:
+            from compat.analysis.scaffold import suggested_name
+            name = suggested_name(codec.decode(index))
             older, newer = sorted((source.kernel, destination.kernel))
             when = (f"in Linux {newer}" if direction == "same-kernel" else
                     f"after Linux {older}, by {newer}")

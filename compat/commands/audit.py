@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.core.style import echo
+from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
+                                   kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
@@ -13,8 +15,6 @@ kernels are both within the machine type's promise (min-kernel and later) is
 simulated with the machine type's compat properties.  Registers that come and
 go between one host's lists and that the registry lacks are reported with a
 registry entry to paste (fill in its FIXMEs).
-
-exit status: 0 nothing found, 1 a failing migration or an uncovered register
 """
 
 
@@ -27,6 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "'# kernel:' / '# host:' headers)")
     parser.add_argument("--machine", metavar="virt-X.Y", action="append",
                         help="audit only this machine type (repeatable; default: all)")
+    add_kernel_option(parser)
     parser.add_argument("--host", metavar="NAME",
                         help="the host of lists that name none in header or file name")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from compat.core.diagnostics import CompatError, Location
 
     loaded = open_loaded(args)
-    lists = [read_reglist(path, host=args.host) for path in args.reglists]
+    check_kernel_files(args, args.reglists)
+    lists = [read_reglist(path, kernel=kernel_for(args, path), host=args.host)
+             for path in args.reglists]
     report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
     if args.html is not None:
         from compat.analysis.html_report import render_html
@@ -53,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_json())
     else:
-        print(report.to_text())
+        echo(report.to_text())
     return 0 if report.ok else 1

@@ -7,7 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from compat.commands.common import add_registry_option, registry_path
+from compat.commands.common import add_registry_option, print_json, registry_path
+from compat.core.style import plural
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write nothing; print a diff and exit 1 if files are stale")
     parser.add_argument("--depfile", type=Path, metavar="FILE",
                         help="also write a Makefile-style depfile (for meson/ninja)")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output: files written, unchanged, stale "
+                        "(docs/json.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,21 +36,38 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path = args.output_dir
     if args.check:
         diffs = output.stale_diffs(out_dir, files)
+        if args.json:
+            print_json(_json(out_dir, files, written=[], stale=sorted(diffs)))
+            return 1 if diffs else 0
         if not diffs:
-            print(f"{out_dir}: {len(files)} files up to date")
+            print(f"{out_dir}: {plural(len(files), 'file')} up to date")
             return 0
         for diff in diffs.values():
             sys.stdout.write(diff)
-        print(f"{out_dir}: {len(diffs)} of {len(files)} files are stale; regenerate with:\n"
+        print(f"{out_dir}: {len(diffs)} of {plural(len(files), 'file')} "
+              f"{'is' if len(diffs) == 1 else 'are'} stale; regenerate with:\n"
               f"  {_regenerate_command(args)}", file=sys.stderr)
         return 1
     changed = output.write_files(out_dir, files)
     if args.depfile:
         targets = [out_dir / rel for rel in files]
         output.write_file(args.depfile, output.depfile_text(targets, loaded.inputs))
-    print(f"{out_dir}: wrote {len(changed)} of {len(files)} files"
+    if args.json:
+        print_json(_json(out_dir, files, written=sorted(changed), stale=[]))
+        return 0
+    print(f"{out_dir}: wrote {len(changed)} of {plural(len(files), 'file')}"
           + ("" if changed else " (all up to date)"))
     return 0
+
+
+def _json(out_dir: Path, files: dict[str, str], *, written: list[str],
+          stale: list[str]) -> dict:
+    """``compat build --json``: paths relative to ``output_dir``.  With
+    ``--check`` nothing is written and ``stale`` lists the files that differ."""
+    done = set(written) | set(stale)
+    return {"ok": not stale, "output_dir": str(out_dir), "written": written,
+            "unchanged": sorted(rel for rel in files if rel not in done), "stale": stale,
+            "diagnostics": []}
 
 
 def _regenerate_command(args: argparse.Namespace) -> str:

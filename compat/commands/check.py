@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.core.style import echo
+from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
+                                   kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 rules:
@@ -17,13 +19,11 @@ rules:
 Register lists: one hex index per line (KVM_GET_REG_LIST), kernel selftest
 initializers (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU migration error output.
 The kernel comes from a '# kernel: X' header, else a file name
-HOST-linux-KERNEL.reglist, else --from-kernel / --to-kernel.
+HOST-linux-KERNEL.reglist, else --kernel FILE=X.Y.
 Either side may also be a QEMU migration stream (migrate "exec:cat > FILE",
 optionally gzipped): its cpreg list with values; the source's values then
 decide value rules (KVM_REG_ARM_PSCI_VERSION, BMAP_2's tolerance test).
-Name it HOST-linux-KERNEL.qevm or pass the kernel option.
-
-exit status: 0 the migration passes, 1 it fails (or bad input)
+Name it HOST-linux-KERNEL.qevm or pass --kernel FILE=X.Y.
 """
 
 
@@ -40,10 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", choices=RULES_MODES,
                         help="which rules QEMU applies (default: compat-props with --machine, "
                         "else none)")
-    parser.add_argument("--from-kernel", metavar="X.Y",
-                        help="FROM's kernel when neither its header nor its name says")
-    parser.add_argument("--to-kernel", metavar="X.Y",
-                        help="TO's kernel when neither its header nor its name says")
+    add_kernel_option(parser, ("--from-kernel", "source"), ("--to-kernel", "destination"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -53,13 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
 
     loaded = open_loaded(args)
-    source = read_reglist(args.source, kernel=args.from_kernel)
-    destination = read_reglist(args.destination, kernel=args.to_kernel)
+    check_kernel_files(args, (args.source, args.destination))
+    source = read_reglist(args.source, kernel=kernel_for(args, args.source, "from_kernel"))
+    destination = read_reglist(args.destination,
+                               kernel=kernel_for(args, args.destination, "to_kernel"))
     rules = args.rules or (COMPAT_PROPS if args.machine else NONE)
     sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination, sim.rule_set(rules, args.machine, args.feature))
     if args.json:
         print_json(result.to_json())
     else:
-        print(result.to_text())
+        echo(result.to_text())
     return 0 if result.ok else 1

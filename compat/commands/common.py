@@ -59,3 +59,60 @@ def registry_names(args: argparse.Namespace) -> dict[int, str]:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+#: The kernel option every command that reads register lists shares
+#: (``check``, ``diff``, ``audit``), as hints name it.
+KERNEL_OPTION = "--kernel FILE=X.Y"
+
+
+def add_kernel_option(parser: argparse.ArgumentParser, *aliases: tuple[str, str]) -> None:
+    """``--kernel FILE=X.Y`` (repeatable): the kernel of register list FILE
+    when neither its ``# kernel:`` header nor its name says.  ``aliases``
+    are older per-position spellings (``("--from-kernel", "source")``), kept
+    working but not shown in ``--help``."""
+    parser.add_argument("--kernel", action="append", default=[], metavar="FILE=X.Y",
+                        help="FILE's kernel when neither its '# kernel:' header nor its "
+                        "name (HOST-linux-KERNEL.reglist) says; repeatable")
+    for option, _ in aliases:
+        parser.add_argument(option, metavar="X.Y", help=argparse.SUPPRESS)
+
+
+def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None = None) -> str | None:
+    """The kernel the user gave for register list ``path`` with
+    ``--kernel FILE=X.Y`` (FILE as given, or the same file), else the old
+    alias option ``alias`` (``"from_kernel"``)."""
+    from compat.core.diagnostics import CompatError, Location
+
+    found = None
+    for item in getattr(args, "kernel", None) or ():
+        file, sep, version = item.rpartition("=")
+        if not sep or not file or not version:
+            raise CompatError.at(Location("<command line>"), f"--kernel {item!r}: write FILE=X.Y",
+                                 hint="e.g. --kernel n1.reglist=6.12")
+        if _same_file(file, path):
+            found = version
+    if found is None and alias is not None:
+        found = getattr(args, alias, None)
+    return found
+
+
+def check_kernel_files(args: argparse.Namespace, paths) -> None:
+    """Every ``--kernel FILE=...`` must name one of the command's lists."""
+    from compat.core.diagnostics import CompatError, Location
+
+    for item in getattr(args, "kernel", None) or ():
+        file = item.rpartition("=")[0]
+        if file and not any(_same_file(file, p) for p in paths):
+            raise CompatError.at(Location("<command line>"),
+                                 f"--kernel {item!r}: {file} is not one of the register lists",
+                                 hint="name a list exactly as on the command line")
+
+
+def _same_file(given: str, path: "str | Path") -> bool:
+    if given == str(path):
+        return True
+    try:
+        return Path(given).resolve() == Path(path).resolve()
+    except OSError:
+        return False

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
+                                   kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 A register NEW adds breaks backward migration (NEW -> OLD); a register NEW
@@ -20,27 +21,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_registry_option(parser)
     parser.add_argument("old", metavar="OLD", help="the older host's register list")
     parser.add_argument("new", metavar="NEW", help="the newer host's register list")
-    parser.add_argument("--old-kernel", metavar="X.Y", help="OLD's kernel, if it does not say")
-    parser.add_argument("--new-kernel", metavar="X.Y", help="NEW's kernel, if it does not say")
+    add_kernel_option(parser, ("--old-kernel", "old"), ("--new-kernel", "new"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the difference; always 0 unless the input is bad."""
+    """Print the difference; 1 if a register that breaks migration has no
+    registry rule (see :func:`uncovered`), else 0."""
     from compat.analysis.listdiff import diff_lists
     from compat.analysis.reglist import read_reglist
 
     registry = open_loaded(args).registry
-    old = read_reglist(args.old, kernel=args.old_kernel)
-    new = read_reglist(args.new, kernel=args.new_kernel)
+    check_kernel_files(args, (args.old, args.new))
+    old = read_reglist(args.old, kernel=kernel_for(args, args.old, "old_kernel"))
+    new = read_reglist(args.new, kernel=kernel_for(args, args.new, "new_kernel"))
     rows = diff_lists(old, new, registry)
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})
-        return 0
+        return 1 if uncovered(rows) else 0
     print(f"{old.name} -> {new.name}: {sum(r['change'] == 'added' for r in rows)} added, "
           f"{sum(r['change'] == 'removed' for r in rows)} removed")
     for r in rows:
         sign = "+" if r["change"] == "added" else "-"
         print(f"{sign} {r['index']} {r['name'] or '(unnamed)'} [{r['qemu_name']}]")
         print(f"    breaks {r['breaks']}; {r['covered']}")
+    missing = uncovered(rows)
+    if missing:
+        print(f"{len(missing)} {'register breaks' if len(missing) == 1 else 'registers break'} "
+              "migration without a registry rule; 'compat audit' prints entries to add")
+        return 1
     return 0
+
+
+def uncovered(rows: list[dict]) -> list[dict]:
+    """Rows of registers in QEMU's cpreg list that the registry has no
+    compat rule for: the findings that make ``compat diff`` exit 1."""
+    return [r for r in rows if r["in_cpreg_list"] and r["compat"] is None]

@@ -17,8 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from compat.core import codec
-    from compat.core.diagnostics import did_you_mean
     from compat.analysis.explain import explain_register
+    from compat.core.diagnostics import CompatError, Location, did_you_mean
 
     loaded = open_loaded(args)
     registry = loaded.registry
@@ -33,9 +33,8 @@ def run(args: argparse.Namespace) -> int:
             hint = did_you_mean(args.register, registry.registers)
             known = "" if index is None else f" ({codec.format_index(index)} is " \
                 f"{codec.decode(index).qemu_name}, not in the registry)"
-            print(f"compat explain: error: unknown register '{args.register}'{known}{hint}",
-                  file=sys.stderr)
-            return 1
+            raise CompatError.at(Location("<command line>"),
+                                 f"unknown register '{args.register}'{known}{hint}")
     report = explain_register(registry, loaded.derivation, reg)
     if args.json:
         print_json(report.to_json())

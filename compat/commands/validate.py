@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded
+from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.core.style import plural
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_registry_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output: counts, or the diagnostics as objects "
+                        "(docs/json.md)")
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = open_loaded(args)
     registry, derivation = loaded.registry, loaded.derivation
-    if not args.quiet:
+    rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
+    if args.json:
+        print_json({"ok": True, "registry": registry.filename, "diagnostics": [],
+                    "registers": len(registry.registers), "features": len(registry.features),
+                    "machine_types": len(derivation.machines), "derived_rules": rules})
+    elif not args.quiet:
         rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
-        print(f"{registry.filename}: valid: {len(registry.registers)} registers, "
-              f"{len(registry.features)} features, {len(derivation.machines)} machine types, "
-              f"{rules} derived rules")
+        print(f"{registry.filename}: valid: {plural(len(registry.registers), 'register')}, "
+              f"{plural(len(registry.features), 'feature')}, "
+              f"{plural(len(derivation.machines), 'machine type')}, "
+              f"{plural(rules, 'derived rule')}")
     return 0

@@ -52,6 +52,14 @@ class Diagnostic:
         loc = self.location
         return (loc.file, loc.line, loc.col, self.message)
 
+    def to_json(self) -> dict:
+        """The diagnostic object every ``--json`` output uses (docs/json.md):
+        ``line``/``column`` are 1-based, ``null`` when unknown."""
+        loc = self.location
+        return {"file": loc.file, "line": loc.line or None, "column": loc.col or None,
+                "severity": self.severity, "message": self.message, "hint": self.hint,
+                "context": self.context}
+
     def format(self) -> str:
         """The diagnostic as the terminal shows it: control characters (ESC,
         OSC, newlines, bidi overrides...) from file names, registry keys, list
@@ -94,6 +102,11 @@ class CompatError(Exception):
 
     def format(self) -> str:
         return "\n".join(d.format() for d in self.diagnostics)
+
+    def to_json(self) -> dict:
+        """``{"ok": false, "diagnostics": [...]}``: what a ``--json`` command
+        prints on stdout when it stops on errors."""
+        return {"ok": False, "diagnostics": [d.to_json() for d in self.diagnostics]}
 
 
 @dataclass

@@ -131,9 +131,31 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
         return [spec for spec in available.values() if spec.default]
     unknown = [name for name in wanted if name not in available]
     if unknown:  # only --only names can be unknown here: the registry's were checked
-        raise CompatError([_unknown_output(unknown[0], available,
-                                           Location(loaded.source_name))])
+        diagnostic = _unknown_output(unknown[0], available, Location(loaded.source_name))
+        provider = _installed_provider(unknown[0], loaded)
+        if provider is not None:
+            diagnostic = Diagnostic(
+                diagnostic.location, f"output '{unknown[0]}' is provided by the installed "
+                f"plugin '{provider}', which is not loaded",
+                hint=f"pass --plugin {provider}, or add plugins = [\"{provider}\"] to the "
+                "registry (installed plugins are loaded only when named)")
+        raise CompatError([diagnostic])
     return [available[name] for name in sorted(set(wanted))]
+
+
+def _installed_provider(output: str, loaded: Loaded) -> str | None:
+    """The installed, unloaded third-party plugin that declares ``output``
+    (for the error message only; a plugin that fails to load is skipped)."""
+    for name in sorted(PluginHost.entry_points()):
+        if name in loaded.host.plugins:
+            continue
+        try:
+            host = PluginHost.create([name], builtins=False)
+            if output in host.outputs():
+                return name
+        except Exception:  # noqa: BLE001 - a broken plugin only loses the hint
+            continue
+    return None
 
 
 def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:

@@ -89,7 +89,8 @@ def check_schema_version(doc: SourceDocument) -> list[Diagnostic]:
     if version > SUPPORTED_SCHEMA_VERSION:
         return [Diagnostic(loc, f"schema-version {version} is newer than this compat "
                            f"understands (it reads version {SUPPORTED_SCHEMA_VERSION})",
-                           hint="upgrade compat (pip install --upgrade compat) to read this registry")]
+                           hint="install a newer compat (pip install . in an up-to-date "
+                           "checkout) to read this registry")]
     if version != SUPPORTED_SCHEMA_VERSION:
         return [Diagnostic(loc, f"unknown schema-version {version}",
                            hint=f"this compat reads schema-version {SUPPORTED_SCHEMA_VERSION}")]

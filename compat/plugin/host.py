@@ -336,5 +336,5 @@ def describe_entry_point(ep: metadata.EntryPoint) -> tuple[str, str]:
     """(version, source) of an installed plugin, as ``compat plugins`` shows it."""
     dist = ep.dist
     if dist is None:
-        return "0", "entry point"
-    return dist.version, f"entry point ({dist.name} {dist.version})"
+        return "0", f"entry point {ep.value}"
+    return dist.version, f"entry point {ep.value}, distribution {dist.name} {dist.version}"

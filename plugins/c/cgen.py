@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from compat.plugin import (c_comment, c_file_header, format_index,
-                           provenance as plugin_provenance, Register, Rule)
+from compat.plugin import c_comment, c_file_header, format_index, Rule
 
 
 def include_guard(filename: str) -> str:
@@ -18,19 +17,30 @@ def include_guard(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", filename).upper()
 
 
-def provenance(register: Register) -> str:
-    """``registry.toml:42``: where a generated row comes from."""
-    return plugin_provenance(register.location)
+#: Which QEMU each generated C file is for (its header says so).  The
+#: generated C carries no ``registry.toml:NN`` references: they mean nothing
+#: in QEMU's tree; the registry's provenance is in the docs and registry.json.
+QEMU_TOLERANCES = (
+    "For QEMU master's kvm_arm_set_cpreg_mig_tolerances() (target/arm/kvm.c), "
+    "merged in April 2026, first released in QEMU 11.1.")
+QEMU_COMPAT_PROPS = (
+    "Needs the CPU properties x-mig-hidden-regs and x-mig-safe-missing-regs of "
+    "the (not yet merged) cpreg migration compat series; a QEMU without them "
+    "aborts at start with \"Property '...x-mig-hidden-regs' not found\".")
+QEMU_GUARDS = (
+    "For QEMU with the x-mig-hidden-regs / x-mig-safe-missing-regs series, "
+    "next to arm-virt-kernel-compat.c.inc (the machine types' hidden registers "
+    "are the ones these guards protect).")
 
 
 def rule_summary(rule: Rule) -> str:
-    """``TCR2_EL1 (registry.toml:70): gated on FEAT_TCRX in Linux 6.13 (0fcb4eea5345)``."""
+    """``TCR2_EL1: gated on FEAT_TCRX in Linux 6.13 (0fcb4eea5345)``."""
     reg = rule.register
     if rule.override:
         why = "explicit override in the machine type"
     else:
         why = "; ".join(f"{c.describe()} ({c.commit})" for c in rule.reasons)
-    return f"{reg.name} ({provenance(reg)}): {why}"
+    return f"{reg.name}: {why}"
 
 
 def file_start(title: str, source: str, lines: list[str] | None = None) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from compat.plugin import (c_comment, c_string, c_string_lines, CompatError, Derivation,
                            Diagnostic, hookimpl, MachineFamily, MachineRules,
                            output_hooks, OutputSpec, Registry, RenderContext, Rule)
-from compat.plugins.c.cgen import file_start, include_guard, index_list, rule_summary
+from compat.plugins.c.cgen import (QEMU_COMPAT_PROPS, file_start, include_guard, index_list,
+                                   rule_summary)
 from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
 from compat.qemu.value_rules import Pin, pins_for
 
@@ -154,6 +155,7 @@ def render(context: RenderContext) -> str:
         "exposing them).  Both are uint64 array properties of the CPU: QEMU "
         "accepts one setting per object, so every table below has at most one "
         "row per property, holding the machine type's whole list.",
+        QEMU_COMPAT_PROPS,
     ]
     parts = [file_start("arm64 KVM register compat properties per machine type",
                         context.source_name, intro),

@@ -21,7 +21,7 @@ from __future__ import annotations
 from compat.plugin import (c_comment, c_string, c_string_lines, Derivation, format_index,
                            HIDE, MachineRules, MachineVersion, output_hooks, OutputSpec,
                            PluginError, RenderContext, Rule)
-from compat.plugins.c.cgen import file_start, include_guard, provenance
+from compat.plugins.c.cgen import QEMU_GUARDS, file_start, include_guard
 from compat.qemu.refusals import refusal_message
 
 HEADER = "arm-compat-guards.h"
@@ -71,6 +71,7 @@ def render_header(context: RenderContext) -> str:
         "Include after qapi/error.h (or any definition of Error and "
         "error_setg()); include " + BODY + " in exactly one C file.  "
         "Define ARM_COMPAT_ERROR(errp, ...) first to report errors another way.",
+        QEMU_GUARDS,
     ]
     lines = [file_start("arm64 KVM register compat guards", context.source_name, usage),
              f"#ifndef {guard}", f"#define {guard}", "",
@@ -118,7 +119,7 @@ def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
     mask = reg.safe_when.mask if reg.safe_when else 0
     value = reg.safe_when.value if reg.safe_when else 0
     return [
-        c_comment(f"{reg.name}, {provenance(reg)}", indent="    "),
+        c_comment(reg.name, indent="    "),
         f"    {{ UINT64_C({format_index(reg.index)}), {RULE_NAMES[rule.kind]},",
         f"      {'true' if checked else 'false'}, UINT64_C(0x{mask:016x}), UINT64_C(0x{value:016x}),",
         f"      {c_string(reg.name)},",
@@ -130,7 +131,7 @@ def render_body(context: RenderContext) -> str:
     derivation = context.derivation
     guard = include_guard(BODY)
     lines = [file_start("arm64 KVM register compat guards: tables and checks",
-                        context.source_name),
+                        context.source_name, [QEMU_GUARDS]),
              f"#ifndef {guard}", f"#define {guard}", "",
              f"#include \"{HEADER}\"", "",
              "#include <assert.h>", "#include <inttypes.h>", "#include <string.h>", "",

@@ -10,7 +10,7 @@ module only writes the calls.
 from __future__ import annotations
 
 from compat.plugin import c_comment, output_hooks, OutputSpec, Register, RenderContext
-from compat.plugins.c.cgen import file_start, provenance, u64_literal
+from compat.plugins.c.cgen import QEMU_TOLERANCES, file_start, u64_literal
 from compat.qemu.tolerance import Tolerance, tolerances
 
 FILENAME = "arm-cpreg-mig-tolerances.c.inc"
@@ -46,7 +46,6 @@ def comment(register: Register) -> str:
                      f"{register.safe_when.value:#x}.")
     elif register.safe_because:
         lines.append(register.safe_because)
-    lines.append(provenance(register))
     return c_comment(lines, indent="    ")
 
 
@@ -57,6 +56,7 @@ def render(context: RenderContext) -> str:
         "called for -cpu host under KVM: #include it inside that function, "
         "where 'cpu' and the ARM64_SYS_REG / KVM_REG_ARM_FW_* macros are in "
         "scope.  (No include guard: it is a function body, not a header.)",
+        QEMU_TOLERANCES,
     ]
     parts = [file_start("arm64 KVM cpreg migration tolerances", context.source_name, intro)]
     found = tolerances(context.registry)

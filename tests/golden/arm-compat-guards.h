@@ -8,6 +8,9 @@
  * Include after qapi/error.h (or any definition of Error and error_setg());
  * include arm-compat-guards.c.inc in exactly one C file. Define
  * ARM_COMPAT_ERROR(errp, ...) first to report errors another way.
+ * For QEMU with the x-mig-hidden-regs / x-mig-safe-missing-regs series, next to
+ * arm-virt-kernel-compat.c.inc (the machine types' hidden registers are the
+ * ones these guards protect).
  */
 
 #ifndef ARM_COMPAT_GUARDS_H
