@@ -21,6 +21,7 @@ PMMIR = "0x603000000013c4f6"
 BMAP_2 = "0x6030000000160003"
 TCR2, PIRE0, PIR = "0x603000000013c103", "0x603000000013c512", "0x603000000013c513"
 DBGDTRTX = "0x40200000200e0298"
+SCTLR2 = "0x603000000013c083"
 
 
 def generate(text: str, out: Path) -> build.Loaded:
@@ -77,15 +78,21 @@ def test_per_version_tables_give_each_machine_its_derived_lists(bundled, tmp_pat
 
 
 def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
-    gen, _ = bundled
+    """The lists are the derived ones (the registry grows: no hand-kept full
+    list here), and they hold the known facts."""
+    gen, loaded = bundled
     exe = compile_harness("compat_props", gen, tmp_path)
-    assert applied(exe, "per-version", "10.1") == {
-        "x-mig-hidden-regs": [PMMIR, BMAP_2],
-        "x-mig-safe-missing-regs": [DBGDTRTX, TCR2, PIRE0, PIR],
-        "kvm-psci-version": ["1.1"],    # value rule: Linux 6.13 raised PSCI to 1.3
-    }
-    # PMMIR_EL1 (added in Linux 7.3) is inside every promise
-    assert applied(exe, "per-version", "11.1") == {"x-mig-hidden-regs": [PMMIR]}
+    v101 = applied(exe, "per-version", "10.1")
+    assert v101 == expected(loaded, "10.1")
+    # SCTLR2_EL1 (6.17), PMMIR_EL1 (7.3), BMAP_2 (6.15) are hidden
+    assert {SCTLR2, PMMIR, BMAP_2} <= set(v101["x-mig-hidden-regs"])
+    assert {DBGDTRTX, TCR2, PIRE0, PIR} <= set(v101["x-mig-safe-missing-regs"])
+    assert v101["kvm-psci-version"] == ["1.1"]    # value rule: Linux 6.13 raised PSCI to 1.3
+    # PMMIR_EL1 (added in Linux 7.3) is inside every promise; SCTLR2_EL1
+    # (Linux 6.17) is older than virt-11.1's min-kernel 6.18
+    v111 = applied(exe, "per-version", "11.1")
+    assert v111 == expected(loaded, "11.1")
+    assert PMMIR in v111["x-mig-hidden-regs"] and SCTLR2 not in v111["x-mig-hidden-regs"]
 
 
 def test_chaining_per_version_tables_would_abort_qemu(bundled, tmp_path):
@@ -100,11 +107,19 @@ def test_chaining_per_version_tables_would_abort_qemu(bundled, tmp_path):
 
 
 def chained_text() -> str:
-    """The bundled registry without the registers newer machine types need
-    (DBGDTRTX for QEMU 11.1, PMMIR_EL1 for Linux 7.3): then only virt-10.2
-    needs a table, and the chain can carry it unchanged to older types."""
-    text = without_section(BUNDLED.read_text(), "[registers.DBGDTRTX]")
-    text = without_section(text, "[registers.PMMIR_EL1]")
+    """The bundled registry without the registers that machine types newer
+    than virt-10.2 need (derived: DBGDTRTX for QEMU 11.1, SCTLR2_EL1 for
+    Linux 6.17, PMMIR_EL1 for Linux 7.3, ...): then only virt-10.2 needs a
+    table, and the chain can carry it unchanged to older types."""
+    derivation = build.load_text(BUNDLED.read_text()).derivation
+    newer = set()
+    for version in VIRT_VERSIONS[:VIRT_VERSIONS.index("10.2")]:
+        rules = derivation.for_machine(f"virt-{version}")
+        newer |= {rule.register.name for rule in rules.hidden + rules.tolerated}
+    assert {"DBGDTRTX", "PMMIR_EL1", "SCTLR2_EL1"} <= newer
+    text = BUNDLED.read_text()
+    for name in sorted(newer):
+        text = without_section(text, f"[registers.{name}]")
     return text.replace('cpu-driver = "TYPE_ARM_CPU"\n',
                         'cpu-driver = "TYPE_ARM_CPU"\ncompat-layout = "chained"\n', 1)
 
@@ -135,12 +150,14 @@ def test_chained_layout_that_would_set_twice_is_rejected(tmp_path):
 
 def test_tolerances_are_qemu_masters_four_and_pmmir(bundled, tmp_path):
     """QEMU master registers four tolerances (commits 113ed8e53c08 and
-    6dd8be31f8fb); the registry adds PMMIR_EL1, which Linux 7.3 exposes."""
+    6dd8be31f8fb); the registry adds SCTLR2_EL1 (Linux 6.17, FEAT_SCTLR2)
+    and PMMIR_EL1 (Linux 7.3)."""
     gen, _ = bundled
     exe = compile_harness("tolerances", gen, tmp_path)
     proc = run(exe)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
+        f"{SCTLR2} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
         f"{TCR2} 0x0 0x0 ToleranceNotOnBothEnds",
         f"{PMMIR} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
         f"{PIRE0} 0x0 0x0 ToleranceNotOnBothEnds",

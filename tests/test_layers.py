@@ -10,10 +10,11 @@ from conftest import ROOT
 #: unit -> layer; a unit may import units of a lower layer only.
 LAYERS = {
     "core": 1,
-    "qemu": 2, "output": 2, "cli": 2,
-    "analysis": 3, "plugin": 3, "lab": 3,
-    "load": 4, "plugins": 4,
-    "commands": 5, "testing": 5, "__main__": 5,
+    "qemu": 2, "output": 2,
+    "analysis": 3, "plugin": 3,
+    "load": 4, "plugins": 4, "lab": 4,
+    "commands": 5, "testing": 5,
+    "cli": 6, "__main__": 7,
 }
 
 

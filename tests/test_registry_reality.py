@@ -88,7 +88,19 @@ def test_kernel_fact_matches_real_lists(name, index, change):
             present = index in reg.indices
             before = reg.kernel < at
             kind = change["change"]
-            if kind == "added":
+            feature = change.get("cpu-feature")
+            if kind in ("added", "removed") and feature:
+                # only on CPUs with the feature: hidden everywhere on the side of
+                # the change where it is not exposed, and where it is exposed,
+                # exactly on hosts whose CPU has the feature
+                exposed = not before if kind == "added" else before
+                if not exposed:
+                    want = False
+                elif feature not in KNOWN_FEATURES:
+                    continue  # a feature the table does not know: nothing to check
+                else:
+                    want = feature in HOST_FEATURES[host]
+            elif kind == "added":
                 want = not before
             elif kind == "removed":
                 want = before
@@ -147,3 +159,13 @@ def test_expected_counts():
                   for p in REAL if read_reglist(p).host == host}
         assert counts["6.1"] == 316 and counts["6.12"] == 333 and counts["7.3"] == 332, host
         assert all(counts[k] == 331 for k in ("6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2"))
+
+
+def test_expected_counts_qemu11_1():
+    """QEMU 11.1's max: FPMR from 6.12, TCR2_EL1/PIRE0_EL1/PIR_EL1 kept past 6.13,
+    SCTLR2_EL1 from 6.17, one more CCSIDR demux entry on 6.1."""
+    counts = {str(read_reglist(p).kernel): len(read_reglist(p).indices)
+              for p in REAL if read_reglist(p).host == "qemu11.1-max"}
+    assert counts["6.1"] == 317 and counts["6.12"] == 334 and counts["6.16"] == 335, counts
+    assert counts["7.3"] == 337, counts
+    assert all(counts[k] == 336 for k in ("6.17", "6.18", "6.19", "7.0", "7.1", "7.2")), counts

@@ -71,6 +71,9 @@ class Change:
     kernel: Version | None         # exactly one of kernel / qemu is set
     qemu: Version | None
     commit: str
+    #: gated/ungated: the feature the exposure depends on.  added/removed:
+    #: optional, the change happens only on CPUs with the feature (on others
+    #: the register is hidden before and after); same direction and rule.
     cpu_feature: str | None = None
     accel: str | None = None       # kvm | tcg | None (both)
     subject: str | None = None
@@ -91,7 +94,8 @@ class Change:
         return breaks(self.kind)
 
     def describe(self) -> str:
-        """``"gated on FEAT_TCRX in Linux 6.13"``."""
+        """``"gated on FEAT_TCRX in Linux 6.13"``, ``"added on CPUs with
+        FEAT_SCTLR2 in Linux 6.17"``."""
         try:  # computed once per change: generators ask once per rule that cites it
             return self.__dict__["_described"]
         except KeyError:
@@ -104,7 +108,7 @@ class Change:
         where = f"Linux {self.kernel}" if self.kernel is not None else f"QEMU {self.qemu}"
         what = self.kind
         if self.cpu_feature:
-            what += " on" if self.kind == "gated" else " from"
+            what += {"gated": " on", "ungated": " from"}.get(self.kind, " on CPUs with")
             what += f" {self.cpu_feature}"
         if self.accel:
             what += f" ({self.accel.upper()})"

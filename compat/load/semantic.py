@@ -253,10 +253,9 @@ class _SemanticPass:
             self.error(path + ("change",), f"a '{kind}' change needs 'cpu-feature'",
                        hint="name the feature the exposure depends on (cpu-feature = \"FEAT_TCRX\")")
             return None
-        if kind in ("added", "removed") and feature:
-            self.error(path + ("cpu-feature",), f"'cpu-feature' only applies to gated and "
-                       f"ungated changes, not '{kind}'")
-            return None
+        # On added/removed, cpu-feature is optional: the change happens only on
+        # CPUs with the feature (SCTLR2_EL1, added in 6.17 for FEAT_SCTLR2).
+        # It does not change which migration breaks or which rule fixes it.
         return Change(kind=kind, kernel=kernel, qemu=qemu, commit=entry["commit"],
                       cpu_feature=feature, accel=entry.get("accel"),
                       subject=entry.get("subject"), source=entry.get("source"),
