@@ -51,6 +51,8 @@ def build_registry(doc: SourceDocument, *, schema: dict[str, Any] | None = None)
 def parse_u64(value: str | int) -> int:
     """A registry number: a TOML integer, or a string in C's literal grammar
     (``"0x3"``, ``"17"``; :func:`compat.core.codec.parse_index`)."""
+    if isinstance(value, float):  # JSON Schema counts 3.0 as an integer; compat does not
+        raise ValueError(f"{value} is a TOML float")
     if isinstance(value, int):
         if not 0 <= value <= codec.U64_MAX:
             raise ValueError(f"{value} does not fit in 64 bits")
