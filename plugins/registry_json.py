@@ -2,8 +2,10 @@
 
 One JSON document with the registers (decoded), features and machine
 versions together with what compat derived for each machine version: the
-registers it hides or tolerates (names and indices) and the features it
-refuses.  Keys are sorted and lists ordered (registers and features by
+registers it hides or tolerates and the features it refuses.  A machine
+version refers to a register by ``name`` and ``index`` and to the changes
+that are the reason by their position in that register's ``changes``
+(``reasons``): each fact is written once, under ``registers``.  Keys are sorted and lists ordered (registers and features by
 name, machine versions as :meth:`Registry.machine_versions` lists them), so
 the file is byte-identical across runs.  Integers wider than 53 bits are
 hex strings, since JSON consumers often read numbers as doubles.
@@ -21,7 +23,10 @@ from compat.plugin import (Change, Derivation, Feature, format_index, MachineRul
 
 FILE = "registry.json"
 #: Version of this JSON document's layout (bumped on incompatible changes).
-SCHEMA_VERSION = 1
+#: 2: a machine version's hidden/tolerated entries refer to the register
+#: (``name``, ``index``) and to its ``changes`` by position (``reasons``)
+#: instead of copying the change objects.
+SCHEMA_VERSION = 2
 OUTPUT = OutputSpec(name="registry-json", files=(FILE,),
                     description="the resolved registry and derived rules as JSON")
 
@@ -150,13 +155,20 @@ def _index_of(registry: Registry, name: str) -> str | None:
 
 
 def _rule(rule: Rule, changes: dict) -> dict[str, Any]:
-    return {
-        "name": rule.register.name,
-        "index": format_index(rule.index),
-        "kind": rule.kind,
-        "override": rule.override,
-        "reasons": [_change(c, changes) for c in rule.reasons],
-    }
+    """A reference to the register (its facts and changes are listed once,
+    under ``registers``): ``reasons`` are positions in its ``changes``."""
+    key = ("rule", rule.register.name, rule.kind, rule.override, tuple(map(id, rule.reasons)))
+    found = changes.get(key)
+    if found is None:
+        position = {id(c): i for i, c in enumerate(rule.register.changes)}
+        found = changes[key] = {
+            "name": rule.register.name,
+            "index": format_index(rule.index),
+            "kind": rule.kind,
+            "override": rule.override,
+            "reasons": [position[id(c)] for c in rule.reasons],
+        }
+    return found
 
 
 def _machine(machine: MachineVersion, rules: MachineRules | None,

@@ -62,7 +62,22 @@ def bullet_after(sec: nodes.section, label: str) -> list[str]:
 
 
 def first_word(items: list[str]) -> list[str]:
-    return [item.split(" ", 1)[0] for item in items]
+    """The register (or feature) an item is about: machine-type items read
+    ``NAME: reason``."""
+    return [item.split(" ", 1)[0].removesuffix(":") for item in items]
+
+
+def bullet_links(sec: nodes.section, label: str) -> list[str]:
+    """The internal link targets of the bullet list following ``label``."""
+    children = list(sec.children)
+    for i, child in enumerate(children):
+        if isinstance(child, nodes.paragraph) and child.astext().startswith(label):
+            nxt = children[i + 1]
+            if not isinstance(nxt, nodes.bullet_list):
+                return []
+            return [ref["refid"] for item in nxt.children
+                    for ref in item.findall(nodes.reference) if "refid" in ref]
+    raise AssertionError(f"no paragraph {label!r} in {sec[0].astext()}")
 
 
 # -- rST -------------------------------------------------------------------
@@ -130,7 +145,11 @@ def test_rst_machine_sections(bundled_files):
     assert {"TCR2_EL1", "PIRE0_EL1", "PIR_EL1"} <= set(tolerated)
     assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2" not in tolerated
     hidden_text = " ".join(bullet_after(v101, "Hidden registers"))
-    assert "added in Linux 6.15" in hidden_text and "c0000e58c74e" in hidden_text
+    assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2: added in Linux 6.15" in hidden_text
+    # the reason in a few words; the commit, guard and index are in the
+    # register's section, which each name links to
+    assert "c0000e58c74e" not in hidden_text and "0x6030000000160003" not in hidden_text
+    assert "safe when" not in hidden_text
     refused = bullet_after(v101, "Refused features")
     assert len(refused) == 1 and refused[0].startswith("impl-cpu")
     assert "virt-11.0" in refused[0]
@@ -140,6 +159,27 @@ def test_rst_machine_sections(bundled_files):
     assert first_word(bullet_after(v111, "Hidden registers")) == ["PMMIR_EL1"]   # Linux 7.3
     assert bullet_after(v111, "Tolerated when missing") == []
     assert bullet_after(v111, "Refused features") == []
+
+
+def test_rst_machine_sections_link_register_sections(bundled_files):
+    """Every hidden/tolerated (and refused) register links to its own
+    register section; docutils resolves every link."""
+    loaded = loaded_bundled()
+    doctree = parse_rst(bundled_files[RST])
+    assert not messages(doctree)
+    resolved = {}
+    for sec in doctree.findall(nodes.section):
+        for name in sec["ids"]:
+            resolved[name] = sec[0].astext()
+    for machine in loaded.registry.machine_versions():
+        rules = loaded.derivation.for_machine(machine.name)
+        sec = section(doctree, f"Machine type {machine.name}")
+        for label, derived in (("Hidden registers", rules.hidden),
+                               ("Tolerated when missing", rules.tolerated)):
+            titles = [resolved[t] for t in bullet_links(sec, label)]
+            assert titles == [f"Register {r.register.name}" for r in derived]
+        refused = [resolved[t] for t in bullet_links(sec, "Refused features")]
+        assert refused == [f"Register {r.register.name}" for r in rules.refusals]
 
 
 def test_rst_feature_section(bundled_files):
@@ -208,7 +248,9 @@ def test_md_tables_well_formed(bundled_files):
     registry = load_text(_bundled(), host=host()).registry
     rows = tables[0][2:]
     assert len(rows) == len(registry.registers)
-    names = [row.split("|")[1].strip().strip("`") for row in rows]
+    # each name links to the register's section
+    names = [re.fullmatch(r"\[`(\w+)`\]\(#kvm-reg-0x[0-9a-f]{16}\)", row.split("|")[1].strip())[1]
+             for row in rows]
     assert names == sorted(registry.registers)
 
 
@@ -223,7 +265,11 @@ def test_md_machine_sections(bundled_files):
     assert "`KVM_REG_ARM_VENDOR_HYP_BMAP_2`" in hidden
     tolerated = part.split("Tolerated when missing", 1)[1].split("Refused", 1)[0]
     for name in ("TCR2_EL1", "PIRE0_EL1", "PIR_EL1"):
-        assert f"- `{name}`" in tolerated
+        index = f"{registry.registers[name].index:#018x}"
+        assert f"- [`{name}`](#kvm-reg-{index}): gated on FEAT" in tolerated
+        # the link lands on an anchor just above the register's heading
+        heading = "### Register " + name.replace("_", "\\_")
+        assert f'<a id="kvm-reg-{index}"></a>\n\n{heading}\n' in text
     newest = text.split("### Machine type virt\\-11\\.1", 1)[1].split("### ", 1)[0]
     assert "`PMMIR_EL1`" in newest.split("Hidden registers", 1)[1].split("Tolerated", 1)[0]
     assert newest.count("None.") == 2       # nothing tolerated, nothing refused

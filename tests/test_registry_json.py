@@ -47,7 +47,7 @@ def test_round_trip_and_format(text, data):
     assert len(register_lines) == len(data["registers"])
     assert data["generated-by"] == "compat"
     assert data["source"] == "registry.toml"
-    assert data["schema-version"] == 1
+    assert data["schema-version"] == 2
 
 
 def test_registers_match_registry(data):
@@ -106,6 +106,33 @@ def test_machine_versions_and_derived_lists(data):
     assert "PMMIR_EL1" in [h["name"] for h in v111["hidden"]]       # Linux 7.3
     assert "SCTLR2_EL1" not in [h["name"] for h in v111["hidden"]]  # 6.17 < min-kernel 6.18
     assert v111["tolerated"] == [] and v111["refusals"] == []
+
+
+def test_machine_rules_refer_to_registers(data):
+    """A machine version's rules point at the register (name and index) and
+    at its changes by position: the reasons are the register's own change
+    objects, never copies, and nothing else of the register is repeated."""
+    loaded = load_text(BUNDLED.read_text(), host=host())
+    regs = {r["name"]: r for r in data["registers"]}
+    seen = 0
+    for machine in data["machine-versions"]:
+        rules = loaded.derivation.for_machine(machine["name"])
+        for entries, derived in ((machine["hidden"], rules.hidden),
+                                 (machine["tolerated"], rules.tolerated)):
+            assert [e["name"] for e in entries] == [r.register.name for r in derived]
+            for entry, rule in zip(entries, derived):
+                assert set(entry) == {"name", "index", "kind", "override", "reasons"}
+                reg = regs[entry["name"]]
+                assert entry["index"] == reg["index"]
+                assert entry["kind"] == rule.kind and entry["override"] == rule.override
+                assert [reg["changes"][i]["describe"] for i in entry["reasons"]] == \
+                    [c.describe() for c in rule.reasons]
+                seen += 1
+    assert seen > 10
+    v101 = {m["name"]: m for m in data["machine-versions"]}["virt-10.1"]
+    (bmap2,) = [h for h in v101["hidden"] if h["name"] == "KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
+    assert regs["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]["changes"][bmap2["reasons"][0]]["commit"] \
+        == "c0000e58c74e"
 
 
 def test_features(data):

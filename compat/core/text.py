@@ -169,7 +169,8 @@ _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 def md_text(text: str) -> str:
     """Markdown text (also safe in a table cell) with markup escaped."""
-    return _MD_ENTITY.sub(r"\\&", one_line(text).translate(_MD_ESCAPES))
+    text = one_line(text).translate(_MD_ESCAPES)
+    return _MD_ENTITY.sub(r"\\&", text) if "&" in text else text
 
 
 def html_text(text: str) -> str:

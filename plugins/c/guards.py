@@ -114,6 +114,7 @@ def render_header(context: RenderContext) -> str:
 
 
 def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
+    """One table row; ``hint`` is the C name of a shared hint string."""
     reg = rule.register
     checked = rule.register.safe_when is not None
     mask = reg.safe_when.mask if reg.safe_when else 0
@@ -123,7 +124,7 @@ def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
         f"    {{ UINT64_C({format_index(reg.index)}), {RULE_NAMES[rule.kind]},",
         f"      {'true' if checked else 'false'}, UINT64_C(0x{mask:016x}), UINT64_C(0x{value:016x}),",
         f"      {c_string(reg.name)},",
-        *c_string_lines(hint, "      ", tail=" },"),
+        f"      {hint} }},",
     ]
 
 
@@ -157,26 +158,48 @@ def render_body(context: RenderContext) -> str:
              "} ArmCompatMachineInfo;", "",
              "#define ARM_COMPAT_N(array) (sizeof(array) / sizeof((array)[0]))", ""]
     infos = []
+    # Each distinct hint is one static string the table rows point to (a
+    # large registry has thousands of rows and a handful of hints).
+    hints: dict[str, str] = {}
+    entries: dict[tuple[str, str, str], list[str]] = {}
+    tables: list[str] = []
     for rules in derivation.machines:
         ident = rules.machine.ident
         regs = sorted(rules.hidden + rules.tolerated, key=lambda r: r.index)
         regs_name = f"arm_compat_regs_{ident}" if regs else "NULL"
         ref_name = f"arm_compat_refusals_{ident}" if rules.refusals else "NULL"
         if regs:
-            lines.append(f"static const ArmCompatRegEntry {regs_name}[] = {{")
+            tables.append(f"static const ArmCompatRegEntry {regs_name}[] = {{")
             for rule in regs:
-                lines += _reg_entry(rules, rule, drop_hint(derivation, rules, rule))
-            lines += ["};", ""]
+                hint = drop_hint(derivation, rules, rule)
+                name = hints.get(hint)
+                if name is None:
+                    name = hints[hint] = f"arm_compat_hint_{len(hints)}"
+                key = (rule.register.name, rule.kind, name)
+                entry = entries.get(key)
+                if entry is None:   # the same row on every machine type with the rule
+                    entry = entries[key] = _reg_entry(rules, rule, name)
+                tables += entry
+            tables += ["};", ""]
         if rules.refusals:
-            lines.append(f"static const ArmCompatRefusal {ref_name}[] = {{")
+            tables.append(f"static const ArmCompatRefusal {ref_name}[] = {{")
             for refusal in rules.refusals:
-                lines.append(f"    {{ {c_string(refusal.feature.name)},")
-                lines += c_string_lines(refusal_message(derivation, rules, refusal),
-                                        "      ", tail=" },")
-            lines += ["};", ""]
+                tables.append(f"    {{ {c_string(refusal.feature.name)},")
+                tables += c_string_lines(refusal_message(derivation, rules, refusal),
+                                         "      ", tail=" },")
+            tables += ["};", ""]
         n_regs = f"ARM_COMPAT_N({regs_name})" if regs else "0"
         n_refs = f"ARM_COMPAT_N({ref_name})" if rules.refusals else "0"
         infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs))
+    if hints:
+        lines.append(c_comment("What to do when a register's value makes dropping it "
+                               "unsafe (ArmCompatRegEntry.hint)."))
+    for hint, name in hints.items():
+        lines.append(f"static const char {name}[] =")
+        lines += c_string_lines(hint, "    ", tail=";")
+    if hints:
+        lines.append("")
+    lines += tables
     lines.append("static const ArmCompatMachineInfo arm_compat_machines[] = {")
     for machine, regs_name, n_regs, ref_name, n_refs in infos:
         lines += [f"    [{machine_enum(machine)}] = {{",

@@ -65,6 +65,13 @@ class MarkdownMarkup(docwriter.Markup):
         # only the registry name needs escaping; kind is plain words
         return f"{kind} {md_text(name)}"
 
+    def anchor(self, target: str) -> list[str]:
+        # an explicit id: heading slugs differ between renderers
+        return [f'<a id="{target}"></a>', ""]
+
+    def link(self, name: str, target: str) -> str:
+        return f"[{code(name)}](#{target})"
+
     def comment(self, value: str) -> list[str]:
         return [f"<!-- {value} -->", ""]
 

@@ -33,6 +33,8 @@ compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 def width(text: str) -> int:
     """Columns ``text`` takes (wide characters count twice), as docutils counts."""
+    if text.isascii():
+        return len(text)  # every ASCII character takes one column
     return sum(0 if unicodedata.combining(ch) else
                2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -77,6 +79,15 @@ class RstMarkup(docwriter.Markup):
 
     def label(self, kind: str, name: str) -> str:
         return rst_text(f"{kind} {name}")
+
+    def anchor(self, target: str) -> list[str]:
+        # an explicit target is also a Sphinx label (``:ref:`` from elsewhere)
+        return [f".. _{target}:", ""]
+
+    def link(self, name: str, target: str) -> str:
+        # anonymous (``__``): the text does not become a target of its own,
+        # so twenty machine types can link the same register
+        return f"`{rst_text(name)} <{target}_>`__"
 
     def comment(self, value: str) -> list[str]:
         return [f".. {value}", ""]

@@ -49,6 +49,15 @@ class Markup(ABC):
     def label(self, kind: str, name: str) -> str:
         """The escaped heading text ``kind name`` (``Register TCR2_EL1``)."""
 
+    @abstractmethod
+    def anchor(self, target: str) -> list[str]:
+        """A link target named ``target`` for the heading that follows
+        (``target`` is plain: letters, digits, ``-``)."""
+
+    @abstractmethod
+    def link(self, name: str, target: str) -> str:
+        """``name`` (registry text) as a link to :meth:`anchor` ``target``."""
+
     # -- blocks ------------------------------------------------------------
 
     @abstractmethod
@@ -79,6 +88,12 @@ class Markup(ABC):
     def table(self, caption: str, header: list[str],
               rows: list[list[list[str]]]) -> list[str]:
         """A table; each cell is a list of items (empty: ``none``)."""
+
+
+def register_target(index: str) -> str:
+    """The link target of a register's section: its KVM index is unique and
+    plain (names may differ only by case, which rST targets ignore)."""
+    return f"kvm-reg-{index}"
 
 
 def render(model: DocModel, markup: Markup) -> str:
@@ -131,14 +146,14 @@ class _Writer:
         return cached
 
     def _rule_item(self, entry: RuleEntry) -> str:
+        """The register's name, linked to its section (index, guard, commits
+        and sources live there once), and why in a few words."""
         m = self.m
-        reasons = [self.change(c) for c in entry.reasons]
+        reasons = [m.text(c.describe) for c in entry.reasons]
         if entry.override:
             reasons.append(m.text("explicit override in the machine type"))
         why = "; ".join(reasons) or NONE
-        guard = "; ".join(m.text(g) for g in entry.guard)
-        tail = f"; {guard}" if guard else ""
-        return f"{m.literal(entry.register)} ({m.literal(entry.index)}): {why}{tail}"
+        return f"{m.link(entry.register, register_target(entry.index))}: {why}"
 
     def labelled_list(self, label: str, items: list[str], empty: str) -> list[str]:
         """``label:`` as a paragraph, then the bullet list."""
@@ -157,7 +172,7 @@ class _Writer:
             if reg.written_by:
                 guard.append(m.text("written by features: " + ", ".join(reg.written_by)))
             rows.append([
-                [m.literal(reg.name)],
+                [m.link(reg.name, register_target(reg.index))],
                 [m.literal(reg.index)],
                 [m.literal(reg.macro), m.text(reg.qemu_name)],
                 [m.text(c.describe) for c in reg.changes],
@@ -168,6 +183,7 @@ class _Writer:
         out += m.table("Registers whose exposure changed, and known stable ones",
                        header, rows)
         for reg in model.registers:
+            out += m.anchor(register_target(reg.index))
             out += m.heading(SUBSECTION, m.label("Register", reg.name))
             out += m.paragraph(self.text_or_none(reg.description))
             facts = [
@@ -217,8 +233,9 @@ class _Writer:
                          f"{m.literal(r.oldest_allowing)}"
                          if r.oldest_allowing else "no machine type allows it")
                 verb = "hides" if r.kind == HIDE else "may drop"
-                items.append(f"{m.literal(r.feature)} writes {m.literal(r.register)} "
-                             f"({m.literal(r.index)}) = {m.literal(r.value)}, "
+                items.append(f"{m.literal(r.feature)} writes "
+                             f"{m.link(r.register, register_target(r.index))} "
+                             f"= {m.literal(r.value)}, "
                              f"which this machine type {verb}; {allow}")
             out += self.labelled_list("Refused features", items, NO_ENTRIES)
             if mt.pins:
