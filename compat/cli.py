@@ -12,11 +12,13 @@ stderr as ``file:line:col: error: message``, never as a traceback
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
 from compat import __version__
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 'compat --help' a third
+if TYPE_CHECKING:  # argparse is imported when a command runs, not for 'compat --help'
+    import argparse
 
 #: name -> (module, one-line summary).  Keep summaries in sync with modules.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,19 +73,58 @@ class UsageError(Exception):
     """Bad command-line usage (exit status 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # noqa: D401 - argparse API
-        self.print_usage(sys.stderr)
-        raise UsageError(f"{self.prog}: error: {message}")
+_PARSER_CLASS = None
 
 
-def _top_parser() -> argparse.ArgumentParser:
-    epilog = "commands:\n" + "\n".join(
-        f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items())
-    epilog += "\n\nRun 'compat help COMMAND' (or 'compat COMMAND --help') for a command's options."
-    parser = _Parser(prog="compat", description="Compile a registry of arm64 KVM registers "
-                     "into QEMU cross-kernel migration compat rules.",
-                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _parser(**kwargs) -> "argparse.ArgumentParser":
+    """An argument parser whose errors are :class:`UsageError` (exit 2)."""
+    global _PARSER_CLASS
+    if _PARSER_CLASS is None:
+        import argparse
+
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message: str):  # noqa: D401 - argparse API
+                self.print_usage(sys.stderr)
+                raise UsageError(f"{self.prog}: error: {message}")
+
+        _PARSER_CLASS = _Parser
+    return _PARSER_CLASS(**kwargs)
+
+
+_DESCRIPTION = ("Compile a registry of arm64 KVM registers into QEMU cross-kernel "
+                "migration compat rules.")
+_FOOTER = "Run 'compat help COMMAND' (or 'compat COMMAND --help') for a command's options."
+
+
+def _command_list() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    return "commands:\n" + "\n".join(
+        f"  {name:<{width}}{summary}" for name, (_, summary) in COMMANDS.items())
+
+
+def _top_help() -> str:
+    """``compat --help``, written without argparse so that it stays as quick
+    as the interpreter's own start (benchmarks/bench_help.py); the same text
+    argparse prints for :func:`_top_parser`."""
+    return "\n".join([
+        "usage: compat [-h] [--version] [--color WHEN] [--debug] [COMMAND]", "",
+        _DESCRIPTION, "",
+        "positional arguments:",
+        "  COMMAND       one of the commands below", "",
+        "options:",
+        "  -h, --help    show this help message and exit",
+        "  --version     show program's version number and exit",
+        "  --color WHEN  colour output: auto (on a terminal, unless NO_COLOR is set),",
+        "                always, never",
+        "  --debug       show tracebacks on errors", "",
+        _command_list(), "", _FOOTER])
+
+
+def _top_parser() -> "argparse.ArgumentParser":
+    import argparse
+    parser = _parser(prog="compat", description=_DESCRIPTION,
+                     epilog=f"{_command_list()}\n\n{_FOOTER}",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"compat {__version__}")
     _add_output_options(parser)
     parser.add_argument("command", nargs="?", metavar="COMMAND", help="one of the commands below")
@@ -97,13 +138,13 @@ _OPTION_RANK = {"--help": 0, "--registry": 1, "--plugin": 2, "--kernel": 4, "--j
                 "--html": 6, "--color": 7, "--debug": 8}
 
 
-def _rank(action: argparse.Action) -> int:
+def _rank(action: "argparse.Action") -> int:
     if not action.option_strings:
         return 3
     return min((_OPTION_RANK.get(o, 3) for o in action.option_strings), default=3)
 
 
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
+def _add_output_options(parser: "argparse.ArgumentParser") -> None:
     from compat.core.style import CHOICES
     parser.add_argument("--color", choices=CHOICES, default="auto", metavar="WHEN",
                         help="colour output: auto (on a terminal, unless NO_COLOR is set), "
@@ -111,8 +152,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
-def _command_parser(name: str, module) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"compat {name}", description=COMMANDS[name][1],
+def _command_parser(name: str, module) -> "argparse.ArgumentParser":
+    import argparse
+    parser = _parser(prog=f"compat {name}", description=COMMANDS[name][1],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.configure(parser)
     _add_output_options(parser)
@@ -233,14 +275,19 @@ def _last_resort(exc: Exception, argv: list[str]) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
+    if argv in (["-h"], ["--help"], ["help"]):  # the quick path: no argparse
+        print(_top_help())
+        return 0
+    if argv == ["--version"]:
+        print(f"compat {__version__}")
+        return 0
+    if not argv:  # 'compat' alone: a short usage and the commands
+        print(_short_usage(), file=sys.stderr)
+        return 2
     top = _top_parser()
     split = _command_position(argv)
     if split is None:
-        args = top.parse_args(argv)
-        _set_colour(args)
-        if not argv:  # 'compat' alone: a short usage and the commands
-            print(_short_usage(), file=sys.stderr)
-            return 2
+        _set_colour(top.parse_args(argv))
         top.print_help()
         return 0
     _set_colour(top.parse_args(argv[:split]))  # --version/--help/--debug before the command
@@ -255,6 +302,7 @@ def _dispatch(argv: list[str]) -> int:
         from compat.core.diagnostics import did_you_mean
         raise UsageError(f"compat: error: unknown command '{name}'{did_you_mean(name, COMMANDS)}; "
                          "run 'compat help' for the list")
+    import importlib
     module = importlib.import_module(COMMANDS[name][0])
     args = _command_parser(name, module).parse_args(argv[:split] + rest)
     _set_colour(args)
@@ -275,16 +323,13 @@ def _command_position(argv: list[str]) -> int | None:
     return None
 
 
-def _set_colour(args: argparse.Namespace) -> None:
+def _set_colour(args: "argparse.Namespace") -> None:
     from compat.core import style
     style.set_mode(getattr(args, "color", "auto"))
 
 
 def _short_usage() -> str:
-    width = max(len(name) for name in COMMANDS) + 2
-    lines = ["usage: compat [--version] [--color WHEN] [--debug] COMMAND [ARGS...]", "",
-             "commands:"]
-    lines += [f"  {name:<{width}}{summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "Run 'compat help COMMAND' (or 'compat COMMAND --help') for a command's",
-              "options and exit statuses."]
-    return "\n".join(lines)
+    return "\n".join(["usage: compat [--version] [--color WHEN] [--debug] COMMAND [ARGS...]", "",
+                      _command_list(), "",
+                      "Run 'compat help COMMAND' (or 'compat COMMAND --help') for a command's",
+                      "options and exit statuses."])

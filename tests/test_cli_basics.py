@@ -217,3 +217,20 @@ def test_explain_shows_the_tolerance_the_c_output_registers(compat_cli):
         assert (got and got["kind"]) == expected.get(name), name
     assert expected["KVM_REG_ARM_VENDOR_HYP_BMAP_2"] == "ToleranceOnlySrcTestValue"
     assert "DBGDTRTX" not in expected      # QEMU-side TCG change: no KVM tolerance
+
+
+def test_quick_top_help_is_what_argparse_prints():
+    """'compat --help' is written without argparse (it must start as fast as
+    the interpreter); it must say exactly what the parser would."""
+    from compat import cli
+    assert cli._top_help() + "\n" == cli._top_parser().format_help()
+
+
+def test_top_help_imports_no_argparse():
+    import subprocess
+    import sys
+    code = ("import sys; from compat.cli import main; main(['--help']); "
+            "print('argparse' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr.strip() == "False", proc.stderr
+    assert proc.stdout.startswith("usage: compat")
