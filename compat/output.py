@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from compat.core.diagnostics import CompatError, Location
+from compat.core.inputs import InputTooLarge, file_kind, read_input
 
 
 def check_relative(path: str, plugin: str = "?") -> PurePosixPath:
@@ -47,9 +48,28 @@ def resolve_inside(out_dir: Path, relative: PurePosixPath) -> Path:
 
 
 def read_existing(path: Path) -> str | None:
+    """The text of the file compat is about to replace (None: absent, or
+    not UTF-8, or too large: it differs anyway).  Anything but a regular
+    file under an output's name is an error: a planted FIFO would hang the
+    read, and a directory or device is not compat's to replace."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError, NotADirectoryError):
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise CompatError.at(Location(str(path)), f"cannot read: {exc.strerror or exc}") from None
+    kind = file_kind(mode)
+    if kind is not None:
+        raise CompatError.at(Location(str(path)), f"cannot write: it is {kind}, not a "
+                             "regular file", hint="compat writes regular files only; "
+                             "remove it, or choose another path")
+    try:
+        raw = read_input(path, str(path), what="existing file")
+    except InputTooLarge:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
         return None
 
 

@@ -733,3 +733,87 @@ def test_output_directory_root_is_not_outside_itself():
     res = run_inproc("build", "--check", "-o", "/")
     assert "leaves the output directory" not in res.err, res
     assert res.rc == 1 and "stale" in res.out + res.err
+
+
+# -- special and unbounded input files (item 6) -------------------------------
+
+def _special_file(kind: str, where: Path) -> Path:
+    """A FIFO, a directory, a socket, or a device standing where a file should be."""
+    import os
+    import socket
+    if kind == "fifo":
+        os.mkfifo(where)
+    elif kind == "directory":
+        where.mkdir()
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(where))
+        where.parent.joinpath(".keep-" + where.name).write_text("")  # the socket outlives bind
+    elif kind == "dev-zero":
+        where.symlink_to("/dev/zero")
+    return where
+
+
+SPECIAL_KINDS = ("fifo", "directory", "socket", "dev-zero")
+
+
+def _input_roles(special: Path, good: Path) -> list[list[str]]:
+    """Every place compat takes an input file, with ``special`` in it."""
+    return [["validate", "-r", str(special)],
+            ["build", "--check", "-r", str(special)],
+            ["check", str(special), str(good)],
+            ["check", str(good), str(special), "--to-kernel", "6.12"],
+            ["diff", str(special), str(good), "--old-kernel", "6.12"],
+            ["audit", str(special), str(good)],
+            ["new-register", "0x603000000013c103", "--kernel", "6.12", "-r", str(special)]]
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_special_input_files_are_refused_before_reading(tmp_path, kind):
+    special = _special_file(kind, tmp_path / "special.reglist")
+    good = REGLISTS / "n1-linux-6.12.reglist"
+    for args in _input_roles(special, good):
+        res = run_inproc(*args, seconds=20)
+        assert res.rc == 1, (args, res)
+        assert "not a regular file" in res.err and str(special) in res.err, (args, res.err)
+        assert_graceful(res, context=str(args))
+
+
+def test_dev_zero_as_a_list_errors_at_once():
+    import time
+    start = time.monotonic()
+    res = run_inproc("check", "/dev/zero", str(REGLISTS / "n1-linux-6.12.reglist"),
+                     "--from-kernel", "6.12", seconds=20)
+    assert res.rc == 1 and "/dev/zero" in res.err and "character device" in res.err, res
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+@pytest.mark.parametrize("check", [False, True])
+def test_special_file_under_an_outputs_name(tmp_path, kind, check):
+    out = tmp_path / "out"
+    out.mkdir()
+    _special_file(kind, out / "arm-compat-guards.h")
+    args = ["build", "-o", str(out)] + (["--check"] if check else [])
+    res = run_inproc(*args, seconds=30)
+    assert res.rc == 1, res
+    assert "arm-compat-guards.h" in res.err and "regular files only" in res.err, res.err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_inputs_over_the_limit_are_refused(tmp_path, monkeypatch):
+    import gzip
+    from compat.core import inputs
+    big = tmp_path / "n1-linux-6.12.reglist"
+    with open(big, "wb") as handle:  # sparse: refused from its size, nothing read
+        handle.truncate(inputs.MAX_INPUT_BYTES + 1)
+    res = run_inproc("check", str(big), str(big), seconds=20)
+    assert res.rc == 1 and "larger than 256 MiB" in res.err, res
+    # the read itself is bounded too (a file that grows), and so is a gzip bomb
+    monkeypatch.setattr(inputs, "MAX_INPUT_BYTES", 1 << 20)
+    with pytest.raises(inputs.CompatError, match="larger than 100 bytes"):
+        inputs.read_input("/proc/self/maps", limit=100)  # st_size 0: the read loop's bound
+    bomb = tmp_path / "n1-linux-6.12.qevm"
+    bomb.write_bytes(gzip.compress(b"QEVM" + bytes(3 << 20)))
+    res = run_inproc("check", str(bomb), str(REGLISTS / "n1-linux-6.12.reglist"), seconds=20)
+    assert res.rc == 1 and "expands to more than 1 MiB" in res.err, res
