@@ -4,7 +4,8 @@ Each subcommand lives in its own module under :mod:`compat.commands` with two
 functions, ``configure(parser)`` and ``run(args) -> int``.  Only the chosen
 subcommand's module is imported, so ``compat --help`` stays fast.
 
-Exit status: 0 success, 1 errors or findings, 2 usage errors.  Errors go to
+Exit status: 0 success, 1 errors or findings, 2 usage errors (argparse's,
+and every error located at ``<command line>``: a mistake in the arguments).  Errors go to
 stderr as ``file:line:col: error: message``, never as a traceback
 (``--debug`` shows one).
 """
@@ -156,7 +157,7 @@ def _last_resort(exc: Exception) -> int:
     from compat.core.diagnostics import CompatError
     if isinstance(exc, CompatError):
         print(exc.format(), file=sys.stderr)
-        return 1
+        return 2 if exc.is_usage_error() else 1
     if _cwd_gone():
         print("compat: error: the current directory no longer exists",
               file=sys.stderr)

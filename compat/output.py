@@ -13,6 +13,7 @@ import difflib
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import InputTooLarge, file_kind, read_input
@@ -71,6 +72,30 @@ def read_existing(path: Path) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (symlinks and hard links too)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def refuse_clobbering(path: Path, option: str, *, inputs: Iterable[Path] = (),
+                      outputs: Iterable[Path] = ()) -> None:
+    """Refuse to write ``path`` (given as ``option``: a report, a depfile)
+    over an input or another output of the same run: ``--depfile
+    registry.toml`` must not destroy the registry."""
+    for role, paths in (("an input", inputs), ("an output", outputs)):
+        for other in paths:
+            if same_file(path, Path(other)):
+                raise CompatError.at(Location("<command line>"),
+                                     f"{option} {str(path)!r} is {role} of this run "
+                                     f"({other}); writing it would destroy it",
+                                     hint=f"give {option} a path of its own")
 
 
 def atomic_write(path: Path, text: str) -> None:

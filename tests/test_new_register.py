@@ -111,7 +111,7 @@ def test_write_refuses_when_append_breaks_file(compat_cli, tmp_path):
 
 def test_write_needs_a_registry(compat_cli, tmp_path):
     res = compat_cli("new-register", POR, "--kernel", "6.14", "--write", cwd=tmp_path)
-    assert res.rc == 1
+    assert res.rc == 2  # a <command line> error: a usage error
     assert "--write needs a registry file" in res.err
 
 
@@ -123,7 +123,8 @@ def test_write_needs_a_registry(compat_cli, tmp_path):
 ])
 def test_errors(compat_cli, tmp_path, args, message):
     res = compat_cli("new-register", *args, cwd=tmp_path)
-    assert res.rc == 1
+    assert res.rc == 2  # a <command line> error: a usage error
+    assert "<command line>: error:" in res.err
     assert message in res.err
     assert "Traceback" not in res.err
 

@@ -401,3 +401,62 @@ def test_unwritable_depfile_is_an_error_not_a_crash(tmp_path, where):
 def test_depfile_escapes_make_specials():
     text = output.depfile_text([Path("o u$t#/a b")], [Path("in#1"), Path("x$y z")])
     assert text == "o\\ u$$t\\#/a\\ b: \\\n  in\\#1 \\\n  x$$y\\ z\n"
+
+
+# -- reports and depfiles never clobber the run's inputs or outputs (item 7) ------
+
+REGLIST_DIR = ROOT / "tests" / "data" / "reglists"
+
+
+@pytest.mark.parametrize("victim", ["registry", "output", "hardlink-to-registry"])
+def test_depfile_over_an_input_or_output_is_refused(built, victim):
+    reg, out, snap = built
+    before = reg.read_bytes()
+    if victim == "registry":
+        dep = reg
+    elif victim == "output":
+        dep = out / "arm-compat-guards.h"
+    else:
+        dep = reg.parent / "link.d"
+        os.link(reg, dep)
+    res = build(reg, out, "--depfile", str(dep))
+    assert res.rc == 2 and "<command line>: error: --depfile" in res.err, res
+    assert "would destroy it" in res.err
+    assert reg.read_bytes() == before and snapshot(out) == snap
+
+
+def test_html_report_over_an_input_is_refused(tmp_path):
+    lists = [tmp_path / "n1-linux-6.12.reglist", tmp_path / "n1-linux-6.13.reglist"]
+    for target in lists:
+        target.write_bytes((REGLIST_DIR / target.name).read_bytes())
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    for victim in (lists[0], reg):
+        before = victim.read_bytes()
+        res = run_inproc("audit", "-r", str(reg), *map(str, lists), "--html", str(victim))
+        assert res.rc == 2 and "--html" in res.err and "input of this run" in res.err, res
+        assert victim.read_bytes() == before
+
+
+def _limited_run(args: list[str], limit: int) -> subprocess.CompletedProcess:
+    """``compat ARGS`` with files limited to ``limit`` bytes (a full disk, in effect)."""
+    import resource
+    import signal
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-long write fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "compat", *args], capture_output=True,
+                          text=True, timeout=300, preexec_fn=limit_files,
+                          env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+
+
+def test_a_failed_html_write_leaves_the_old_report_whole(tmp_path):
+    lists = [str(REGLIST_DIR / "n1-linux-6.12.reglist"), str(REGLIST_DIR / "n1-linux-6.13.reglist")]
+    report = tmp_path / "report.html"
+    report.write_text("the previous report\n")
+    proc = _limited_run(["audit", *lists, "--html", str(report)], 4096)
+    assert proc.returncode == 1 and f"{report}: error: cannot write" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report.read_text() == "the previous report\n"
+    assert no_temp_files(tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import add_registry_option, open_loaded, print_json, registry_path
 
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
@@ -38,18 +38,15 @@ def run(args: argparse.Namespace) -> int:
     """Audit; 0 if nothing is found, 1 otherwise."""
     from compat.analysis.audit import audit
     from compat.analysis.reglist import read_reglist
-    from compat.core.diagnostics import CompatError, Location
 
     loaded = open_loaded(args)
     lists = [read_reglist(path, host=args.host) for path in args.reglists]
     report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
     if args.html is not None:
         from compat.analysis.html_report import render_html
-        try:
-            args.html.write_text(render_html(report), encoding="utf-8")
-        except OSError as exc:
-            raise CompatError.at(Location(str(args.html)),
-                                 f"cannot write the HTML report: {exc.strerror or exc}") from None
+        from compat.output import refuse_clobbering, write_file
+        refuse_clobbering(args.html, "--html", inputs=[registry_path(args)[0], *args.reglists])
+        write_file(args.html, render_html(report))
     if args.json:
         print_json(report.to_json())
     else:

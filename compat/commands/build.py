@@ -25,6 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from compat.load import pipeline as build
     from compat import output
+    from compat.core.diagnostics import CompatError, Location
 
     path, name = registry_path(args)
     loaded = build.load(path, name, args.plugin)
@@ -40,10 +41,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{out_dir}: {len(diffs)} of {len(files)} files are stale; regenerate with:\n"
               f"  {_regenerate_command(args)}", file=sys.stderr)
         return 1
+    targets = [out_dir / rel for rel in files]
+    for target in targets:  # an output over the registry or a plugin's source
+        for source in loaded.inputs:
+            if output.same_file(target, source):
+                raise CompatError.at(Location(str(target)), f"this output would overwrite "
+                                     f"an input of the build ({source})",
+                                     hint="choose another output directory (-o DIR)")
+    if args.depfile:
+        output.refuse_clobbering(args.depfile, "--depfile", inputs=loaded.inputs,
+                                 outputs=targets)
+        depfile = output.depfile_text(targets, loaded.inputs)
     changed = output.write_files(out_dir, files)
     if args.depfile:
-        targets = [out_dir / rel for rel in files]
-        output.write_file(args.depfile, output.depfile_text(targets, loaded.inputs))
+        output.write_file(args.depfile, depfile)
     print(f"{out_dir}: wrote {len(changed)} of {len(files)} files"
           + ("" if changed else " (all up to date)"))
     return 0
