@@ -111,10 +111,47 @@ def _cwd_gone() -> bool:
     return False
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (every ``except
+    BaseException`` cleanup runs, so no temp file is left), then exit
+    128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):  # noqa: ARG001 - signal API
+    raise Terminated(signum)
+
+
+def _catch_termination() -> dict:
+    """Turn SIGTERM/SIGHUP into :class:`Terminated` (main thread only, and
+    only where the default action would kill the process without cleanup)."""
+    import signal
+    import threading
+    old = {}
+    if threading.current_thread() is not threading.main_thread():
+        return old
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+            old[signum] = signal.signal(signum, _terminate)
+    return old
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
     argv = list(sys.argv[1:] if argv is None else argv)
     _tolerant_streams()
-    status = _main(argv)
+    handlers = _catch_termination()
+    try:
+        status = _main(argv)
+    except Terminated as exc:  # arrived between _main's return and here
+        status = 128 + exc.signum
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     failed = _flush_stdout()
     return failed if failed is not None else status
 
@@ -128,6 +165,8 @@ def _main(argv: list[str]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Terminated as exc:
+        return 128 + exc.signum
     except BrokenPipeError:
         return 1
     except OSError as exc:

@@ -460,3 +460,41 @@ def test_a_failed_html_write_leaves_the_old_report_whole(tmp_path):
     assert "Traceback" not in proc.stderr
     assert report.read_text() == "the previous report\n"
     assert no_temp_files(tmp_path)
+
+
+# -- SIGTERM mid-write (item 8) ---------------------------------------------------
+
+_PAUSED_BUILD = """
+import os, sys, time
+import compat.output
+real_replace = os.replace
+def paused_replace(src, dst):  # every output is staged: say so, then wait to be killed
+    sys.stderr.write("STAGED\\n"); sys.stderr.flush()
+    time.sleep(60)
+    real_replace(src, dst)
+compat.output.os.replace = paused_replace
+from compat.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_termination_mid_write_leaves_no_temp_file(tmp_path, signame):
+    import signal
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSED_BUILD, "build", "-r", str(reg),
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line == "STAGED\n", line + proc.stderr.read()
+        assert [p for p in out.iterdir() if p.name.endswith(".tmp")]  # mid-write indeed
+        proc.send_signal(getattr(signal, signame))
+        rc = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rc == 128 + getattr(signal, signame), proc.stderr.read()
+    assert "Traceback" not in proc.stderr.read()
+    assert no_temp_files(tmp_path)
