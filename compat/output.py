@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import string
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable
@@ -197,11 +198,45 @@ def stale_diffs(out_dir: Path, files: dict[str, str]) -> dict[str, str]:
     return diffs
 
 
+#: Characters ninja and make both read literally in a depfile path.
+_DEP_PLAIN = frozenset(string.ascii_letters + string.digits + "+,/_.~(){}@!-")
+#: Characters with an escape both read: ``\ ``, ``\#``, ``\:``, ``$$``.
+_DEP_ESCAPES = {" ": "\\ ", "#": "\\#", ":": "\\:", "$": "$$"}
+
+
+def depfile_path(path: Path | str) -> str:
+    """``path`` written so ninja's depfile parser and make both read it back.
+
+    Space, ``#``, ``:`` and ``$`` are escaped; a backslash is literal to
+    both unless it precedes one of them (or ends the path), which no escape
+    can express.  Anything else outside the characters both read literally
+    (a newline or other control character, ``&;'"|<>`` which end a path
+    for ninja, make's wildcards ``*?[]``, its ``%`` and ``=``) cannot be
+    written, and is an error rather than a depfile that silently names
+    other files."""
+    text = str(path)
+    out = []
+    for i, char in enumerate(text):
+        if char in _DEP_PLAIN or (char > "\x7f" and char.isprintable()
+                                  and not "\ud800" <= char <= "\udfff"):
+            out.append(char)
+        elif char in _DEP_ESCAPES and not (char == ":" and i == len(text) - 1):
+            out.append(_DEP_ESCAPES[char])
+        elif char == "\\" and len(text.rstrip("\\")) > i \
+                and text[i:].lstrip("\\")[0] not in " #:$":
+            out.append(char)
+        else:
+            what = {"\\": "a backslash before a space, '#', ':', '$' or the end",
+                    ":": "a ':' at the end"}.get(char, repr(char))
+            raise CompatError.at(Location(str(path)), f"this path cannot be written in a "
+                                 f"depfile: ninja and make would misread {what}",
+                                 hint="rename or move it, or build without --depfile")
+    return "".join(out)
+
+
 def depfile_text(targets: list[Path], inputs: list[Path]) -> str:
-    """A Makefile-syntax depfile, as ninja and meson's ``depfile:`` read it."""
-    def esc(path: Path) -> str:
-        return str(path).replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#") \
-            .replace("$", "$$")
-    head = " ".join(esc(t) for t in targets)
-    body = " \\\n  ".join(esc(i) for i in inputs)
+    """A Makefile-syntax depfile, as ninja, meson's ``depfile:`` and make
+    read it (:func:`depfile_path`)."""
+    head = " ".join(depfile_path(t) for t in targets)
+    body = " \\\n  ".join(depfile_path(i) for i in inputs)
     return f"{head}: \\\n  {body}\n"

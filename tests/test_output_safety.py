@@ -498,3 +498,125 @@ def test_termination_mid_write_leaves_no_temp_file(tmp_path, signame):
     assert rc == 128 + getattr(signal, signame), proc.stderr.read()
     assert "Traceback" not in proc.stderr.read()
     assert no_temp_files(tmp_path)
+
+
+# -- depfiles that ninja and make read back (item 9) -----------------------------
+
+WEIRD_DIR = "we ird#$dir:x\\y é"
+
+
+def _weird_registry(tmp_path: Path) -> tuple[Path, Path]:
+    """``registry.toml``, a symlink to a registry whose real path needs every
+    escape (the depfile lists inputs by their resolved path)."""
+    weird = tmp_path / WEIRD_DIR
+    weird.mkdir()
+    real = weird / "re#g $x.toml"
+    real.write_text(TEXT)
+    (tmp_path / "registry.toml").symlink_to(real)
+    return tmp_path / "registry.toml", real
+
+
+def _tool(name: str) -> str:
+    import shutil
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_ninja_reads_the_depfile_back(tmp_path):
+    ninja = _tool("ninja")
+    _, real = _weird_registry(tmp_path)
+    outs = " ".join(f"out/{name}" for name in sorted(FILES))
+    (tmp_path / "build.ninja").write_text(
+        "rule compat\n"
+        f"  command = {sys.executable} -m compat build -r registry.toml -o out --depfile out.d\n"
+        "  depfile = out.d\n  deps = gcc\n"
+        f"build {outs}: compat registry.toml\n")
+
+    def run(*args):
+        proc = subprocess.run([ninja, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+    run()
+    deps = run("-t", "deps")
+    assert f"    {real}\n" in deps, deps
+    assert str(Path(output.__file__).resolve()) in deps  # compat's own modules shape it
+    assert "no work to do" in run()  # a backslash in a path no longer rebuilds forever
+    time.sleep(0.01)
+    os.utime(real)
+    assert "no work to do" not in run()
+
+
+def test_make_reads_the_depfile_back(tmp_path):
+    make = _tool("make")
+    _, real = _weird_registry(tmp_path)
+    (tmp_path / "Makefile").write_text(
+        "out/registry.json:\n"
+        f"\tPYTHONPATH={ROOT} {sys.executable} -m compat build -r registry.toml -o out "
+        "--depfile out.d\n"
+        "-include out.d\n"
+        "show:\n\t@:$(info [$^])\n")
+
+    def make_rc(*args):
+        return subprocess.run([make, "-s", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+    assert make_rc("out/registry.json").returncode == 0
+    assert make_rc("-q", "out/registry.json").returncode == 0
+    shown_deps = subprocess.run(
+        [make, "-s", "-p", "-q", "out/registry.json"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=300).stdout
+    assert str(real) in shown_deps, shown_deps[-3000:]
+    time.sleep(0.01)
+    os.utime(real)
+    assert make_rc("-q", "out/registry.json").returncode == 1
+
+
+@pytest.mark.parametrize("bad", ["new\nline", "tab\there", "amp&ersand", "semi;colon",
+                                 "quote'd", "star*", "trailing\\", "back\\ slash-space",
+                                 "colon-at-end:", "per%cent", "lone\udcff"])
+def test_paths_a_depfile_cannot_hold_are_refused(tmp_path, bad):
+    try:
+        reg = tmp_path / bad
+        reg.write_text(TEXT)  # the registry: an input the depfile lists
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("the file system refuses this name")
+    out = tmp_path / "out"
+    res = build(reg, out, "--depfile", str(tmp_path / "ok.d"))
+    assert res.rc == 1 and "cannot be written in a depfile" in res.err, res
+    assert_graceful(res)
+    assert not out.exists() and not (tmp_path / "ok.d").exists()
+
+
+def test_depfile_lists_a_plugin_that_is_a_class_or_an_instance(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    pkg = tmp_path / "compat_depfile_plugin"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .impl import Plugin, INSTANCE\n")
+    (pkg / "impl.py").write_text(
+        "from compat.plugin import hookimpl\n"
+        "from .hooks import validate\n"
+        "class Plugin:\n    compat_validate = staticmethod(validate)\n"
+        "class Other:\n    @hookimpl\n    def compat_outputs(self):\n        return []\n"
+        "INSTANCE = Other()\n")
+    (pkg / "hooks.py").write_text(
+        "from compat.plugin import hookimpl\n"
+        "@hookimpl\ndef validate(registry):\n    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {"cls": EntryPoint("cls", "compat_depfile_plugin:Plugin", "compat.plugins"),
+           "obj": EntryPoint("obj", "compat_depfile_plugin:INSTANCE", "compat.plugins")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    dep = tmp_path / "out.d"
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(tmp_path / "out"),
+                     "--plugin", "cls", "--plugin", "obj", "--depfile", str(dep))
+    assert res.rc == 0, res
+    text = dep.read_text()
+    for name in ("__init__.py", "impl.py", "hooks.py"):
+        assert str(pkg / name) in text, text
+    for module in list(sys.modules):
+        if module.startswith("compat_depfile_plugin"):
+            sys.modules.pop(module)

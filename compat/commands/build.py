@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.depfile:
         output.refuse_clobbering(args.depfile, "--depfile", inputs=loaded.inputs,
                                  outputs=targets)
-        depfile = output.depfile_text(targets, loaded.inputs)
+        from compat.core.resources import compat_module_files
+        depfile = output.depfile_text(targets, sorted({*loaded.inputs,
+                                                       *compat_module_files()}))
     changed = output.write_files(out_dir, files)
     if args.depfile:
         output.write_file(args.depfile, depfile)

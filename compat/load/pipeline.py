@@ -61,6 +61,13 @@ def _no_cyclic_gc(freeze: bool = False):
 def load(path: Path, display_name: str, plugins: Iterable[str] = (), *,
          host: PluginHost | None = None) -> Loaded:
     """Read ``path`` and every plugin it needs; validate and derive."""
+    # a file name's undecodable bytes (lone surrogates) as escapes: the name
+    # reaches generated text ("Defined at: FILE:LINE"), which must be Unicode
+    try:
+        display_name = display_name.encode("utf-8", "surrogateescape") \
+            .decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # not from the file system: a surrogate outside \udc80..
+        display_name = display_name.encode("utf-8", "backslashreplace").decode("utf-8")
     with _no_cyclic_gc(freeze=True):
         return load_document(load_toml_file(path, display_name), plugins, host=host,
                              inputs=[path.resolve()])
