@@ -817,3 +817,75 @@ def test_inputs_over_the_limit_are_refused(tmp_path, monkeypatch):
     bomb.write_bytes(gzip.compress(b"QEVM" + bytes(3 << 20)))
     res = run_inproc("check", str(bomb), str(REGLISTS / "n1-linux-6.12.reglist"), seconds=20)
     assert res.rc == 1 and "expands to more than 1 MiB" in res.err, res
+
+
+# -- hostile text in audit's suggested TOML entries (item 10) -------------------
+
+#: Text built to break out of a TOML string or comment: quotes, backslashes,
+#: every line break, control characters, and key syntax.
+_TOML_HOSTILE = st.lists(st.sampled_from(
+    list('"\'\\=[]{},.#\n\r\t\x00\x01\x1b\x7f\x85\u2028\u2029 aZ9')
+    + ["compat", "safe-because", '"""', "\'\'\'", '",compat="hide",safe-because="pwned']),
+    min_size=1, max_size=12).map("".join)
+
+
+def _expected_entry(entry: dict) -> None:
+    assert set(entry) <= {"description", "encoding", "index", "reset", "changes", "compat",
+                          "safe-because", "safe-when", "sources"}, entry
+    assert entry["compat"] in ("hide", "tolerate-missing"), entry
+    assert entry.get("safe-because", "FIXME").startswith("FIXME"), entry
+
+
+@settings(max_examples=150, deadline=None)
+@given(seen=_TOML_HOSTILE, origin=_TOML_HOSTILE,
+       change=st.sampled_from(["added", "removed", "gated", "ungated"]),
+       name=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True))
+def test_suggested_entries_parse_with_exactly_their_values(seen, origin, change, name):
+    from compat.analysis.scaffold import scaffold
+    from compat.core import codec
+    decoded = codec.decode(0x603000000013FF80)
+    text = scaffold(decoded, name, "6.13", change, origin=origin, seen=seen)
+    data = tomllib.loads(text)  # a hostile comment never breaks the TOML
+    assert list(data) == ["registers"] and list(data["registers"]) == [name], text
+    entry = data["registers"][name]
+    _expected_entry(entry)
+    assert entry["index"] == "0x603000000013ff80" and entry["reset"] == "0x0"
+    assert entry["changes"][0]["kernel"] == "6.13" and entry["changes"][0]["change"] == change
+    assert entry["encoding"] == {"group": "sysreg", "op0": 3, "op1": 7, "crn": 15, "crm": 0,
+                                 "op2": 0}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(host=_TOML_HOSTILE.filter(lambda h: "\n" not in h and "\r" not in h and h.strip()
+                                 and not h.lstrip().startswith(("#", "(")) and "\x85" not in h
+                                 and "\u2028" not in h and "\u2029" not in h))
+def test_hostile_host_names_never_add_keys_to_audits_entries(tmp_path_factory, host):
+    import json
+    tmp = tmp_path_factory.mktemp("hosthdr")
+    body = [line for line in (REGLISTS / "n1-linux-6.12.reglist").read_text().splitlines()
+            if not line.startswith("#")]
+    for kernel, extra in (("6.12", []), ("6.13", ["0x603000000013ff80"])):
+        (tmp / f"l{kernel}.reglist").write_text(
+            f"# host: {host}\n# kernel: {kernel}\n" + "\n".join(body + extra) + "\n",
+            encoding="utf-8")
+    res = run_inproc("audit", "--json", str(tmp / "l6.12.reglist"), str(tmp / "l6.13.reglist"))
+    assert_graceful(res, context=repr(host))
+    if res.rc == 1 and not res.out.strip():
+        return  # the header was refused with an error (e.g. an empty host)
+    report = json.loads(res.out)
+    suggestions = [u["toml"] for u in report["uncovered"]]
+    assert suggestions, report
+    for text in suggestions:
+        data = tomllib.loads(text)
+        (entry,) = data["registers"].values()
+        _expected_entry(entry)
+
+
+def test_the_reported_toml_injection():
+    from compat.analysis.scaffold import scaffold
+    from compat.core import codec
+    host = 'x",compat="hide",safe-because="pwned\x01\x7f'
+    text = scaffold(codec.decode(0x603000000013FF80), "S3_7_C15_C0_0", "6.13", "removed",
+                    origin="compat audit", seen=host)
+    entry = tomllib.loads(text)["registers"]["S3_7_C15_C0_0"]
+    assert entry["compat"] == "tolerate-missing" and entry["safe-because"].startswith("FIXME")
