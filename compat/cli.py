@@ -44,6 +44,13 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         raise UsageError(f"{self.prog}: error: {message}")
 
+    def _get_value(self, action, arg_string):  # argparse API: one argument's conversion
+        from pathlib import Path
+        if action.type is Path and not arg_string:  # Path("") would mean "."
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            self.error(f"argument {name}: an empty path")
+        return super()._get_value(action, arg_string)
+
 
 def _top_parser() -> argparse.ArgumentParser:
     epilog = "commands:\n" + "\n".join(

@@ -889,3 +889,36 @@ def test_the_reported_toml_injection():
                     origin="compat audit", seen=host)
     entry = tomllib.loads(text)["registers"]["S3_7_C15_C0_0"]
     assert entry["compat"] == "tolerate-missing" and entry["safe-because"].startswith("FIXME")
+
+
+# -- command-line mistakes are <command line> errors with exit 2 (item 12) -------
+
+_N1 = [str(REGLISTS / "n1-linux-6.12.reglist"), str(REGLISTS / "n1-linux-6.13.reglist")]
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "--plugin", ""],
+    ["build", "--check", "--plugin", ""],
+    ["check", *_N1, "--plugin", "nope"],
+    ["check", *_N1, "--from-kernel", "banana"],
+    ["check", *_N1, "--to-kernel", "6.x"],
+    ["diff", *_N1, "--old-kernel", "banana"],
+    ["diff", *_N1, "--new-kernel", ""],
+    ["check", *_N1, "--machine", "virt-9.9"],
+    ["check", *_N1, "--machine", "virt-11.0", "--feature", "nope"],
+    ["check", *_N1, "--rules", "compat-props"],
+    ["audit", *_N1, "--machine", "virt-9.9"],
+    ["build", "--check", "--only", "nope"],
+    ["new-register", "0x603000000013c103", "--kernel", "banana"],
+])
+def test_command_line_mistakes_are_command_line_errors(args):
+    res = run_inproc(*args)
+    assert res.rc == 2, res
+    assert res.err.startswith("<command line>: error: "), res.err
+    assert "registry.toml" not in res.err and ".reglist" not in res.err, res.err
+
+
+@pytest.mark.parametrize("option", ["-r", "-o", "--depfile"])
+def test_empty_paths_are_usage_errors(option):
+    res = run_inproc("build", "--check", option, "")
+    assert res.rc == 2 and "an empty path" in res.err, res

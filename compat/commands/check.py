@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import add_registry_option, kernel_option, open_loaded, print_json
 
 _EPILOG = """\
 rules:
@@ -52,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.reglist import read_reglist
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
 
+    from_kernel = kernel_option(args.from_kernel, "--from-kernel")
+    to_kernel = kernel_option(args.to_kernel, "--to-kernel")
     loaded = open_loaded(args)
-    source = read_reglist(args.source, kernel=args.from_kernel)
-    destination = read_reglist(args.destination, kernel=args.to_kernel)
+    source = read_reglist(args.source, kernel=from_kernel)
+    destination = read_reglist(args.destination, kernel=to_kernel)
     rules = args.rules or (COMPAT_PROPS if args.machine else NONE)
     sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination, sim.rule_set(rules, args.machine, args.feature))

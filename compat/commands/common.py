@@ -56,6 +56,20 @@ def registry_names(args: argparse.Namespace) -> dict[int, str]:
     return {reg.index: reg.name for reg in registry.registers.values()}
 
 
+def kernel_option(value: str | None, option: str):
+    """The kernel release an option names (a :class:`~compat.core.versions.Version`),
+    or None when not given.  A value that is no release is a ``<command
+    line>`` error (exit 2), never blamed on the file it would describe."""
+    if value is None:
+        return None
+    from compat.core.diagnostics import COMMAND_LINE, CompatError
+    from compat.core.versions import Version, VersionError
+    try:
+        return Version.parse(value)
+    except VersionError as exc:
+        raise CompatError.at(COMMAND_LINE, f"{option} {value!r}: {exc}") from None
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")

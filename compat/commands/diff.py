@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from compat.commands.common import add_registry_option, open_loaded, print_json
+from compat.commands.common import add_registry_option, kernel_option, open_loaded, print_json
 
 _EPILOG = """\
 A register NEW adds breaks backward migration (NEW -> OLD); a register NEW
@@ -30,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.listdiff import diff_lists
     from compat.analysis.reglist import read_reglist
 
+    old_kernel = kernel_option(args.old_kernel, "--old-kernel")
+    new_kernel = kernel_option(args.new_kernel, "--new-kernel")
     registry = open_loaded(args).registry
-    old = read_reglist(args.old, kernel=args.old_kernel)
-    new = read_reglist(args.new, kernel=args.new_kernel)
+    old = read_reglist(args.old, kernel=old_kernel)
+    new = read_reglist(args.new, kernel=new_kernel)
     rows = diff_lists(old, new, registry)
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from compat.core import resources
 from compat.core.derive import Derivation, derive
-from compat.core.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Diagnostic, Location, did_you_mean
 from compat.core.model import Registry
 from compat.plugin.api import OutputSpec, RenderContext
 from compat.plugin.host import PluginHost
@@ -84,14 +84,13 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     """Load plugins, extend the schema with their schema fragments, merge
     their registry fragments (see :mod:`compat.load.fragments`), then validate
     and derive."""
-    named = set(plugins)
     listed = doc.data.get("plugins")
-    if isinstance(listed, list):
-        named.update(p for p in listed if isinstance(p, str))
+    listed = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
     if host is None:
-        host = PluginHost.create(named, location=doc.locate(("plugins",)))
-    else:
-        host.load_entry_points(named, location=doc.locate(("plugins",)))
+        host = PluginHost.create()
+    # a plugin named with --plugin is the command line's; one in plugins = [...] the registry's
+    host.load_entry_points(plugins, location=COMMAND_LINE)
+    host.load_entry_points(listed, location=doc.locate(("plugins",)))
     schema = extend_schema(registry_schema(), host.call(
         "compat_schema_fragments", location=Location(doc.filename)))
     doc = merge_fragments(doc, host.call("compat_registry_fragments",
@@ -138,8 +137,7 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
         return [spec for spec in available.values() if spec.default]
     unknown = [name for name in wanted if name not in available]
     if unknown:  # only --only names can be unknown here: the registry's were checked
-        raise CompatError([_unknown_output(unknown[0], available,
-                                           Location(loaded.source_name))])
+        raise CompatError([_unknown_output(unknown[0], available, COMMAND_LINE)])
     return [available[name] for name in sorted(set(wanted))]
 
 

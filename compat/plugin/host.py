@@ -128,7 +128,8 @@ class PluginHost:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, never exit
-                raise CompatError.at(location or Location("<command line>"),
+                # the plugin's fault, not the command line's (which would be exit 2)
+                raise CompatError.at(Location(f"<plugin {name}>"),
                                      f"plugin '{name}' failed to load: {_exc_text(exc)}") from None
             self.register(plugin, name, *describe_entry_point(ep), entry_module=ep.module)
 
