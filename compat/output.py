@@ -9,12 +9,13 @@ make/ninja do not rebuild what depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import string
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import InputTooLarge, file_kind, read_input
@@ -97,6 +98,45 @@ def refuse_clobbering(path: Path, option: str, *, inputs: Iterable[Path] = (),
                                      f"{option} {str(path)!r} is {role} of this run "
                                      f"({other}); writing it would destroy it",
                                      hint=f"give {option} a path of its own")
+
+
+@contextlib.contextmanager
+def locked_for_update(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` for a read-modify-write
+    (``new-register --write``): two runs appending to one registry take
+    turns, and each reads the file only once it holds the lock.
+
+    The lock is ``flock`` on the file itself.  The writer replaces the file
+    (a new inode), so a run that waited on the old one finds it is no longer
+    the file at ``path`` and locks the new one.  A missing or non-regular
+    file is not locked: reading it reports the problem."""
+    import fcntl
+    fd = None
+    try:
+        while True:
+            try:
+                if file_kind(os.stat(path).st_mode) is not None:
+                    break
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                break
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held, now = os.fstat(fd), _stat_or_none(path)
+            if now is not None and (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                break
+            os.close(fd)  # replaced while we waited: lock the file there now
+            fd = None
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _stat_or_none(path: Path):
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def atomic_write(path: Path, text: str) -> None:
