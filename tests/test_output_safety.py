@@ -620,3 +620,13 @@ def test_depfile_lists_a_plugin_that_is_a_class_or_an_instance(tmp_path, monkeyp
     for module in list(sys.modules):
         if module.startswith("compat_depfile_plugin"):
             sys.modules.pop(module)
+
+
+def test_an_output_over_the_registry_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    reg = out / "registry.json"  # TOML under the name of the registry-json output
+    reg.write_text(TEXT)
+    res = build(reg, out)
+    assert res.rc == 1 and "would overwrite an input" in res.err, res
+    assert reg.read_text() == TEXT and sorted(p.name for p in out.iterdir()) == ["registry.json"]
