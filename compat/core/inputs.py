@@ -100,15 +100,6 @@ def read_input(path: Path | str, display: str | None = None, *, what: str = "fil
         os.close(fd)
 
 
-def read_input_text(path: Path | str, display: str | None = None, *, what: str = "file",
-                    limit: int | None = None) -> str | None:
-    """The UTF-8 text of ``path``, or None when it is not UTF-8."""
-    try:
-        return read_input(path, display, what=what, limit=limit).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def gunzip(data: bytes, name: str, *, what: str = "file", limit: int | None = None) -> bytes:
     """Decompress gzip ``data`` (every member), refusing more than ``limit``
     bytes of output: a small "gzip bomb" must not exhaust memory."""
