@@ -235,7 +235,8 @@ def test_markdown_has_no_raw_html_or_markup(builds):
     rest = "\n".join(lines[1:])
     assert "<" not in rest and ">" not in rest
     # the one entity compat writes itself: a URI scheme's colon, against autolinks
-    assert not re.search(r"&(?!#58;)[A-Za-z#][A-Za-z0-9]*;", rest), "an HTML entity would be decoded"
+    assert not re.search(r"&(?!#58;)[A-Za-z#][A-Za-z0-9]*;", rest), \
+        "an HTML entity would be decoded"
     assert "\\*\\*bold\\*\\*" in md and "**bold**" not in md
 
 

@@ -855,7 +855,8 @@ def test_suggested_entries_parse_with_exactly_their_values(seen, origin, change,
                                  "op2": 0}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(host=_TOML_HOSTILE.filter(lambda h: "\n" not in h and "\r" not in h and h.strip()
                                  and not h.lstrip().startswith(("#", "(")) and "\x85" not in h
                                  and "\u2028" not in h and "\u2029" not in h))
