@@ -5,7 +5,8 @@ functions, ``configure(parser)`` and ``run(args) -> int``.  Only the chosen
 subcommand's module is imported, so ``compat --help`` stays fast.
 
 Exit status: 0 success, 1 errors or findings (per command: :data:`EXIT`),
-2 usage errors, 3 internal errors (a bug).  Errors go to
+2 usage errors (argparse's, and every error located at ``<command line>``:
+a mistake in the arguments), 3 internal errors (a bug).  Errors go to
 stderr as ``file:line:col: error: message``, never as a traceback
 (``--debug`` shows one).
 """
@@ -86,6 +87,13 @@ def _parser(**kwargs) -> "argparse.ArgumentParser":
             def error(self, message: str):  # noqa: D401 - argparse API
                 self.print_usage(sys.stderr)
                 raise UsageError(f"{self.prog}: error: {message}")
+
+            def _get_value(self, action, arg_string):  # argparse API: one conversion
+                from pathlib import Path
+                if action.type is Path and not arg_string:  # Path("") would mean "."
+                    name = "/".join(action.option_strings) or action.metavar or action.dest
+                    self.error(f"argument {name}: an empty path")
+                return super()._get_value(action, arg_string)
 
         _PARSER_CLASS = _Parser
     return _PARSER_CLASS(**kwargs)
@@ -211,10 +219,47 @@ def _cwd_gone() -> bool:
     return False
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (every ``except
+    BaseException`` cleanup runs, so no temp file is left), then exit
+    128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):  # noqa: ARG001 - signal API
+    raise Terminated(signum)
+
+
+def _catch_termination() -> dict:
+    """Turn SIGTERM/SIGHUP into :class:`Terminated` (main thread only, and
+    only where the default action would kill the process without cleanup)."""
+    import signal
+    import threading
+    old = {}
+    if threading.current_thread() is not threading.main_thread():
+        return old
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+            old[signum] = signal.signal(signum, _terminate)
+    return old
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
     argv = list(sys.argv[1:] if argv is None else argv)
     _tolerant_streams()
-    status = _main(argv)
+    handlers = _catch_termination()
+    try:
+        status = _main(argv)
+    except Terminated as exc:  # arrived between _main's return and here
+        status = 128 + exc.signum
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     failed = _flush_stdout()
     return failed if failed is not None else status
 
@@ -228,6 +273,8 @@ def _main(argv: list[str]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Terminated as exc:
+        return 128 + exc.signum
     except BrokenPipeError:
         return 1
     except OSError as exc:
@@ -261,7 +308,7 @@ def _last_resort(exc: Exception, argv: list[str]) -> int:
         if "--json" in argv:  # a program reads stdout: the same errors, as objects
             from compat.commands.common import print_json
             print_json(exc.to_json())
-        return 1
+        return 2 if exc.is_usage_error() else 1
     if _cwd_gone():
         print("compat: error: the current directory no longer exists",
               file=sys.stderr)

@@ -9,12 +9,16 @@ make/ninja do not rebuild what depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import string
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
 
 from compat.core.diagnostics import CompatError, Location
+from compat.core.inputs import InputTooLarge, file_kind, read_input
 
 
 def check_relative(path: str, plugin: str = "?") -> PurePosixPath:
@@ -47,9 +51,91 @@ def resolve_inside(out_dir: Path, relative: PurePosixPath) -> Path:
 
 
 def read_existing(path: Path) -> str | None:
+    """The text of the file compat is about to replace (None: absent, or
+    not UTF-8, or too large: it differs anyway).  Anything but a regular
+    file under an output's name is an error: a planted FIFO would hang the
+    read, and a directory or device is not compat's to replace."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError, NotADirectoryError):
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise CompatError.at(Location(str(path)), f"cannot read: {exc.strerror or exc}") from None
+    kind = file_kind(mode)
+    if kind is not None:
+        raise CompatError.at(Location(str(path)), f"cannot write: it is {kind}, not a "
+                             "regular file", hint="compat writes regular files only; "
+                             "remove it, or choose another path")
+    try:
+        raw = read_input(path, str(path), what="existing file")
+    except InputTooLarge:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (symlinks and hard links too)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def refuse_clobbering(path: Path, option: str, *, inputs: Iterable[Path] = (),
+                      outputs: Iterable[Path] = ()) -> None:
+    """Refuse to write ``path`` (given as ``option``: a report, a depfile)
+    over an input or another output of the same run: ``--depfile
+    registry.toml`` must not destroy the registry."""
+    for role, paths in (("an input", inputs), ("an output", outputs)):
+        for other in paths:
+            if same_file(path, Path(other)):
+                raise CompatError.at(Location("<command line>"),
+                                     f"{option} {str(path)!r} is {role} of this run "
+                                     f"({other}); writing it would destroy it",
+                                     hint=f"give {option} a path of its own")
+
+
+@contextlib.contextmanager
+def locked_for_update(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` for a read-modify-write
+    (``new-register --write``): two runs appending to one registry take
+    turns, and each reads the file only once it holds the lock.
+
+    The lock is ``flock`` on the file itself.  The writer replaces the file
+    (a new inode), so a run that waited on the old one finds it is no longer
+    the file at ``path`` and locks the new one.  A missing or non-regular
+    file is not locked: reading it reports the problem."""
+    import fcntl
+    fd = None
+    try:
+        while True:
+            try:
+                if file_kind(os.stat(path).st_mode) is not None:
+                    break
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                break
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held, now = os.fstat(fd), _stat_or_none(path)
+            if now is not None and (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                break
+            os.close(fd)  # replaced while we waited: lock the file there now
+            fd = None
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _stat_or_none(path: Path):
+    try:
+        return os.stat(path)
+    except OSError:
         return None
 
 
@@ -152,11 +238,45 @@ def stale_diffs(out_dir: Path, files: dict[str, str]) -> dict[str, str]:
     return diffs
 
 
+#: Characters ninja and make both read literally in a depfile path.
+_DEP_PLAIN = frozenset(string.ascii_letters + string.digits + "+,/_.~(){}@!-")
+#: Characters with an escape both read: ``\ ``, ``\#``, ``\:``, ``$$``.
+_DEP_ESCAPES = {" ": "\\ ", "#": "\\#", ":": "\\:", "$": "$$"}
+
+
+def depfile_path(path: Path | str) -> str:
+    """``path`` written so ninja's depfile parser and make both read it back.
+
+    Space, ``#``, ``:`` and ``$`` are escaped; a backslash is literal to
+    both unless it precedes one of them (or ends the path), which no escape
+    can express.  Anything else outside the characters both read literally
+    (a newline or other control character, ``&;'"|<>`` which end a path
+    for ninja, make's wildcards ``*?[]``, its ``%`` and ``=``) cannot be
+    written, and is an error rather than a depfile that silently names
+    other files."""
+    text = str(path)
+    out = []
+    for i, char in enumerate(text):
+        if char in _DEP_PLAIN or (char > "\x7f" and char.isprintable()
+                                  and not "\ud800" <= char <= "\udfff"):
+            out.append(char)
+        elif char in _DEP_ESCAPES and not (char == ":" and i == len(text) - 1):
+            out.append(_DEP_ESCAPES[char])
+        elif char == "\\" and len(text.rstrip("\\")) > i \
+                and text[i:].lstrip("\\")[0] not in " #:$":
+            out.append(char)
+        else:
+            what = {"\\": "a backslash before a space, '#', ':', '$' or the end",
+                    ":": "a ':' at the end"}.get(char, repr(char))
+            raise CompatError.at(Location(str(path)), f"this path cannot be written in a "
+                                 f"depfile: ninja and make would misread {what}",
+                                 hint="rename or move it, or build without --depfile")
+    return "".join(out)
+
+
 def depfile_text(targets: list[Path], inputs: list[Path]) -> str:
-    """A Makefile-syntax depfile, as ninja and meson's ``depfile:`` read it."""
-    def esc(path: Path) -> str:
-        return str(path).replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#") \
-            .replace("$", "$$")
-    head = " ".join(esc(t) for t in targets)
-    body = " \\\n  ".join(esc(i) for i in inputs)
+    """A Makefile-syntax depfile, as ninja, meson's ``depfile:`` and make
+    read it (:func:`depfile_path`)."""
+    head = " ".join(depfile_path(t) for t in targets)
+    body = " \\\n  ".join(depfile_path(i) for i in inputs)
     return f"{head}: \\\n  {body}\n"

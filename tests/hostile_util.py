@@ -53,11 +53,14 @@ def run_inproc(*argv: str, seconds: float = 30) -> Outcome:
 
 
 def assert_graceful(res: Outcome, *, located: bool = False, context: str = "") -> None:
-    """Exit 0, or exit 1 with an error message (never 3, never a traceback).
+    """Exit 0, exit 1 with an error message, or exit 2 with a command-line
+    error (never 3, never a traceback).
 
     With ``located`` an error must name ``file:line``."""
     detail = f"{context}\nrc={res.rc}\nstderr:\n{res.err[-3000:]}"
-    assert res.rc in (0, 1), detail
+    assert res.rc in (0, 1, 2), detail
+    if res.rc == 2:  # a usage error: the command line's fault, and said so
+        assert re.search(r"^(<command line>|compat[^:\n]*): error: ", res.err, re.M), detail
     assert "Traceback" not in res.err and "Traceback" not in res.out, detail
     assert "internal error" not in res.err, detail
     if res.rc == 1:

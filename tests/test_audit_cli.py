@@ -87,9 +87,9 @@ def test_check_bad_input_is_an_error_not_a_traceback(compat_cli, tmp_path):
     assert r.rc == 1 and "Traceback" not in r.err
     assert f"{bad}:2: error:" in r.err
     r = compat_cli("check", reg("n1", "6.12"), reg("n1", "6.13"), "--machine", "virt-9.9")
-    assert r.rc == 1 and "unknown machine type 'virt-9.9'" in r.err
+    assert r.rc == 2 and "unknown machine type 'virt-9.9'" in r.err
     r = compat_cli("check", reg("n1", "6.12"), reg("n1", "6.13"), "--rules", "compat-props")
-    assert r.rc == 1 and "--machine" in r.err
+    assert r.rc == 2 and "<command line>: error:" in r.err and "--machine" in r.err
     r = compat_cli("check", reg("n1", "6.12"), str(tmp_path / "missing.reglist"))
     assert r.rc == 1 and "cannot read register list" in r.err
 

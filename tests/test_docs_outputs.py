@@ -362,3 +362,40 @@ def test_registry_without_features():
 def loaded_bundled():
     """The bundled registry, loaded and derived."""
     return load_text(_bundled(), host=host())
+
+
+# -- no links from registry text (issue 13, item 14) ------------------------------
+
+def test_bundled_rst_has_no_links_from_registry_text(bundled_files):
+    """docutils turns a bare ``a@b.c`` into a ``mailto:`` reference; the
+    bundled registry's sources carry three such addresses."""
+    assert "@" in _bundled()  # the case this guards
+    doctree = parse_rst(bundled_files["kvm-register-compat.rst"])
+    external = [ref.get("refuri") for ref in doctree.findall(nodes.reference)
+                if ref.get("refuri")]
+    assert not external, external
+
+
+def test_bundled_markdown_has_no_autolinks(bundled_files):
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    html = cmarkgfm.github_flavored_markdown_to_html(bundled_files["kvm-register-compat.md"])
+    assert "<a " not in html, re.findall(r"<a [^>]*>", html)[:5]
+
+
+_LINKY = ["a@b.c", "Foo <foo@bar.org>", "mailto:x@y.z", "https://example.com/x?y=1",
+          "HTTP://A.B", "www.example.com", "(www.x.org)", "ftp://f.g/h", "xmpp:a@b.c",
+          "file:///etc/passwd", "<https://a.b>", "[x](https://a.b)", "`https://a.b`"]
+
+
+@pytest.mark.parametrize("text", _LINKY)
+def test_link_like_text_stays_text(text):
+    from compat.core.text import md_text, rst_text
+    doctree = parse_rst(f"Text {rst_text(text)} end.\n")
+    assert not list(doctree.findall(nodes.reference)), text
+    assert doctree.astext() == f"Text {text} end."
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    html = cmarkgfm.github_flavored_markdown_to_html(f"Text {md_text(text)} end.")
+    assert "<a " not in html, html
+    shown = re.sub(r"<[^>]+>", "", html).replace("\u2060", "")
+    import html as html_mod
+    assert html_mod.unescape(shown).strip() == f"Text {text} end.", html

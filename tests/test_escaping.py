@@ -236,7 +236,9 @@ def test_markdown_has_no_raw_html_or_markup(builds):
     assert lines[0].startswith("<!--") and lines[0].endswith("-->")
     rest = "\n".join(lines[1:])
     assert "<" not in rest and ">" not in rest
-    assert not re.search(r"&[A-Za-z#][A-Za-z0-9]*;", rest), "an HTML entity would be decoded"
+    # the one entity compat writes itself: a URI scheme's colon, against autolinks
+    assert not re.search(r"&(?!#58;)[A-Za-z#][A-Za-z0-9]*;", rest), \
+        "an HTML entity would be decoded"
     assert "\\*\\*bold\\*\\*" in md and "**bold**" not in md
 
 

@@ -733,3 +733,193 @@ def test_output_directory_root_is_not_outside_itself():
     res = run_inproc("build", "--check", "-o", "/")
     assert "leaves the output directory" not in res.err, res
     assert res.rc == 1 and "stale" in res.out + res.err
+
+
+# -- special and unbounded input files (item 6) -------------------------------
+
+def _special_file(kind: str, where: Path) -> Path:
+    """A FIFO, a directory, a socket, or a device standing where a file should be."""
+    import os
+    import socket
+    if kind == "fifo":
+        os.mkfifo(where)
+    elif kind == "directory":
+        where.mkdir()
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(where))
+        where.parent.joinpath(".keep-" + where.name).write_text("")  # the socket outlives bind
+    elif kind == "dev-zero":
+        where.symlink_to("/dev/zero")
+    return where
+
+
+SPECIAL_KINDS = ("fifo", "directory", "socket", "dev-zero")
+
+
+def _input_roles(special: Path, good: Path) -> list[list[str]]:
+    """Every place compat takes an input file, with ``special`` in it."""
+    return [["validate", "-r", str(special)],
+            ["build", "--check", "-r", str(special)],
+            ["check", str(special), str(good)],
+            ["check", str(good), str(special), "--to-kernel", "6.12"],
+            ["diff", str(special), str(good), "--old-kernel", "6.12"],
+            ["audit", str(special), str(good)],
+            ["new-register", "0x603000000013c103", "--kernel", "6.12", "-r", str(special)]]
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_special_input_files_are_refused_before_reading(tmp_path, kind):
+    special = _special_file(kind, tmp_path / "special.reglist")
+    good = REGLISTS / "n1-linux-6.12.reglist"
+    for args in _input_roles(special, good):
+        res = run_inproc(*args, seconds=20)
+        assert res.rc == 1, (args, res)
+        assert "not a regular file" in res.err and str(special) in res.err, (args, res.err)
+        assert_graceful(res, context=str(args))
+
+
+def test_dev_zero_as_a_list_errors_at_once():
+    import time
+    start = time.monotonic()
+    res = run_inproc("check", "/dev/zero", str(REGLISTS / "n1-linux-6.12.reglist"),
+                     "--from-kernel", "6.12", seconds=20)
+    assert res.rc == 1 and "/dev/zero" in res.err and "character device" in res.err, res
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+@pytest.mark.parametrize("check", [False, True])
+def test_special_file_under_an_outputs_name(tmp_path, kind, check):
+    out = tmp_path / "out"
+    out.mkdir()
+    _special_file(kind, out / "arm-compat-guards.h")
+    args = ["build", "-o", str(out)] + (["--check"] if check else [])
+    res = run_inproc(*args, seconds=30)
+    assert res.rc == 1, res
+    assert "arm-compat-guards.h" in res.err and "regular files only" in res.err, res.err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_inputs_over_the_limit_are_refused(tmp_path, monkeypatch):
+    import gzip
+    from compat.core import inputs
+    big = tmp_path / "n1-linux-6.12.reglist"
+    with open(big, "wb") as handle:  # sparse: refused from its size, nothing read
+        handle.truncate(inputs.MAX_INPUT_BYTES + 1)
+    res = run_inproc("check", str(big), str(big), seconds=20)
+    assert res.rc == 1 and "larger than 256 MiB" in res.err, res
+    # the read itself is bounded too (a file that grows), and so is a gzip bomb
+    monkeypatch.setattr(inputs, "MAX_INPUT_BYTES", 1 << 20)
+    with pytest.raises(inputs.CompatError, match="larger than 100 bytes"):
+        inputs.read_input("/proc/self/maps", limit=100)  # st_size 0: the read loop's bound
+    bomb = tmp_path / "n1-linux-6.12.qevm"
+    bomb.write_bytes(gzip.compress(b"QEVM" + bytes(3 << 20)))
+    res = run_inproc("check", str(bomb), str(REGLISTS / "n1-linux-6.12.reglist"), seconds=20)
+    assert res.rc == 1 and "expands to more than 1 MiB" in res.err, res
+
+
+# -- hostile text in audit's suggested TOML entries (item 10) -------------------
+
+#: Text built to break out of a TOML string or comment: quotes, backslashes,
+#: every line break, control characters, and key syntax.
+_TOML_HOSTILE = st.lists(st.sampled_from(
+    list('"\'\\=[]{},.#\n\r\t\x00\x01\x1b\x7f\x85\u2028\u2029 aZ9')
+    + ["compat", "safe-because", '"""', "\'\'\'", '",compat="hide",safe-because="pwned']),
+    min_size=1, max_size=12).map("".join)
+
+
+def _expected_entry(entry: dict) -> None:
+    assert set(entry) <= {"description", "encoding", "index", "reset", "changes", "compat",
+                          "safe-because", "safe-when", "sources"}, entry
+    assert entry["compat"] in ("hide", "tolerate-missing"), entry
+    assert entry.get("safe-because", "FIXME").startswith("FIXME"), entry
+
+
+@settings(max_examples=150, deadline=None)
+@given(seen=_TOML_HOSTILE, origin=_TOML_HOSTILE,
+       change=st.sampled_from(["added", "removed", "gated", "ungated"]),
+       name=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True))
+def test_suggested_entries_parse_with_exactly_their_values(seen, origin, change, name):
+    from compat.analysis.scaffold import scaffold
+    from compat.core import codec
+    decoded = codec.decode(0x603000000013FF80)
+    text = scaffold(decoded, name, "6.13", change, origin=origin, seen=seen)
+    data = tomllib.loads(text)  # a hostile comment never breaks the TOML
+    assert list(data) == ["registers"] and list(data["registers"]) == [name], text
+    entry = data["registers"][name]
+    _expected_entry(entry)
+    assert entry["index"] == "0x603000000013ff80" and entry["reset"] == "0x0"
+    assert entry["changes"][0]["kernel"] == "6.13" and entry["changes"][0]["change"] == change
+    assert entry["encoding"] == {"group": "sysreg", "op0": 3, "op1": 7, "crn": 15, "crm": 0,
+                                 "op2": 0}
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(host=_TOML_HOSTILE.filter(lambda h: "\n" not in h and "\r" not in h and h.strip()
+                                 and not h.lstrip().startswith(("#", "(")) and "\x85" not in h
+                                 and "\u2028" not in h and "\u2029" not in h))
+def test_hostile_host_names_never_add_keys_to_audits_entries(tmp_path_factory, host):
+    import json
+    tmp = tmp_path_factory.mktemp("hosthdr")
+    body = [line for line in (REGLISTS / "n1-linux-6.12.reglist").read_text().splitlines()
+            if not line.startswith("#")]
+    for kernel, extra in (("6.12", []), ("6.13", ["0x603000000013ff80"])):
+        (tmp / f"l{kernel}.reglist").write_text(
+            f"# host: {host}\n# kernel: {kernel}\n" + "\n".join(body + extra) + "\n",
+            encoding="utf-8")
+    res = run_inproc("audit", "--json", str(tmp / "l6.12.reglist"), str(tmp / "l6.13.reglist"))
+    assert_graceful(res, context=repr(host))
+    if res.rc == 1 and not res.out.strip():
+        return  # the header was refused with an error (e.g. an empty host)
+    report = json.loads(res.out)
+    suggestions = [u["toml"] for u in report["uncovered"]]
+    assert suggestions, report
+    for text in suggestions:
+        data = tomllib.loads(text)
+        (entry,) = data["registers"].values()
+        _expected_entry(entry)
+
+
+def test_the_reported_toml_injection():
+    from compat.analysis.scaffold import scaffold
+    from compat.core import codec
+    host = 'x",compat="hide",safe-because="pwned\x01\x7f'
+    text = scaffold(codec.decode(0x603000000013FF80), "S3_7_C15_C0_0", "6.13", "removed",
+                    origin="compat audit", seen=host)
+    entry = tomllib.loads(text)["registers"]["S3_7_C15_C0_0"]
+    assert entry["compat"] == "tolerate-missing" and entry["safe-because"].startswith("FIXME")
+
+
+# -- command-line mistakes are <command line> errors with exit 2 (item 12) -------
+
+_N1 = [str(REGLISTS / "n1-linux-6.12.reglist"), str(REGLISTS / "n1-linux-6.13.reglist")]
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "--plugin", ""],
+    ["build", "--check", "--plugin", ""],
+    ["check", *_N1, "--plugin", "nope"],
+    ["check", *_N1, "--from-kernel", "banana"],
+    ["check", *_N1, "--to-kernel", "6.x"],
+    ["diff", *_N1, "--old-kernel", "banana"],
+    ["diff", *_N1, "--new-kernel", ""],
+    ["check", *_N1, "--machine", "virt-9.9"],
+    ["check", *_N1, "--machine", "virt-11.0", "--feature", "nope"],
+    ["check", *_N1, "--rules", "compat-props"],
+    ["audit", *_N1, "--machine", "virt-9.9"],
+    ["build", "--check", "--only", "nope"],
+    ["new-register", "0x603000000013c103", "--kernel", "banana"],
+])
+def test_command_line_mistakes_are_command_line_errors(args):
+    res = run_inproc(*args)
+    assert res.rc == 2, res
+    assert res.err.startswith("<command line>: error: "), res.err
+    assert "registry.toml" not in res.err and ".reglist" not in res.err, res.err
+
+
+@pytest.mark.parametrize("option", ["-r", "-o", "--depfile"])
+def test_empty_paths_are_usage_errors(option):
+    res = run_inproc("build", "--check", option, "")
+    assert res.rc == 2 and "an empty path" in res.err, res

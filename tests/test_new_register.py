@@ -111,7 +111,7 @@ def test_write_refuses_when_append_breaks_file(compat_cli, tmp_path):
 
 def test_write_needs_a_registry(compat_cli, tmp_path):
     res = compat_cli("new-register", POR, "--kernel", "6.14", "--write", cwd=tmp_path)
-    assert res.rc == 1
+    assert res.rc == 2  # a <command line> error: a usage error
     assert "--write needs a registry file" in res.err
 
 
@@ -123,7 +123,8 @@ def test_write_needs_a_registry(compat_cli, tmp_path):
 ])
 def test_errors(compat_cli, tmp_path, args, message):
     res = compat_cli("new-register", *args, cwd=tmp_path)
-    assert res.rc == 1
+    assert res.rc == 2  # a <command line> error: a usage error
+    assert "<command line>: error:" in res.err
     assert message in res.err
     assert "Traceback" not in res.err
 
@@ -132,3 +133,29 @@ def test_usage_error(compat_cli, tmp_path):
     res = compat_cli("new-register", POR, cwd=tmp_path)
     assert res.rc == 2
     assert "--kernel" in res.err
+
+
+def test_parallel_writes_keep_every_entry(tmp_path, bundled_text):
+    """Six runs appending to one registry at once: the read-modify-write is
+    locked, so no run overwrites another's entry (issue 13, item 18)."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    reg = tmp_path / "registry.toml"
+    reg.write_text(bundled_text)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    procs = [subprocess.Popen([sys.executable, "-m", "compat", "new-register",
+                               f"ARM64_SYS_REG(3,7,15,0,{n})", "--kernel", "6.14", "--write",
+                               "-r", str(reg)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n in range(6)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert all(rc == 0 for rc, _ in results), results
+    registers = tomllib.loads(reg.read_text())["registers"]
+    assert {f"S3_7_C15_C0_{n}" for n in range(6)} <= set(registers)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

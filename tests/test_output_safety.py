@@ -401,3 +401,232 @@ def test_unwritable_depfile_is_an_error_not_a_crash(tmp_path, where):
 def test_depfile_escapes_make_specials():
     text = output.depfile_text([Path("o u$t#/a b")], [Path("in#1"), Path("x$y z")])
     assert text == "o\\ u$$t\\#/a\\ b: \\\n  in\\#1 \\\n  x$$y\\ z\n"
+
+
+# -- reports and depfiles never clobber the run's inputs or outputs (item 7) ------
+
+REGLIST_DIR = ROOT / "tests" / "data" / "reglists"
+
+
+@pytest.mark.parametrize("victim", ["registry", "output", "hardlink-to-registry"])
+def test_depfile_over_an_input_or_output_is_refused(built, victim):
+    reg, out, snap = built
+    before = reg.read_bytes()
+    if victim == "registry":
+        dep = reg
+    elif victim == "output":
+        dep = out / "arm-compat-guards.h"
+    else:
+        dep = reg.parent / "link.d"
+        os.link(reg, dep)
+    res = build(reg, out, "--depfile", str(dep))
+    assert res.rc == 2 and "<command line>: error: --depfile" in res.err, res
+    assert "would destroy it" in res.err
+    assert reg.read_bytes() == before and snapshot(out) == snap
+
+
+def test_html_report_over_an_input_is_refused(tmp_path):
+    lists = [tmp_path / "n1-linux-6.12.reglist", tmp_path / "n1-linux-6.13.reglist"]
+    for target in lists:
+        target.write_bytes((REGLIST_DIR / target.name).read_bytes())
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    for victim in (lists[0], reg):
+        before = victim.read_bytes()
+        res = run_inproc("audit", "-r", str(reg), *map(str, lists), "--html", str(victim))
+        assert res.rc == 2 and "--html" in res.err and "input of this run" in res.err, res
+        assert victim.read_bytes() == before
+
+
+def _limited_run(args: list[str], limit: int) -> subprocess.CompletedProcess:
+    """``compat ARGS`` with files limited to ``limit`` bytes (a full disk, in effect)."""
+    import resource
+    import signal
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-long write fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "compat", *args], capture_output=True,
+                          text=True, timeout=300, preexec_fn=limit_files,
+                          env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+
+
+def test_a_failed_html_write_leaves_the_old_report_whole(tmp_path):
+    lists = [str(REGLIST_DIR / "n1-linux-6.12.reglist"), str(REGLIST_DIR / "n1-linux-6.13.reglist")]
+    report = tmp_path / "report.html"
+    report.write_text("the previous report\n")
+    proc = _limited_run(["audit", *lists, "--html", str(report)], 4096)
+    assert proc.returncode == 1 and f"{report}: error: cannot write" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report.read_text() == "the previous report\n"
+    assert no_temp_files(tmp_path)
+
+
+# -- SIGTERM mid-write (item 8) ---------------------------------------------------
+
+_PAUSED_BUILD = """
+import os, sys, time
+import compat.output
+real_replace = os.replace
+def paused_replace(src, dst):  # every output is staged: say so, then wait to be killed
+    sys.stderr.write("STAGED\\n"); sys.stderr.flush()
+    time.sleep(60)
+    real_replace(src, dst)
+compat.output.os.replace = paused_replace
+from compat.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_termination_mid_write_leaves_no_temp_file(tmp_path, signame):
+    import signal
+    reg = tmp_path / "registry.toml"
+    reg.write_text(TEXT)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSED_BUILD, "build", "-r", str(reg),
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line == "STAGED\n", line + proc.stderr.read()
+        assert [p for p in out.iterdir() if p.name.endswith(".tmp")]  # mid-write indeed
+        proc.send_signal(getattr(signal, signame))
+        rc = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rc == 128 + getattr(signal, signame), proc.stderr.read()
+    assert "Traceback" not in proc.stderr.read()
+    assert no_temp_files(tmp_path)
+
+
+# -- depfiles that ninja and make read back (item 9) -----------------------------
+
+WEIRD_DIR = "we ird#$dir:x\\y é"
+
+
+def _weird_registry(tmp_path: Path) -> tuple[Path, Path]:
+    """``registry.toml``, a symlink to a registry whose real path needs every
+    escape (the depfile lists inputs by their resolved path)."""
+    weird = tmp_path / WEIRD_DIR
+    weird.mkdir()
+    real = weird / "re#g $x.toml"
+    real.write_text(TEXT)
+    (tmp_path / "registry.toml").symlink_to(real)
+    return tmp_path / "registry.toml", real
+
+
+def _tool(name: str) -> str:
+    import shutil
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_ninja_reads_the_depfile_back(tmp_path):
+    ninja = _tool("ninja")
+    _, real = _weird_registry(tmp_path)
+    outs = " ".join(f"out/{name}" for name in sorted(FILES))
+    (tmp_path / "build.ninja").write_text(
+        "rule compat\n"
+        f"  command = {sys.executable} -m compat build -r registry.toml -o out --depfile out.d\n"
+        "  depfile = out.d\n  deps = gcc\n"
+        f"build {outs}: compat registry.toml\n")
+
+    def run(*args):
+        proc = subprocess.run([ninja, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+    run()
+    deps = run("-t", "deps")
+    assert f"    {real}\n" in deps, deps
+    assert str(Path(output.__file__).resolve()) in deps  # compat's own modules shape it
+    assert "no work to do" in run()  # a backslash in a path no longer rebuilds forever
+    time.sleep(0.01)
+    os.utime(real)
+    assert "no work to do" not in run()
+
+
+def test_make_reads_the_depfile_back(tmp_path):
+    make = _tool("make")
+    _, real = _weird_registry(tmp_path)
+    (tmp_path / "Makefile").write_text(
+        "out/registry.json:\n"
+        f"\tPYTHONPATH={ROOT} {sys.executable} -m compat build -r registry.toml -o out "
+        "--depfile out.d\n"
+        "-include out.d\n"
+        "show:\n\t@:$(info [$^])\n")
+
+    def make_rc(*args):
+        return subprocess.run([make, "-s", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+    assert make_rc("out/registry.json").returncode == 0
+    assert make_rc("-q", "out/registry.json").returncode == 0
+    shown_deps = subprocess.run(
+        [make, "-s", "-p", "-q", "out/registry.json"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=300).stdout
+    assert str(real) in shown_deps, shown_deps[-3000:]
+    time.sleep(0.01)
+    os.utime(real)
+    assert make_rc("-q", "out/registry.json").returncode == 1
+
+
+@pytest.mark.parametrize("bad", ["new\nline", "tab\there", "amp&ersand", "semi;colon",
+                                 "quote'd", "star*", "trailing\\", "back\\ slash-space",
+                                 "colon-at-end:", "per%cent", "lone\udcff"])
+def test_paths_a_depfile_cannot_hold_are_refused(tmp_path, bad):
+    try:
+        reg = tmp_path / bad
+        reg.write_text(TEXT)  # the registry: an input the depfile lists
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("the file system refuses this name")
+    out = tmp_path / "out"
+    res = build(reg, out, "--depfile", str(tmp_path / "ok.d"))
+    assert res.rc == 1 and "cannot be written in a depfile" in res.err, res
+    assert_graceful(res)
+    assert not out.exists() and not (tmp_path / "ok.d").exists()
+
+
+def test_depfile_lists_a_plugin_that_is_a_class_or_an_instance(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from compat.plugin.host import PluginHost
+
+    pkg = tmp_path / "compat_depfile_plugin"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .impl import Plugin, INSTANCE\n")
+    (pkg / "impl.py").write_text(
+        "from compat.plugin import hookimpl\n"
+        "from .hooks import validate\n"
+        "class Plugin:\n    compat_validate = staticmethod(validate)\n"
+        "class Other:\n    @hookimpl\n    def compat_outputs(self):\n        return []\n"
+        "INSTANCE = Other()\n")
+    (pkg / "hooks.py").write_text(
+        "from compat.plugin import hookimpl\n"
+        "@hookimpl\ndef validate(registry):\n    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = {"cls": EntryPoint("cls", "compat_depfile_plugin:Plugin", "compat.plugins"),
+           "obj": EntryPoint("obj", "compat_depfile_plugin:INSTANCE", "compat.plugins")}
+    monkeypatch.setattr(PluginHost, "entry_points", staticmethod(lambda: eps))
+    dep = tmp_path / "out.d"
+    res = run_inproc("build", "-r", str(BUNDLED), "-o", str(tmp_path / "out"),
+                     "--plugin", "cls", "--plugin", "obj", "--depfile", str(dep))
+    assert res.rc == 0, res
+    text = dep.read_text()
+    for name in ("__init__.py", "impl.py", "hooks.py"):
+        assert str(pkg / name) in text, text
+    for module in list(sys.modules):
+        if module.startswith("compat_depfile_plugin"):
+            sys.modules.pop(module)
+
+
+def test_an_output_over_the_registry_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    reg = out / "registry.json"  # TOML under the name of the registry-json output
+    reg.write_text(TEXT)
+    res = build(reg, out)
+    assert res.rc == 1 and "would overwrite an input" in res.err, res
+    assert reg.read_text() == TEXT and sorted(p.name for p in out.iterdir()) == ["registry.json"]

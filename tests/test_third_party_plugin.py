@@ -167,8 +167,8 @@ def test_schema_fragment_only_with_plugin(venv_python, work):
 @pytest.mark.slow
 def test_unknown_plugin_is_a_clear_error(venv_python, work):
     proc = compat(venv_python, "build", "--plugin", "nope", "-o", "out4", cwd=work)
-    assert proc.returncode == 1
-    assert "unknown plugin 'nope'" in proc.stderr
+    assert proc.returncode == 2  # a command-line mistake
+    assert "<command line>: error: unknown plugin 'nope'" in proc.stderr
     assert "rhel" in proc.stderr            # the hint lists what is installed
     assert "Traceback" not in proc.stderr
     assert not (work / "out4").exists()

@@ -86,11 +86,9 @@ def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
     used when neither the header nor the file name says."""
     path = Path(path)
     name = display_name or str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CompatError.at(Location(name), f"cannot read register list: {exc.strerror or exc}",
-                             hint="pass the path of a KVM_GET_REG_LIST dump") from None
+    from compat.core.inputs import read_input
+    raw = read_input(path, name, what="register list",
+                     hint="pass the path of a KVM_GET_REG_LIST dump")
     if _looks_like_stream(raw):
         return _from_stream(raw, name, kernel=kernel, host=host)
     return parse_reglist(raw.decode("utf-8", errors="replace"), name, kernel=kernel, host=host)

@@ -56,12 +56,26 @@ def toml_value(value: Any) -> str:
     return '"' + "".join(out) + '"'
 
 
+def toml_key(key: str) -> str:
+    """``key`` as a TOML key: bare when TOML allows, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
+
+
 def _inline(fields: dict[str, Any]) -> str:
-    return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in fields.items()) + " }"
+    return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in fields.items()) + " }"
+
+
+#: What a TOML comment may not hold (TOML 1.0: control characters other
+#: than tab), plus every other line break Python's or an editor's line
+#: splitting sees.
+_COMMENT_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
 def _comment(text: str) -> str:
-    """A TOML comment line that cannot end early (no newline can slip in)."""
+    """A TOML comment line that cannot end early (no newline can slip in)
+    and that TOML accepts (control characters shown escaped)."""
+    text = _COMMENT_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                               else f"\\u{ord(m.group()):04x}", text)
     return "# " + " ".join(text.split())
 
 
@@ -90,11 +104,11 @@ def scaffold(decoded: Decoded, name: str, kernel: str, change: str, *,
         _comment(f"Suggested by '{origin}': replace every {PLACEHOLDER}"),
         _comment(f"(compat validate rejects the {PLACEHOLDER} {filled} until you do), "
                  "then check reset and the compat rule."),
-        f"[registers.{name}]",
+        f"[registers.{toml_key(name)}]",
         f"description = {toml_value(f'{PLACEHOLDER}: what {what} is.')}",
         f"encoding = {_inline(encoding)}",
-        f'index = "{format_index(decoded.index)}"',
-        'reset = "0x0"',
+        f"index = {toml_value(format_index(decoded.index))}",
+        f"reset = {toml_value('0x0')}",
         "changes = [",
         f"  {_inline(change_fields)},",
         "]",
@@ -102,10 +116,10 @@ def scaffold(decoded: Decoded, name: str, kernel: str, change: str, *,
     if rule == HIDE:
         lines.append("# hide: dropping the register is safe only while it holds its "
                      "reset value; adjust safe-when if another value is safe too.")
-        lines.append(f'compat = "{rule}"')
-        lines.append('safe-when = { mask = "0xffffffffffffffff", value = "0x0" }')
+        lines.append(f"compat = {toml_value(rule)}")
+        lines.append(f"safe-when = {_inline({'mask': '0xffffffffffffffff', 'value': '0x0'})}")
     else:
-        lines.append(f'compat = "{rule}"')
+        lines.append(f"compat = {toml_value(rule)}")
         lines.append("safe-because = " + toml_value(
             f"{PLACEHOLDER}: why a destination without {name} loses no guest state."))
     lines.append(f"sources = [{toml_value(f'{PLACEHOLDER}: where these facts come from')}]")

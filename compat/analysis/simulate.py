@@ -54,7 +54,7 @@ from typing import Iterable
 from compat.core import codec
 from compat.analysis.reglist import RegList
 from compat.core.derive import Derivation, MachineRules
-from compat.core.diagnostics import CompatError, Location, did_you_mean
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Location, did_you_mean
 from compat.core.model import BACKWARD, Register, Registry, change_for
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
@@ -256,7 +256,7 @@ class Simulator:
         rules = self.derivation.for_machine(name)
         if rules is None:
             names = [m.name for m in self.registry.machine_versions()]
-            raise CompatError.at(Location(self.registry.filename),
+            raise CompatError.at(COMMAND_LINE,  # --machine: the registry's names are known
                                  f"unknown machine type '{name}'{did_you_mean(name, names)}",
                                  hint="the registry defines " + ", ".join(names))
         return rules
@@ -272,7 +272,7 @@ class Simulator:
             if feature is None:
                 known = sorted(self.registry.features)
                 raise CompatError.at(
-                    Location(self.registry.filename),
+                    COMMAND_LINE,  # --feature: the registry's own uses are checked on load
                     f"unknown feature '{name}'{did_you_mean(name, known)}",
                     hint=("the registry defines " + ", ".join(known)) if known
                     else "the registry defines no features")

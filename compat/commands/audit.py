@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat.core.style import echo
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                   kernel_for, open_loaded, print_json)
+                                    kernel_for, open_loaded, print_json, registry_path)
+from compat.core.style import echo
 
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
@@ -39,20 +39,18 @@ def run(args: argparse.Namespace) -> int:
     """Audit; 0 if nothing is found, 1 otherwise."""
     from compat.analysis.audit import audit
     from compat.analysis.reglist import read_reglist
-    from compat.core.diagnostics import CompatError, Location
 
-    loaded = open_loaded(args)
     check_kernel_files(args, args.reglists)
-    lists = [read_reglist(path, kernel=kernel_for(args, path), host=args.host)
-             for path in args.reglists]
+    kernels = [kernel_for(args, path) for path in args.reglists]
+    loaded = open_loaded(args)
+    lists = [read_reglist(path, kernel=kernel, host=args.host)
+             for path, kernel in zip(args.reglists, kernels)]
     report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
     if args.html is not None:
         from compat.analysis.html_report import render_html
-        try:
-            args.html.write_text(render_html(report), encoding="utf-8")
-        except OSError as exc:
-            raise CompatError.at(Location(str(args.html)),
-                                 f"cannot write the HTML report: {exc.strerror or exc}") from None
+        from compat.output import refuse_clobbering, write_file
+        refuse_clobbering(args.html, "--html", inputs=[registry_path(args)[0], *args.reglists])
+        write_file(args.html, render_html(report))
     if args.json:
         print_json(report.to_json())
     else:

@@ -29,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from compat.load import pipeline as build
     from compat import output
+    from compat.core.diagnostics import CompatError, Location
 
     path, name = registry_path(args)
     loaded = build.load(path, name, args.plugin)
@@ -48,10 +49,22 @@ def run(args: argparse.Namespace) -> int:
               f"{'is' if len(diffs) == 1 else 'are'} stale; regenerate with:\n"
               f"  {_regenerate_command(args)}", file=sys.stderr)
         return 1
+    targets = [out_dir / rel for rel in files]
+    for target in targets:  # an output over the registry or a plugin's source
+        for source in loaded.inputs:
+            if output.same_file(target, source):
+                raise CompatError.at(Location(str(target)), f"this output would overwrite "
+                                     f"an input of the build ({source})",
+                                     hint="choose another output directory (-o DIR)")
+    if args.depfile:
+        output.refuse_clobbering(args.depfile, "--depfile", inputs=loaded.inputs,
+                                 outputs=targets)
+        from compat.core.resources import compat_module_files
+        depfile = output.depfile_text(targets, sorted({*loaded.inputs,
+                                                       *compat_module_files()}))
     changed = output.write_files(out_dir, files)
     if args.depfile:
-        targets = [out_dir / rel for rel in files]
-        output.write_file(args.depfile, output.depfile_text(targets, loaded.inputs))
+        output.write_file(args.depfile, depfile)
     if args.json:
         print_json(_json(out_dir, files, written=sorted(changed), stale=[]))
         return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from compat.core.style import echo
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                   kernel_for, open_loaded, print_json)
+                                    kernel_for, open_loaded, print_json)
+from compat.core.style import echo
 
 _EPILOG = """\
 rules:
@@ -49,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.reglist import read_reglist
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
 
-    loaded = open_loaded(args)
     check_kernel_files(args, (args.source, args.destination))
-    source = read_reglist(args.source, kernel=kernel_for(args, args.source, "from_kernel"))
-    destination = read_reglist(args.destination,
-                               kernel=kernel_for(args, args.destination, "to_kernel"))
+    from_kernel = kernel_for(args, args.source, "from_kernel")
+    to_kernel = kernel_for(args, args.destination, "to_kernel")
+    loaded = open_loaded(args)
+    source = read_reglist(args.source, kernel=from_kernel)
+    destination = read_reglist(args.destination, kernel=to_kernel)
     rules = args.rules or (COMPAT_PROPS if args.machine else NONE)
     sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination, sim.rule_set(rules, args.machine, args.feature))

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
                          cpu=f"MIDR {midr}" if midr else None, features=enabled,
                          extra={"vcpu-target": target, "collected-by": "compat collect"})
     if args.output:
-        args.output.write_text(text)
+        from compat.output import write_file
+        write_file(args.output, text)  # atomic, like every file compat writes
         print(f"{args.output}: {len(indices)} registers")
     else:
         print(text, end="")

@@ -56,6 +56,20 @@ def registry_names(args: argparse.Namespace) -> dict[int, str]:
     return {reg.index: reg.name for reg in registry.registers.values()}
 
 
+def kernel_option(value: str | None, option: str):
+    """The kernel release an option names (a :class:`~compat.core.versions.Version`),
+    or None when not given.  A value that is no release is a ``<command
+    line>`` error (exit 2), never blamed on the file it would describe."""
+    if value is None:
+        return None
+    from compat.core.diagnostics import COMMAND_LINE, CompatError
+    from compat.core.versions import Version, VersionError
+    try:
+        return Version.parse(value)
+    except VersionError as exc:
+        raise CompatError.at(COMMAND_LINE, f"{option} {value!r}: {exc}") from None
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
@@ -78,33 +92,34 @@ def add_kernel_option(parser: argparse.ArgumentParser, *aliases: tuple[str, str]
         parser.add_argument(option, metavar="X.Y", help=argparse.SUPPRESS)
 
 
-def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None = None) -> str | None:
+def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None = None):
     """The kernel the user gave for register list ``path`` with
     ``--kernel FILE=X.Y`` (FILE as given, or the same file), else the old
-    alias option ``alias`` (``"from_kernel"``)."""
-    from compat.core.diagnostics import CompatError, Location
+    alias option ``alias`` (``"from_kernel"``); checked here, so a bad
+    release is a ``<command line>`` error before any file is read."""
+    from compat.core.diagnostics import COMMAND_LINE, CompatError
 
-    found = None
+    found, option = None, "--kernel"
     for item in getattr(args, "kernel", None) or ():
         file, sep, version = item.rpartition("=")
         if not sep or not file or not version:
-            raise CompatError.at(Location("<command line>"), f"--kernel {item!r}: write FILE=X.Y",
+            raise CompatError.at(COMMAND_LINE, f"--kernel {item!r}: write FILE=X.Y",
                                  hint="e.g. --kernel n1.reglist=6.12")
         if _same_file(file, path):
-            found = version
+            found, option = version, f"--kernel {file}="
     if found is None and alias is not None:
-        found = getattr(args, alias, None)
-    return found
+        found, option = getattr(args, alias, None), "--" + alias.replace("_", "-")
+    return kernel_option(found, option)
 
 
 def check_kernel_files(args: argparse.Namespace, paths) -> None:
     """Every ``--kernel FILE=...`` must name one of the command's lists."""
-    from compat.core.diagnostics import CompatError, Location
+    from compat.core.diagnostics import COMMAND_LINE, CompatError
 
     for item in getattr(args, "kernel", None) or ():
         file = item.rpartition("=")[0]
         if file and not any(_same_file(file, p) for p in paths):
-            raise CompatError.at(Location("<command line>"),
+            raise CompatError.at(COMMAND_LINE,
                                  f"--kernel {item!r}: {file} is not one of the register lists",
                                  hint="name a list exactly as on the command line")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                   kernel_for, open_loaded, print_json)
+                                    kernel_for, open_loaded, print_json)
 
 _EPILOG = """\
 A register NEW adds breaks backward migration (NEW -> OLD); a register NEW
@@ -31,10 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from compat.analysis.listdiff import diff_lists
     from compat.analysis.reglist import read_reglist
 
-    registry = open_loaded(args).registry
     check_kernel_files(args, (args.old, args.new))
-    old = read_reglist(args.old, kernel=kernel_for(args, args.old, "old_kernel"))
-    new = read_reglist(args.new, kernel=kernel_for(args, args.new, "new_kernel"))
+    old_kernel = kernel_for(args, args.old, "old_kernel")
+    new_kernel = kernel_for(args, args.new, "new_kernel")
+    registry = open_loaded(args).registry
+    old = read_reglist(args.old, kernel=old_kernel)
+    new = read_reglist(args.new, kernel=new_kernel)
     rows = diff_lists(old, new, registry)
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})

@@ -65,15 +65,24 @@ def _read(path: Path | None, display: str) -> SourceDocument | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.analysis.scaffold import PLACEHOLDER, register_name, scaffold
-    from compat.core import codec
-    from compat.core.versions import Version, VersionError
-
     path, display = _registry_file(args)
     if args.write and path is None:
         raise CompatError.at(Location("<command line>"), "--write needs a registry file: "
                              "there is no ./registry.toml",
                              hint="pass -r REGISTRY (compat never writes the bundled registry)")
+    if not args.write:
+        return _scaffold(args, path, display)
+    from compat.output import locked_for_update
+    assert path is not None
+    with locked_for_update(path.resolve()):  # read, check and append as one step
+        return _scaffold(args, path, display)
+
+
+def _scaffold(args: argparse.Namespace, path: Path | None, display: str) -> int:
+    from compat.analysis.scaffold import PLACEHOLDER, register_name, scaffold
+    from compat.core import codec
+    from compat.core.versions import Version, VersionError
+
     doc = _read(path, display)
     text, data = (doc.text, doc.data) if doc is not None else ("", {})
     registers = data.get("registers", {}) if isinstance(data.get("registers"), dict) else {}

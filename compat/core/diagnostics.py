@@ -33,6 +33,10 @@ class Location:
         return self.file
 
 
+#: Where a mistake in the command's arguments is reported (exit status 2).
+COMMAND_LINE = Location("<command line>")
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One message about one place.
@@ -107,6 +111,11 @@ class CompatError(Exception):
         """``{"ok": false, "diagnostics": [...]}``: what a ``--json`` command
         prints on stdout when it stops on errors."""
         return {"ok": False, "diagnostics": [d.to_json() for d in self.diagnostics]}
+
+    def is_usage_error(self) -> bool:
+        """Whether every diagnostic blames the command line (exit status 2)."""
+        return bool(self.diagnostics) and all(
+            d.location.file == COMMAND_LINE.file for d in self.diagnostics)
 
 
 @dataclass

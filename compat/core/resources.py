@@ -49,3 +49,17 @@ def default_registry(cwd: Path | None = None) -> tuple[Path, str]:
     if local is not None:
         return local, "registry.toml"
     return bundled_registry(), "<bundled>/registry.toml"
+
+
+def compat_module_files() -> list[Path]:
+    """The source files of every compat module loaded so far (the model,
+    the derivation, the built-in plugins, the writers...): what shapes the
+    generated files, for ``build --depfile``."""
+    import sys
+    files = set()
+    for name, module in list(sys.modules.items()):
+        if name == "compat" or name.startswith("compat."):
+            found = getattr(module, "__file__", None)
+            if found and Path(found).is_file():
+                files.add(Path(found).resolve())
+    return sorted(files)

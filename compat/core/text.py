@@ -146,11 +146,14 @@ def c_file_header(title: str, source: str) -> str:
 
 #: Backslash-escape tables (str.translate is far faster than re.sub with a
 #: template, which dominated docs rendering of large registries).
-_RST_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_|[]<>:#=~^-+.!'\"(){}"})
+#: ``@`` too: docutils turns a bare ``a@b.c`` into a ``mailto:`` link, and an
+#: escaped ``\@`` breaks its pattern (URIs already break on the escaped ``:``).
+_RST_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_|[]<>:#=~^-+.!'\"(){}@"})
 
 
 def rst_text(text: str) -> str:
-    """Inline rST text with every markup character escaped."""
+    """Inline rST text with every markup character escaped: no markup, no
+    reference, no link (e-mail addresses and URIs stay text)."""
     return one_line(text).translate(_RST_ESCAPES)
 
 
@@ -167,10 +170,29 @@ _MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~"})
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
+#: GitHub-flavoured Markdown's extended autolinks see through backslash
+#: escapes and entities (``https\\://a\\.b`` is still a link, and shows
+#: its backslashes): a ``scheme:`` becomes an entity (``&#58;``, which the
+#: autolinker does not see as a scheme), and an e-mail address gets a WORD
+#: JOINER after its ``@`` (invisible; no domain starts with it).  ``www.``
+#: is inert once its ``.`` is escaped.
+_MD_AUTOLINK = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=mailto):|(?<=xmpp):|@")
+
+
+def _md_inert(match: re.Match) -> str:
+    found = match.group()
+    return "@\u2060" if found == "@" else "&#58;"
+
+
 def md_text(text: str) -> str:
-    """Markdown text (also safe in a table cell) with markup escaped."""
-    text = one_line(text).translate(_MD_ESCAPES)
-    return _MD_ENTITY.sub(r"\\&", text) if "&" in text else text
+    """Markdown text (also safe in a table cell) with markup escaped and
+    nothing a renderer would turn into a link."""
+    out = one_line(text).translate(_MD_ESCAPES)
+    if "&" in out:
+        out = _MD_ENTITY.sub(r"\\&", out)
+    if "@" in out or ":" in out:
+        out = _MD_AUTOLINK.sub(_md_inert, out)
+    return out
 
 
 def html_text(text: str) -> str:

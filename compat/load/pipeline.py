@@ -16,7 +16,7 @@ from typing import Iterable
 
 from compat.core import resources
 from compat.core.derive import Derivation, derive
-from compat.core.diagnostics import CompatError, Diagnostic, Location, did_you_mean
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Diagnostic, Location, did_you_mean
 from compat.core.model import Registry
 from compat.plugin.api import OutputSpec, RenderContext
 from compat.plugin.host import PluginHost
@@ -61,6 +61,13 @@ def _no_cyclic_gc(freeze: bool = False):
 def load(path: Path, display_name: str, plugins: Iterable[str] = (), *,
          host: PluginHost | None = None) -> Loaded:
     """Read ``path`` and every plugin it needs; validate and derive."""
+    # a file name's undecodable bytes (lone surrogates) as escapes: the name
+    # reaches generated text ("Defined at: FILE:LINE"), which must be Unicode
+    try:
+        display_name = display_name.encode("utf-8", "surrogateescape") \
+            .decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # not from the file system: a surrogate outside \udc80..
+        display_name = display_name.encode("utf-8", "backslashreplace").decode("utf-8")
     with _no_cyclic_gc(freeze=True):
         return load_document(load_toml_file(path, display_name), plugins, host=host,
                              inputs=[path.resolve()])
@@ -77,14 +84,13 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     """Load plugins, extend the schema with their schema fragments, merge
     their registry fragments (see :mod:`compat.load.fragments`), then validate
     and derive."""
-    named = set(plugins)
     listed = doc.data.get("plugins")
-    if isinstance(listed, list):
-        named.update(p for p in listed if isinstance(p, str))
+    listed = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
     if host is None:
-        host = PluginHost.create(named, location=doc.locate(("plugins",)))
-    else:
-        host.load_entry_points(named, location=doc.locate(("plugins",)))
+        host = PluginHost.create()
+    # a plugin named with --plugin is the command line's; one in plugins = [...] the registry's
+    host.load_entry_points(plugins, location=COMMAND_LINE)
+    host.load_entry_points(listed, location=doc.locate(("plugins",)))
     schema = extend_schema(registry_schema(), host.call(
         "compat_schema_fragments", location=Location(doc.filename)))
     doc = merge_fragments(doc, host.call("compat_registry_fragments",
@@ -131,7 +137,7 @@ def select_outputs(loaded: Loaded, only: Iterable[str] | None = None) -> list[Ou
         return [spec for spec in available.values() if spec.default]
     unknown = [name for name in wanted if name not in available]
     if unknown:  # only --only names can be unknown here: the registry's were checked
-        diagnostic = _unknown_output(unknown[0], available, Location(loaded.source_name))
+        diagnostic = _unknown_output(unknown[0], available, COMMAND_LINE)
         provider = _installed_provider(unknown[0], loaded)
         if provider is not None:
             diagnostic = Diagnostic(

@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render(registry_schema())
     if args.write:
-        args.output.write_text(text, encoding="utf-8")
+        from compat.output import write_file
+        write_file(args.output, text)  # atomic, like every file compat writes
         return 0
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""

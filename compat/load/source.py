@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from compat.core.diagnostics import CompatError, Location
+from compat.core.inputs import read_input
 
 KeyPath = tuple[str | int, ...]
 
@@ -76,11 +77,8 @@ def load_toml_text(text: str, filename: str) -> SourceDocument:
 def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocument:
     """Read and parse a TOML file, with errors naming ``display_name``."""
     name = display_name or str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CompatError.at(Location(name), f"cannot read: {exc.strerror or exc}",
-                             hint="pass an existing registry with -r FILE") from None
+    raw = read_input(path, name, what="registry",
+                     hint="pass an existing registry with -r FILE")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -44,7 +44,8 @@ class PluginInfo:
     version: str
     source: str                      # "builtin", "entry point (dist x.y)", "inline"
     plugin: Any = field(repr=False)
-    module_file: str | None = None   # for --depfile
+    #: the files its code comes from, for --depfile
+    source_files: tuple[str, ...] = ()
 
     @property
     def hooks(self) -> list[str]:
@@ -72,8 +73,10 @@ class PluginHost:
         host.load_entry_points(named, location=location)
         return host
 
-    def register(self, plugin: Any, name: str, version: str = "0", source: str = "inline") -> None:
-        """Register ``plugin`` (a module or object) under ``name``."""
+    def register(self, plugin: Any, name: str, version: str = "0", source: str = "inline",
+                 entry_module: str | None = None) -> None:
+        """Register ``plugin`` (a module, a class or an instance) under
+        ``name``; ``entry_module`` is the module its entry point names."""
         if name in self.plugins:
             raise CompatError.at(Location("<plugins>"), f"two plugins are named '{name}' "
                                  f"({self.plugins[name].source} and {source})")
@@ -93,9 +96,8 @@ class PluginHost:
                                  f"'{other}' ({exc})" if other else
                                  f"plugin '{name}' ({source}) cannot be registered: {exc}",
                                  hint="give each entry point its own plugin object") from None
-        module = plugin if isinstance(plugin, ModuleType) else inspect.getmodule(type(plugin))
         self.plugins[name] = PluginInfo(name, version, source, plugin,
-                                        getattr(module, "__file__", None))
+                                        source_files=_source_files(plugin, entry_module))
 
     def _forget(self, name: str) -> None:
         """Undo a registration pluggy refused half-way."""
@@ -126,9 +128,10 @@ class PluginHost:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, never exit
-                raise CompatError.at(location or Location("<command line>"),
+                # the plugin's fault, not the command line's (which would be exit 2)
+                raise CompatError.at(Location(f"<plugin {name}>"),
                                      f"plugin '{name}' failed to load: {_exc_text(exc)}") from None
-            self.register(plugin, name, *describe_entry_point(ep))
+            self.register(plugin, name, *describe_entry_point(ep), entry_module=ep.module)
 
     # -- calling ------------------------------------------------------------
     def call(self, hook: str, *, location: Location | None = None,
@@ -232,7 +235,36 @@ class PluginHost:
 
     def module_files(self) -> list[Path]:
         """Source files of every loaded plugin, for ``--depfile``."""
-        return sorted({Path(p.module_file) for p in self.plugins.values() if p.module_file})
+        return sorted({Path(f) for p in self.plugins.values() for f in p.source_files})
+
+
+def _source_files(plugin: Any, entry_module: str | None) -> tuple[str, ...]:
+    """The files a plugin's behaviour comes from: the module its entry point
+    names, the module defining it (a module; a class; an instance's class
+    and its bases) and the module of every hook implementation."""
+    import sys
+    objects: list[Any] = [sys.modules.get(entry_module or "")]
+    if isinstance(plugin, ModuleType) or inspect.isclass(plugin):
+        objects.append(plugin)
+    else:
+        objects.extend(type(plugin).__mro__[:-1])  # not object itself
+    for attr in dir(plugin):
+        if attr.startswith("compat_"):
+            func = getattr(plugin, attr, None)
+            objects.append(inspect.unwrap(getattr(func, "__func__", func)) if callable(func)
+                           else None)
+    files = set()
+    for obj in objects:
+        if obj is None:
+            continue
+        try:
+            module = obj if isinstance(obj, ModuleType) else inspect.getmodule(obj)
+            found = getattr(module, "__file__", None) or inspect.getfile(obj)
+        except (TypeError, OSError, ValueError):  # built-in, or made at run time
+            continue
+        if found and Path(found).is_file():
+            files.add(str(Path(found).resolve()))
+    return tuple(sorted(files))
 
 
 def _exc_text(exc: BaseException) -> str:

@@ -36,7 +36,6 @@ Errors are :class:`~compat.core.diagnostics.CompatError` located as
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import struct
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from compat.core.diagnostics import CompatError, Location
+from compat.core.inputs import gunzip, read_input
 
 MAGIC = b"QEVM"
 FILE_VERSION = 3
@@ -111,17 +111,9 @@ def read_stream(source: str | Path | bytes, *, name: str | None = None,
         data, label = bytes(source), name or "<stream>"
     else:
         label = name or str(source)
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise CompatError.at(Location(label), f"cannot read migration stream: "
-                                 f"{exc.strerror or exc}") from None
+        data = read_input(source, label, what="migration stream")
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise CompatError.at(Location(label), f"cannot gunzip the migration stream: {exc}",
-                                 hint="check the file is complete (gzip -t FILE)") from None
+        data = gunzip(data, label, what="migration stream")
     return _Parser(data, label, instance).run()
 
 
