@@ -923,3 +923,18 @@ def test_command_line_mistakes_are_command_line_errors(args):
 def test_empty_paths_are_usage_errors(option):
     res = run_inproc("build", "--check", option, "")
     assert res.rc == 2 and "an empty path" in res.err, res
+
+
+@pytest.mark.parametrize("command", ["check", "diff", "audit"])
+def test_list_headers_cannot_drive_the_terminal(tmp_path, command):
+    """ESC/OSC bytes in a list's '# host:' header reach the report escaped."""
+    lists = []
+    for kernel, extra in (("6.12", "0x603000000013c103\n"), ("6.16", "")):
+        path = tmp_path / f"l{kernel}.reglist"
+        path.write_text(f"# kernel: {kernel}\n# host: evil\x1b]0;pwned\x07\x1b[2J\n"
+                        f"0x6030000000130000\n{extra}")
+        lists.append(str(path))
+    res = run_inproc(command, *lists)
+    assert res.rc in (0, 1), res.err
+    assert "\x1b" not in res.out and "\x07" not in res.out, res.out
+    assert "\\x1b" in res.out

@@ -6,6 +6,7 @@ import argparse
 
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
                                     kernel_for, open_loaded, print_json)
+from compat.core.style import echo
 
 _EPILOG = """\
 A register NEW adds breaks backward migration (NEW -> OLD); a register NEW
@@ -41,16 +42,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"old": old.to_json(), "new": new.to_json(), "changes": rows})
         return 1 if uncovered(rows) else 0
-    print(f"{old.name} -> {new.name}: {sum(r['change'] == 'added' for r in rows)} added, "
-          f"{sum(r['change'] == 'removed' for r in rows)} removed")
+    lines = [f"{old.name} -> {new.name}: {sum(r['change'] == 'added' for r in rows)} added, "
+             f"{sum(r['change'] == 'removed' for r in rows)} removed"]
     for r in rows:
         sign = "+" if r["change"] == "added" else "-"
-        print(f"{sign} {r['index']} {r['name'] or '(unnamed)'} [{r['qemu_name']}]")
-        print(f"    breaks {r['breaks']}; {r['covered']}")
+        lines.append(f"{sign} {r['index']} {r['name'] or '(unnamed)'} [{r['qemu_name']}]")
+        lines.append(f"    breaks {r['breaks']}; {r['covered']}")
     missing = uncovered(rows)
     if missing:
-        print(f"{len(missing)} {'register breaks' if len(missing) == 1 else 'registers break'} "
-              "migration without a registry rule; 'compat audit' prints entries to add")
+        verb = "register breaks" if len(missing) == 1 else "registers break"
+        lines.append(f"{len(missing)} {verb} migration without a registry rule; "
+                     "'compat audit' prints entries to add")
+    echo("\n".join(lines))
+    if missing:
         return 1
     return 0
 

@@ -62,6 +62,11 @@ def colour(text: str, stream: TextIO | None = None) -> str:
 
 
 def echo(text: str, stream: TextIO | None = None) -> None:
-    """Print ``text`` (coloured as :func:`colour` says) and a newline."""
+    """Print a report (coloured as :func:`colour` says) and a newline.  Text
+    that came from inputs (a list's ``# host:`` header) is shown with its
+    control characters escaped, line by line, so it cannot drive the
+    terminal; the colour added here is the only escape sequence printed."""
+    from compat.core.diagnostics import shown
     stream = stream if stream is not None else sys.stdout
+    text = "\n".join(shown(line) for line in text.split("\n"))
     print(colour(text, stream), file=stream)
