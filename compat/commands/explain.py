@@ -33,8 +33,11 @@ def run(args: argparse.Namespace) -> int:
             hint = did_you_mean(args.register, registry.registers)
             known = "" if index is None else f" ({codec.format_index(index)} is " \
                 f"{codec.decode(index).qemu_name}, not in the registry)"
-            raise CompatError.at(Location("<command line>"),
-                                 f"unknown register '{args.register}'{known}{hint}")
+            # not a usage mistake: the register is not in this registry (exit 1)
+            raise CompatError.at(Location(registry.filename),
+                                 f"unknown register '{args.register}'{known}{hint}",
+                                 hint="'compat decode INDEX' names any index; 'compat "
+                                 "new-register' scaffolds an entry")
     report = explain_register(registry, loaded.derivation, reg)
     if args.json:
         print_json(report.to_json())
