@@ -94,7 +94,7 @@ _STREAM_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9]+\.[0-9]+)(?:[.
 
 def _looks_like_stream(raw: bytes) -> bool:
     from compat.analysis.readers.stream import is_stream
-    return is_stream(raw[:64])
+    return is_stream(raw[:65536])
 
 
 def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:

@@ -61,6 +61,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "compat-guest: init reached $(uname -r)"
+stamp() { echo "compat-migrate: t=$(cut -d' ' -f1 /proc/uptime) $1"; }
 export LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
 . /compat/case.sh
 Q=/usr/bin/qemu-system-aarch64
@@ -112,22 +113,30 @@ print_stream() {
 }
 
 if [ "$MODE" = source ]; then
+  stamp source-qemu-start
   run_source "$CPU" /tmp/out.stream
+  stamp source-qemu-end
   echo "compat-migrate: source qemu exit $src_rc"
   sed 's/^/compat-migrate: source stderr: /' /tmp/src.err
   grep -a "tatus:" /tmp/src.out | tr -d '\r' | sed 's/.*\(tatus:\)/S\1/' | sort -u | sed 's/^/compat-migrate: source monitor: /'
   if [ -s /tmp/out.stream ]; then print_stream $BEGIN $END /tmp/out.stream; fi
 else
   rm -f /tmp/dst.status
+  stamp dest-qemu-start
   feed_dest | timeout 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
   status=exited
   [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
   sed 's/^/compat-migrate: dest stderr: /' /tmp/dst.err
   echo "$VERDICT status=$status exit=$rc"
-  run_source "$CPU" /tmp/self.stream
-  if [ -s /tmp/self.stream ]; then print_stream $SELF_BEGIN $SELF_END /tmp/self.stream; fi
+  stamp dest-qemu-end
+  # the destination's own stream, unless a source run of the same options already gave it
+  if [ "$SELF" != 0 ]; then
+    run_source "$CPU" /tmp/self.stream
+    if [ -s /tmp/self.stream ]; then print_stream $SELF_BEGIN $SELF_END /tmp/self.stream; fi
+  fi
 fi
+stamp done
 echo "$DONE"
 poweroff -f
 """
@@ -339,9 +348,11 @@ def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     return initramfs.build_initramfs(out, files=dict(files), init=init, packages=()), prov
 
 
-def _case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None) -> Path:
+def _case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
+               self_stream: bool = True) -> Path:
     trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
-    script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n")
+    script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n"
+              f"SELF={1 if self_stream else 0}\n")
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream
@@ -409,7 +420,11 @@ def source_stream(ctx: _Ctx, case: Case, work: Path) -> tuple[bytes, float, list
     return data, res.seconds, msgs
 
 
-def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, src_msgs) -> Outcome:
+def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, src_msgs,
+             own: bytes | None = None) -> Outcome:
+    """Migrate ``stream`` into the destination; ``own`` is the destination's own
+    outgoing stream when a source run with the destination's options already
+    made it (the destination guest then skips making it again)."""
     d = ctx.out / case.name
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -424,7 +439,7 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
         (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
-    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream)
+    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None)
     progress(f"{case.name}: destination {case.destination}")
     res = _boot(ctx, case.destination, [base, extra], f"{case.name}: destination ({case.destination})")
     for f in d.glob("*.cpio"):
@@ -440,7 +455,12 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     src_name = f"source-linux-{kernels.release_of(case.source)[0]}.{kernels.release_of(case.source)[1]}.qevm.gz"
     dst_name = f"destination-linux-{kernels.release_of(case.destination)[0]}.{kernels.release_of(case.destination)[1]}.qevm.gz"
     (d / src_name).write_bytes(gzip.compress(stream, 9, mtime=0))
-    own = _streams(res.console, SELF_BEGIN, SELF_END)
+    if own is None:
+        own = _streams(res.console, SELF_BEGIN, SELF_END)
+    stamps = {m.split()[1]: float(m.split()[0][2:]) for m in _lines(res.console, "compat-migrate: t=")
+              if len(m.split()) == 2}
+    src_stamps = {m.split()[1]: float(m.split()[0][2:]) for m in (src_msgs or [])
+                  if m.startswith("t=") and len(m.split()) == 2}
     info = {
         "case": case.name, "verdict": "pass" if ok else "fail", "status": status, "exit_code": rc,
         "qemu_messages": messages,
@@ -453,7 +473,8 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
                             "-display none -nodefaults -S -monitor stdio"},
         "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": "max",
                 "machine": boot_mod.DEFAULT_MACHINE},
-        "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1)},
+        "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1),
+                    "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
     }
     (d / "source.cpregs").write_text(cpregs_text(stream, src_name, {
@@ -502,7 +523,11 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                 report(f"source {key[0]} QEMU {key[1]} {key[2]} -cpu {key[3]}: {size} ({r[1]:.1f} s)")
                 return r
             streams = dict(zip(uniq, pool.map(src, uniq)))
-            futures = [pool.submit(run_case, ctx, c, *streams[keys[c]]) for c in cases]
+            def own(c):
+                # a source run with the destination's options already gave its outgoing stream
+                key = (c.destination, c.qemu, c.machine, c.destination_cpu)
+                return streams[key][0] if key in streams else None
+            futures = [pool.submit(run_case, ctx, c, *streams[keys[c]], own(c)) for c in cases]
             for i, f in enumerate(futures, 1):
                 o = f.result()
                 results.append(o)
