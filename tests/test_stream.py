@@ -160,3 +160,22 @@ def test_real_level9_oracle_stream_is_a_stream():
     from compat.analysis.readers.stream import is_stream
     for p in sorted((ROOT / "tests/data/real-migrations").glob("*/*.qevm.gz")):
         assert is_stream(p.read_bytes()), p
+
+
+def test_cpregs_value_lists_carry_values(tmp_path):
+    """``INDEX VALUE`` lists (what ``compat lab migrate`` checks in) keep the
+    values, so value rules see the source's PSCI version."""
+    from compat.analysis.reglist import read_reglist
+    values = reglist_values(REGLISTS / "n1-linux-6.12.reglist", {PSCI: 0x10003})
+    src = tmp_path / "source.cpregs"
+    src.write_text("# kernel: 6.16.12+deb13\n# cpregs: with values\n"
+                   + "".join(f"0x{i:016x} 0x{v:x}\n" for i, v in sorted(values.items())))
+    rl = read_reglist(src)
+    assert rl.format == "cpregs" and rl.values[PSCI] == 0x10003 and str(rl.kernel).startswith("6.16")
+    assert len(rl.indices) == len(values)
+    res = run_compat("check", str(src), str(REGLISTS / "n1-linux-6.12.reglist"), "--rules", "tolerances")
+    assert res.rc == 1 and "the source's recorded value" in res.out and "fw reg 0" in res.out
+    bad = tmp_path / "bad.cpregs"
+    bad.write_text("# kernel: 6.12\n0x6030000000140000 0x10001\n0x6030000000140000 0x10001\n")
+    res = run_compat("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc != 0 and "listed twice" in res.err and "Traceback" not in res.err

@@ -32,6 +32,10 @@ _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$
 
 PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
 STREAM = "qemu-stream"
+#: ``INDEX VALUE`` per line: a cpreg list with values, as ``compat lab migrate``
+#: writes it (``source.cpregs``) from a migration stream
+CPREGS = "cpregs"
+_CPREG_LINE = re.compile(r"^(0x[0-9a-fA-F]{16})\s+(0x[0-9a-fA-F]+|[0-9]+)$")
 
 _EXPECTED = ("expected one hex register index per line (0x603000000013c103), a kernel "
              "selftest initializer (ARM64_SYS_REG(3, 0, 2, 0, 3),) or QEMU trace lines "
@@ -140,6 +144,9 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
         if code:
             lines.append((number, code, raw))
 
+    pairs = [_CPREG_LINE.match(code) for _, code, _ in lines]
+    if lines and all(pairs):
+        return _cpregs(name, headers, lines, pairs, kernel, host)
     kinds = [(number, code, raw, _classify(code)) for number, code, raw in lines]
     if any(kind == TRACE for *_, kind in kinds):
         # a log: every 64-bit index in it, plus lines that are an index or a
@@ -162,6 +169,26 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
             indices.add(value)
     the_kernel, the_host, description = _identity(name, headers, kernel, host)
     return RegList(name, the_host, the_kernel, tuple(sorted(indices)), fmt, description)
+
+
+def _cpregs(name, headers, lines, pairs, kernel, host) -> RegList:
+    """A cpreg list with values (``INDEX VALUE`` per line); the values feed the
+    value rules and tolerance tests as a migration stream's would."""
+    values: dict[int, int] = {}
+    for (number, code, _), m in zip(lines, pairs):
+        try:
+            index = codec.parse_index(m.group(1))
+        except codec.CodecError as exc:
+            raise CompatError.at(Location(name, number), str(exc), hint=_EXPECTED) from None
+        value = int(m.group(2), 0)
+        if value >= 1 << 64:
+            raise CompatError.at(Location(name, number), f"value {m.group(2)} does not fit 64 bits")
+        if index in values:
+            raise CompatError.at(Location(name, number), f"register 0x{index:016x} is listed twice")
+        values[index] = value
+    the_kernel, the_host, description = _identity(name, headers, kernel, host)
+    return RegList(name, the_host, the_kernel, tuple(sorted(values)), CPREGS,
+                   description or "cpreg list with values", values=values)
 
 
 def _strip_c_comments(line: str, in_comment: bool) -> tuple[str, bool]:

@@ -373,7 +373,9 @@ class Simulator:
                 continue
             local = (destination.values or {}).get(reg.index, limit.default)
             if source.values is not None and reg.index in source.values:
-                value, origin = source.values[reg.index], "the source stream's value"
+                value = source.values[reg.index]
+                origin = ("the source stream's value" if source.format == "qemu-stream"
+                          else "the source's recorded value")
             elif reg.index in pins:
                 value, origin = pins[reg.index][0], f"pinned by {pins[reg.index][1]}"
             elif reg.index in rules.written:
