@@ -68,6 +68,8 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
     info = json.loads((case_dir / "case.json").read_text())
     if info["verdict"] == "source-error":
         pytest.skip("the source QEMU refused its options: no migration to predict")
+    if info["verdict"] == "error":
+        pytest.skip(f"the lab recorded no verdict: {info['qemu_messages']}")
     got = predict(case_dir, info)
     real_ok = info["verdict"] == "pass"
     assert got["ok"] == real_ok, (
@@ -76,9 +78,20 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
     if not real_ok:
         named = qemu_named_registers(info["qemu_messages"])
         predicted = {int(f["index"], 16) for f in got["failures"]}
-        assert named, f"QEMU named no register: {info['qemu_messages']}"
-        assert named & predicted, (f"QEMU names {sorted(hex(i) for i in named)}, "
-                                   f"compat check {sorted(hex(i) for i in predicted)}")
+        kinds = {f["kind"] for f in got["failures"]}
+        said = " ".join(info["qemu_messages"])
+        if named:
+            assert named & predicted, (f"QEMU names {sorted(hex(i) for i in named)}, "
+                                       f"compat check {sorted(hex(i) for i in predicted)}")
+        elif "cpreg_vmstate_array_len" in said:
+            # QEMU 10.0: the incoming list is longer than the local one; the vmstate
+            # length check (VMSTATE_INT32_POSITIVE_LE) fails before any register is read
+            assert "length" in kinds, got["failures"]
+        else:
+            # QEMU 10.0's cpu_post_load() returns -1 at a register the destination
+            # lacks without naming it ("error while loading state ... device 'cpu'")
+            assert info["qemu"]["version"] == "10.0" and "device 'cpu'" in said, said
+            assert "unknown-register" in kinds, got["failures"]
 
 
 # -- one real migration (slow: two boots of Debian kernels under TCG) --------------------------

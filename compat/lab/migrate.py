@@ -36,6 +36,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
 from compat.lab import initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
@@ -48,6 +49,9 @@ TRACE_EVENTS = ("tolerate_cpreg_*", "cpu_post_load")
 #: packages never needed inside the guest (firmware, data, systemd)
 _SKIP = re.compile(r"^(qemu-system-(data|common|gui)|ipxe-qemu|seabios|systemd.*|opensysusers|"
                    r"sysuser-helper|libc-gconv-modules-extra|gcc-\d+-base|.*-modules(-db)?)$")
+#: RAM of the inner VM (MiB): the source QEMU reads every page of it when it migrates,
+#: which under TCG is most of a source guest's time (64 MiB: ~85 s on a busy 2-core host)
+GUEST_RAM = 16
 BEGIN, END = "=====COMPAT-STREAM-BEGIN", "=====COMPAT-STREAM-END"
 SELF_BEGIN, SELF_END = "=====COMPAT-SELF-BEGIN", "=====COMPAT-SELF-END"
 VERDICT = "compat-migrate: verdict"
@@ -65,7 +69,7 @@ stamp() { echo "compat-migrate: t=$(cut -d' ' -f1 /proc/uptime) $1"; }
 export LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
 . /compat/case.sh
 Q=/usr/bin/qemu-system-aarch64
-COMMON="-M $MACHINE -accel kvm -smp 1 -m 64 -display none -nodefaults -S -monitor stdio"
+COMMON="-M $MACHINE -accel kvm -smp 1 -m $GUEST_RAM -display none -nodefaults -S -monitor stdio"
 
 # feed_source OUT: monitor commands for a source QEMU (migrate, wait, quit)
 feed_source() {
@@ -85,7 +89,7 @@ feed_source() {
 # run_source CPU OUT: start QEMU, migrate to OUT, quit
 run_source() {
   rm -f /tmp/src.out /tmp/src.err "$2"
-  feed_source "$2" | timeout 150 $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
+  feed_source "$2" | timeout -s KILL 150 $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
   src_rc=$?
 }
 
@@ -123,7 +127,7 @@ if [ "$MODE" = source ]; then
 else
   rm -f /tmp/dst.status
   stamp dest-qemu-start
-  feed_dest | timeout 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
+  feed_dest | timeout -s KILL 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
   status=exited
   [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
@@ -341,7 +345,7 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
 def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     """The cached base initramfs for ``qemu`` (busybox, QEMU, libraries, /init)."""
     files, prov = qemu_bundle(apt, qemu)
-    key = hashlib.sha256(GUEST_INIT.encode() + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(GUEST_INIT.encode() + str(GUEST_RAM).encode() + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
     out = apt.cache / "initramfs" / f"migrate-{prov['suite']}-{key}.cpio"
     if out.exists():
         return out, prov
@@ -349,7 +353,7 @@ def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     progress(f"building the guest initramfs (QEMU {prov['qemu-system-arm']})")
     init = GUEST_INIT.replace("$BEGIN", BEGIN).replace("$END", END) \
         .replace("$SELF_BEGIN", SELF_BEGIN).replace("$SELF_END", SELF_END) \
-        .replace("$VERDICT", VERDICT).replace("$DONE", DONE)
+        .replace("$VERDICT", VERDICT).replace("$DONE", DONE).replace("$GUEST_RAM", str(GUEST_RAM))
     return initramfs.build_initramfs(out, files=dict(files), init=init, packages=()), prov
 
 
@@ -446,8 +450,12 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     base, prov = ctx.bases[case.qemu]
     if stream is None:
         # the source QEMU itself refused (e.g. an unknown -cpu property): no migration
-        msgs = [m[len("source stderr: "):] for m in src_msgs if m.startswith("source stderr: ")]
-        info = {"case": case.name, "verdict": "source-error", "status": "none", "exit_code": None,
+        msgs = [m[len("source stderr: "):] if m.startswith("source stderr: ") else m
+                for m in src_msgs if m.startswith(("source stderr: ", "source monitor: ",
+                                                   "source qemu exit", "lab error: "))]
+        lab = any(m.startswith("lab error: ") for m in msgs)
+        info = {"case": case.name, "verdict": "error" if lab else "source-error", "status": "none",
+                "exit_code": None,
                 "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
@@ -482,7 +490,7 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
         "destination": {"kernel": case.destination, "package": f"{kd.package} {kd.version} ({kd.suite})",
                         "cpu": case.destination_cpu, "stream": dst_name if own else None},
         "qemu": {"version": case.qemu, "machine": case.machine, **prov,
-                 "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m 64 "
+                 "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m {GUEST_RAM} "
                             "-display none -nodefaults -S -monitor stdio"},
         "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": "max",
                 "machine": boot_mod.DEFAULT_MACHINE},
@@ -501,6 +509,25 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     (d / "console.txt").write_text("\n".join(l for l in res.console.replace("\r", "").splitlines()
                                              if not re.fullmatch(r"[A-Za-z0-9+/=]{20,}", l)) + "\n")
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
+
+
+def _first_line(exc: CompatError) -> str:
+    return exc.diagnostics[0].message.splitlines()[0] if exc.diagnostics else str(exc).splitlines()[0]
+
+
+def _lab_failure(ctx: _Ctx, case: Case, exc) -> Outcome:
+    """A destination guest that did not finish: recorded as verdict ``error``."""
+    d = ctx.out / case.name
+    d.mkdir(parents=True, exist_ok=True)
+    for f in d.glob("*.cpio"):
+        f.unlink()
+    msgs = ["lab error: " + _first_line(exc)]
+    info = {"case": case.name, "verdict": "error", "status": "none", "exit_code": None,
+            "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
+            "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
+            "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
+    (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return Outcome(case, False, "none", None, msgs, d, 0.0, info)
 
 
 def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: str | None = None,
@@ -537,7 +564,10 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                     for c in cases if (c.destination, c.qemu, c.machine, c.destination_cpu) == key)
                 w = work / f"src{uniq.index(key)}"
                 w.mkdir(exist_ok=True)
-                r = source_stream(ctx, c, w)
+                try:
+                    r = source_stream(ctx, c, w)
+                except CompatError as exc:
+                    r = (None, 0.0, ["lab error: " + _first_line(exc)])
                 size = f"stream of {len(r[0])} bytes" if r[0] else "NO stream (source QEMU failed)"
                 report(f"source {key[0]} QEMU {key[1]} {key[2]} -cpu {key[3]}: {size} ({r[1]:.1f} s)")
                 return r
@@ -574,7 +604,10 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                     if isinstance(what, tuple):
                         streams[what] = f.result()
                         continue
-                    o = f.result()
+                    try:
+                        o = f.result()
+                    except CompatError as exc:
+                        o = _lab_failure(ctx, what, exc)
                     results.append(o)
                     first = next((m for m in o.messages if "error" in m.lower()
                                   or "could not" in m.lower() or "failed" in m.lower()), "")
