@@ -104,7 +104,7 @@ def test_one_real_migration_agrees_with_compat_check(tmp_path):
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (.ci/run installs them)")
     case = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0"
-    proc = _compat("lab", "migrate", case, "-o", str(tmp_path), "--timeout", "240", timeout=900)
+    proc = _compat("lab", "migrate", case, "-o", str(tmp_path), timeout=1500)
     assert proc.returncode == 0, proc.stderr
     (case_dir,) = [p.parent for p in tmp_path.glob("*/case.json")]
     info = json.loads((case_dir / "case.json").read_text())

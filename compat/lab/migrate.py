@@ -89,7 +89,7 @@ feed_source() {
 # run_source CPU OUT: start QEMU, migrate to OUT, quit
 run_source() {
   rm -f /tmp/src.out /tmp/src.err "$2"
-  feed_source "$2" | timeout -s KILL 150 $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
+  feed_source "$2" | timeout -s KILL $GUARD $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
   src_rc=$?
 }
 
@@ -123,11 +123,14 @@ if [ "$MODE" = source ]; then
   echo "compat-migrate: source qemu exit $src_rc"
   sed 's/^/compat-migrate: source stderr: /' /tmp/src.err
   grep -a "tatus:" /tmp/src.out | tr -d '\r' | sed 's/.*\(tatus:\)/S\1/' | sort -u | sed 's/^/compat-migrate: source monitor: /'
+  if [ "$src_rc" != 0 ]; then
+    tr -d '\r' < /tmp/src.out | grep -av "^(qemu) *info migrate *$" | tail -n 4 | sed 's/^/compat-migrate: source monitor tail: /'
+  fi
   if [ -s /tmp/out.stream ]; then print_stream $BEGIN $END /tmp/out.stream; fi
 else
   rm -f /tmp/dst.status
   stamp dest-qemu-start
-  feed_dest | timeout -s KILL 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
+  feed_dest | timeout -s KILL $GUARD $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
   status=exited
   [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
@@ -345,7 +348,8 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
 def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     """The cached base initramfs for ``qemu`` (busybox, QEMU, libraries, /init)."""
     files, prov = qemu_bundle(apt, qemu)
-    key = hashlib.sha256(GUEST_INIT.encode() + str(GUEST_RAM).encode() + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(GUEST_INIT.encode() + str(GUEST_RAM).encode()
+                         + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
     out = apt.cache / "initramfs" / f"migrate-{prov['suite']}-{key}.cpio"
     if out.exists():
         return out, prov
@@ -358,10 +362,10 @@ def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
 
 
 def _case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
-               self_stream: bool = True) -> Path:
+               self_stream: bool = True, guard: float = 150) -> Path:
     trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
     script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n"
-              f"SELF={1 if self_stream else 0}\n")
+              f"SELF={1 if self_stream else 0}\nGUARD={int(guard)}\n")
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream
@@ -430,9 +434,15 @@ def _boot(ctx: _Ctx, abi: str, initrds, where: str):
     return res
 
 
+def _guard(ctx: _Ctx) -> float:
+    """Seconds the guest gives its inner QEMU: the boot's timeout less the time to
+    reach init and print the stream (QEMU runs on 7.x kernels took up to ~190 s)."""
+    return max(60.0, ctx.timeout - 120)
+
+
 def source_stream(ctx: _Ctx, case: Case, work: Path) -> tuple[bytes, float, list[str]]:
     base, _ = ctx.bases[case.qemu]
-    extra = _case_cpio(work, "source", case, case.source_cpu, None)
+    extra = _case_cpio(work, "source", case, case.source_cpu, None, guard=_guard(ctx))
     res = _boot(ctx, case.source, [base, extra], f"{case.name}: source ({case.source})")
     data = _streams(res.console, BEGIN, END)
     msgs = _lines(res.console, "compat-migrate: ")
@@ -451,9 +461,13 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     if stream is None:
         # the source QEMU itself refused (e.g. an unknown -cpu property): no migration
         msgs = [m[len("source stderr: "):] if m.startswith("source stderr: ") else m
-                for m in src_msgs if m.startswith(("source stderr: ", "source monitor: ",
+                for m in src_msgs if m.startswith(("source stderr: ", "source monitor",
                                                    "source qemu exit", "lab error: "))]
         lab = any(m.startswith("lab error: ") for m in msgs)
+        if "source qemu exit 137" in msgs:
+            # killed at the guest's guard: the source QEMU hung, it refused nothing
+            lab = True
+            msgs.append("lab error: the source QEMU did not finish within its guard (killed; raise --timeout)")
         info = {"case": case.name, "verdict": "error" if lab else "source-error", "status": "none",
                 "exit_code": None,
                 "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
@@ -462,7 +476,8 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
         (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
-    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None)
+    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
+                       guard=_guard(ctx))
     progress(f"{case.name}: destination {case.destination}")
     res = _boot(ctx, case.destination, [base, extra], f"{case.name}: destination ({case.destination})")
     for f in d.glob("*.cpio"):
@@ -531,7 +546,7 @@ def _lab_failure(ctx: _Ctx, case: Case, exc) -> Outcome:
 
 
 def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: str | None = None,
-            timeout: float = 300, jobs: int = 2, report=print) -> list[Outcome]:
+            timeout: float = 600, jobs: int = 2, report=print) -> list[Outcome]:
     """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
