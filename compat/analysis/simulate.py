@@ -60,7 +60,9 @@ from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
 
 COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
-RULES_MODES = (COMPAT_PROPS, TOLERANCES, NONE)
+#: the tolerances QEMU 11.1 ships (compat.qemu.tolerance.SHIPPED), not compat's whole list
+QEMU_11_1 = "qemu-11.1"
+RULES_MODES = (COMPAT_PROPS, TOLERANCES, QEMU_11_1, NONE)
 
 LENGTH_ERROR = "failed to load cpu:cpreg_vmstate_array_len"
 LOAD_ERROR = "error while loading state for instance 0x0 of device 'cpu'"
@@ -243,7 +245,8 @@ class Simulator:
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
                            written=self._written(features))
         tolerated, tests = set(), {}
-        for tolerance in self._tolerances:
+        shipped = tolerances(self.registry, mode[len("qemu-"):]) if mode == QEMU_11_1 else None
+        for tolerance in shipped if shipped is not None else self._tolerances:
             if tolerance.kind == NOT_ON_BOTH_ENDS:
                 tolerated.add(tolerance.index)
             else:
@@ -465,5 +468,5 @@ def simulate(source: RegList, destination: RegList, registry: Registry, *,
     return sim.simulate(source, destination, sim.rule_set(rules, machine, features))
 
 
-__all__ = ["COMPAT_PROPS", "TOLERANCES", "NONE", "RULES_MODES", "Failure", "MigrationResult",
+__all__ = ["COMPAT_PROPS", "TOLERANCES", "QEMU_11_1", "NONE", "RULES_MODES", "Failure", "MigrationResult",
            "RuleSet", "Simulator", "simulate", "direction_of"]
