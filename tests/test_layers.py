@@ -11,8 +11,8 @@ from conftest import ROOT
 LAYERS = {
     "core": 1,
     "qemu": 2, "output": 2, "cli": 2,
-    "analysis": 3, "plugin": 3, "lab": 3,
-    "load": 4, "plugins": 4,
+    "analysis": 3, "plugin": 3,
+    "load": 4, "plugins": 4, "lab": 4,
     "commands": 5, "testing": 5, "__main__": 5,
 }
 
