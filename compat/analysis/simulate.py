@@ -333,7 +333,10 @@ class Simulator:
                           f"(value & {test.mask:#x} == {test.value:#x})")
             bad.append((index, detail))
         incoming = len(src) - accepted
-        too_long = incoming > len(dst)
+        # QEMU with the cpreg tolerances (11.1) sizes the incoming arrays for the
+        # stream: 268 entries into 267 loaded, and cpu_post_load() then names the
+        # register ("... in the incoming stream but unknown on the destination")
+        too_long = incoming > len(dst) and rules.mode not in (TOLERANCES, QEMU_11_1)
         for index, detail in bad:
             what = f"register {codec.format_index(index)} ({codec.decode(index).qemu_name})"
             if too_long:
