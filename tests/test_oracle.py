@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "real-migrations"
 CASES = sorted(p.parent for p in DATA.glob("*/case.json"))
-RULES = {"10.0": "none", "11.1": "tolerances"}
+#: the rules each real QEMU applies: 10.0 has none; 11.1 ships the tolerances of
+#: compat.qemu.tolerance.SHIPPED (compat's own list, --rules tolerances, adds PMMIR_EL1)
+RULES = {"10.0": "none", "11.1": "qemu-11.1"}
 
 
 def _compat(*args, timeout=600):
@@ -27,22 +29,33 @@ def _compat(*args, timeout=600):
 
 
 def qemu_named_registers(messages: list[str]) -> set[int]:
-    """The register indexes QEMU's messages name: a 64-bit index written out,
-    or ``fw reg N`` (KVM_REG_ARM_FW_REG(N), as kvm_arm_put_registers says)."""
+    """The register indexes QEMU's error messages name: a 64-bit index written
+    out, ``fw reg N`` (KVM_REG_ARM_FW_REG(N), as kvm_arm_put_registers says),
+    ``fw feat reg N`` (KVM_REG_ARM_FW_FEAT_BMAP_REG(N)) or ``system register
+    op0:A op1:B crn:C crm:D op2:E`` (ARM64_SYS_REG, as QEMU 11.1's
+    cpu_post_load says).  Trace lines of tolerated registers and registers the
+    destination merely skips are not errors."""
     out = set()
     for m in messages:
+        if m.startswith("tolerate_cpreg_") or "skip it" in m:
+            continue
         out |= {int(x, 16) for x in re.findall(r"0x(60[0-9a-f]{14})\b", m)}
         out |= {0x6030000000140000 | int(n) for n in re.findall(r"\bfw reg (\d+)\b", m)}
+        out |= {0x6030000000160000 | int(n) for n in re.findall(r"\bfw feat reg (\d+)\b", m)}
+        for op0, op1, crn, crm, op2 in re.findall(
+                r"op0:(\d+) op1:(\d+) crn:(\d+) crm:(\d+) op2:(\d+)", m):
+            out.add(0x6030000000130000 | int(op0) << 14 | int(op1) << 11 | int(crn) << 7
+                    | int(crm) << 3 | int(op2))
     return out
 
 
-def predict(case_dir: Path, info: dict, tmp: Path) -> dict:
-    import gzip
-    # gunzipped copies: the reader's sniffing of a level-9 gzip stream is still to fix (see the report)
-    src = tmp / info["source"]["stream"][:-3]
-    src.write_bytes(gzip.decompress((case_dir / info["source"]["stream"]).read_bytes()))
-    dst = tmp / info["destination"]["stream"][:-3]
-    dst.write_bytes(gzip.decompress((case_dir / info["destination"]["stream"]).read_bytes()))
+def predict(case_dir: Path, info: dict, *, streams: bool = False) -> dict:
+    """``compat check SOURCE DESTINATION --rules R --json`` on the case's cpreg
+    lists with values (``*.cpregs``, checked in) or its gzipped streams."""
+    if streams:
+        src, dst = case_dir / info["source"]["stream"], case_dir / info["destination"]["stream"]
+    else:
+        src, dst = case_dir / "source.cpregs", case_dir / "destination.cpregs"
     proc = _compat("check", str(src), str(dst), "--rules", RULES[info["qemu"]["version"]], "--json")
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads(proc.stdout)
@@ -57,7 +70,9 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
     info = json.loads((case_dir / "case.json").read_text())
     if info["verdict"] == "source-error":
         pytest.skip("the source QEMU refused its options: no migration to predict")
-    got = predict(case_dir, info, tmp_path)
+    if info["verdict"] == "error":
+        pytest.skip(f"the lab recorded no verdict: {info['qemu_messages']}")
+    got = predict(case_dir, info)
     real_ok = info["verdict"] == "pass"
     assert got["ok"] == real_ok, (
         f"compat check says {'pass' if got['ok'] else 'fail'}, real QEMU {info['verdict']}: "
@@ -65,9 +80,20 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
     if not real_ok:
         named = qemu_named_registers(info["qemu_messages"])
         predicted = {int(f["index"], 16) for f in got["failures"]}
-        assert named, f"QEMU named no register: {info['qemu_messages']}"
-        assert named & predicted, (f"QEMU names {sorted(hex(i) for i in named)}, "
-                                   f"compat check {sorted(hex(i) for i in predicted)}")
+        kinds = {f["kind"] for f in got["failures"]}
+        said = " ".join(info["qemu_messages"])
+        if named:
+            assert named & predicted, (f"QEMU names {sorted(hex(i) for i in named)}, "
+                                       f"compat check {sorted(hex(i) for i in predicted)}")
+        elif "cpreg_vmstate_array_len" in said:
+            # QEMU 10.0: the incoming list is longer than the local one; the vmstate
+            # length check (VMSTATE_INT32_POSITIVE_LE) fails before any register is read
+            assert "length" in kinds, got["failures"]
+        else:
+            # QEMU 10.0's cpu_post_load() returns -1 at a register the destination
+            # lacks without naming it ("error while loading state ... device 'cpu'")
+            assert info["qemu"]["version"] == "10.0" and "device 'cpu'" in said, said
+            assert "unknown-register" in kinds, got["failures"]
 
 
 # -- one real migration (slow: two boots of Debian kernels under TCG) --------------------------
@@ -80,12 +106,26 @@ def test_one_real_migration_agrees_with_compat_check(tmp_path):
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (.ci/run installs them)")
     case = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0"
-    proc = _compat("lab", "migrate", case, "-o", str(tmp_path), "--timeout", "240", timeout=900)
+    proc = _compat("lab", "migrate", case, "-o", str(tmp_path), timeout=1500)
     assert proc.returncode == 0, proc.stderr
     (case_dir,) = [p.parent for p in tmp_path.glob("*/case.json")]
     info = json.loads((case_dir / "case.json").read_text())
     assert info["verdict"] == "fail"
     assert 0x6030000000140000 in qemu_named_registers(info["qemu_messages"])
-    got = predict(case_dir, info, tmp_path)
+    got = predict(case_dir, info, streams=True)
     assert not got["ok"]
     assert "0x6030000000140000" in {f["index"] for f in got["failures"]}
+
+
+def test_stock_11_1_does_not_tolerate_pmmir_but_compats_list_does():
+    """7.3 -> 7.2 (PMMIR_EL1 only on 7.3): compat's proposed tolerances pass it,
+    the tolerances QEMU 11.1 ships do not (the streams are real; the lab has
+    not recorded 11.1's verdict yet, see the README)."""
+    case = DATA / "7.3-to-7.2_qemu11.1_virt-11.0"
+    if not (case / "destination.cpregs").exists():
+        pytest.skip("no 7.3 -> 7.2 lists checked in")
+    src, dst = case / "source.cpregs", case / "destination.cpregs"
+    stock = json.loads(_compat("check", str(src), str(dst), "--rules", "qemu-11.1", "--json").stdout)
+    ours = json.loads(_compat("check", str(src), str(dst), "--rules", "tolerances", "--json").stdout)
+    assert not stock["ok"] and {f["index"] for f in stock["failures"]} == {"0x603000000013c4f6"}
+    assert ours["ok"]

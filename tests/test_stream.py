@@ -138,3 +138,44 @@ def test_real_tcg_stream_in_check():
     res = run_compat("check", str(src), str(STREAMS / "qemu-7.2-tcg-a57-virt-7.0.qevm.gz"),
                      "--from-kernel", "6.12", "--to-kernel", "6.12")
     assert res.rc == 1 and "Traceback" not in res.err   # max has registers a57 lacks
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_gzipped_streams_are_recognised_at_every_level(tmp_path, level):
+    """gzip -9 can spend the first ~100 bytes on Huffman tables: the sniffing
+    must decompress until the QEVM magic comes out, not stop at 64 bytes."""
+    from compat.analysis.readers.stream import is_stream
+    raw = _real("qemu-7.2-tcg-max-virt.qevm.gz")
+    packed = gzip.compress(raw, level, mtime=0)
+    assert is_stream(packed) and is_stream(raw)
+    assert not is_stream(gzip.compress(b"0x6030000000140000\n" * 50, level))
+    path = tmp_path / "n1-linux-6.12.qevm.gz"
+    path.write_bytes(packed)
+    from compat.analysis.reglist import read_reglist
+    rl = read_reglist(path)
+    assert rl.values is not None and len(rl.indices) == 304
+
+
+def test_real_level9_oracle_stream_is_a_stream():
+    from compat.analysis.readers.stream import is_stream
+    for p in sorted((ROOT / "tests/data/real-migrations").glob("*/*.qevm.gz")):
+        assert is_stream(p.read_bytes()), p
+
+
+def test_cpregs_value_lists_carry_values(tmp_path):
+    """``INDEX VALUE`` lists (what ``compat lab migrate`` checks in) keep the
+    values, so value rules see the source's PSCI version."""
+    from compat.analysis.reglist import read_reglist
+    values = reglist_values(REGLISTS / "n1-linux-6.12.reglist", {PSCI: 0x10003})
+    src = tmp_path / "source.cpregs"
+    src.write_text("# kernel: 6.16.12+deb13\n# cpregs: with values\n"
+                   + "".join(f"0x{i:016x} 0x{v:x}\n" for i, v in sorted(values.items())))
+    rl = read_reglist(src)
+    assert rl.format == "cpregs" and rl.values[PSCI] == 0x10003 and str(rl.kernel).startswith("6.16")
+    assert len(rl.indices) == len(values)
+    res = run_compat("check", str(src), str(REGLISTS / "n1-linux-6.12.reglist"), "--rules", "tolerances")
+    assert res.rc == 1 and "the source's recorded value" in res.out and "fw reg 0" in res.out
+    bad = tmp_path / "bad.cpregs"
+    bad.write_text("# kernel: 6.12\n0x6030000000140000 0x10001\n0x6030000000140000 0x10001\n")
+    res = run_compat("check", str(bad), str(REGLISTS / "n1-linux-6.12.reglist"))
+    assert res.rc != 0 and "listed twice" in res.err and "Traceback" not in res.err

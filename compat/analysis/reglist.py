@@ -36,6 +36,10 @@ _FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$
 
 PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
 STREAM = "qemu-stream"
+#: ``INDEX VALUE`` per line: a cpreg list with values, as ``compat lab migrate``
+#: writes it (``source.cpregs``) from a migration stream
+CPREGS = "cpregs"
+_CPREG_LINE = re.compile(r"^(0x[0-9a-fA-F]{16})\s+(0x[0-9a-fA-F]+|[0-9]+)$")
 
 #: A line that tries to be a register: read it, or report it (never skip it as log text).
 _REGISTER_LIKE = re.compile(r"^(?:0[xX]|\d\w*[,;]?$|ARM64_|KVM_REG)")
@@ -101,7 +105,7 @@ _STREAM_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9]+\.[0-9]+)(?:[.
 
 def _looks_like_stream(raw: bytes) -> bool:
     from compat.analysis.readers.stream import is_stream
-    return is_stream(raw[:64])
+    return is_stream(raw[:65536])
 
 
 def _from_stream(raw: bytes, name: str, *, kernel, host) -> RegList:
@@ -156,6 +160,9 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
         raise CompatError.at(Location(name, opened), "a '/*' comment is never closed",
                              hint="close it with '*/'; everything after it would be ignored")
 
+    pairs = [_CPREG_LINE.match(code) for _, code, _ in lines]
+    if lines and all(pairs):
+        return _cpregs(name, headers, lines, pairs, kernel, host)
     kinds = [(number, code, raw, _classify(code)) for number, code, raw in lines]
     if any(kind == TRACE for *_, kind in kinds):
         # a log: every 64-bit index in it, plus lines that are an index or a
@@ -188,6 +195,26 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
                              hint="a KVM_GET_REG_LIST dump lists hundreds of registers; "
                                   "is this the right file?")
     return RegList(name, the_host, the_kernel, tuple(sorted(indices)), fmt, description)
+
+
+def _cpregs(name, headers, lines, pairs, kernel, host) -> RegList:
+    """A cpreg list with values (``INDEX VALUE`` per line); the values feed the
+    value rules and tolerance tests as a migration stream's would."""
+    values: dict[int, int] = {}
+    for (number, code, _), m in zip(lines, pairs):
+        try:
+            index = codec.parse_index(m.group(1))
+        except codec.CodecError as exc:
+            raise CompatError.at(Location(name, number), str(exc), hint=_EXPECTED) from None
+        value = int(m.group(2), 0)
+        if value >= 1 << 64:
+            raise CompatError.at(Location(name, number), f"value {m.group(2)} does not fit 64 bits")
+        if index in values:
+            raise CompatError.at(Location(name, number), f"register 0x{index:016x} is listed twice")
+        values[index] = value
+    the_kernel, the_host, description = _identity(name, headers, kernel, host)
+    return RegList(name, the_host, the_kernel, tuple(sorted(values)), CPREGS,
+                   description or "cpreg list with values", values=values)
 
 
 def _strip_c_comments(line: str, in_comment: bool) -> tuple[str, bool]:

@@ -13,7 +13,10 @@ rules:
   compat-props  the machine type's x-mig-hidden-regs / x-mig-safe-missing-regs
                 (default when --machine is given); a feature the machine type
                 must refuse fails with the guard's message
-  tolerances    QEMU master's cpreg migration tolerances (no machine type)
+  tolerances    QEMU's cpreg migration tolerances for every register the
+                registry implies (what compat's mig-tolerances output adds)
+  qemu-11.1     only the tolerances QEMU 11.1 ships (TCR2_EL1, PIRE0_EL1,
+                PIR_EL1, BMAP_2): what a stock 11.1 does
   none          plain QEMU without rules (default without --machine)
 
 Register lists: one hex index per line (KVM_GET_REG_LIST), kernel selftest

@@ -67,8 +67,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="results directory (one subdirectory per case)")
     m.add_argument("--qemu", metavar="PATH", help="the host's qemu-system-aarch64 (default: on PATH)")
     m.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
-    m.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
-                   help="per boot (default: 300)")
+    m.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
+                   help="per guest boot; the inner QEMU gets this less 120 s (default: 600)")
     m.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
                    help="boots at once (default: 2)")
 

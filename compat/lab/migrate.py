@@ -32,10 +32,11 @@ import re
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
 from compat.lab import initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
@@ -48,6 +49,9 @@ TRACE_EVENTS = ("tolerate_cpreg_*", "cpu_post_load")
 #: packages never needed inside the guest (firmware, data, systemd)
 _SKIP = re.compile(r"^(qemu-system-(data|common|gui)|ipxe-qemu|seabios|systemd.*|opensysusers|"
                    r"sysuser-helper|libc-gconv-modules-extra|gcc-\d+-base|.*-modules(-db)?)$")
+#: RAM of the inner VM (MiB): the source QEMU reads every page of it when it migrates,
+#: which under TCG is most of a source guest's time (64 MiB: ~85 s on a busy 2-core host)
+GUEST_RAM = 16
 BEGIN, END = "=====COMPAT-STREAM-BEGIN", "=====COMPAT-STREAM-END"
 SELF_BEGIN, SELF_END = "=====COMPAT-SELF-BEGIN", "=====COMPAT-SELF-END"
 VERDICT = "compat-migrate: verdict"
@@ -61,10 +65,11 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "compat-guest: init reached $(uname -r)"
+stamp() { echo "compat-migrate: t=$(cut -d' ' -f1 /proc/uptime) $1"; }
 export LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
 . /compat/case.sh
 Q=/usr/bin/qemu-system-aarch64
-COMMON="-M $MACHINE -accel kvm -smp 1 -m 64 -display none -nodefaults -S -monitor stdio"
+COMMON="-M $MACHINE -accel kvm -smp 1 -m $GUEST_RAM -display none -nodefaults -S -monitor stdio"
 
 # feed_source OUT: monitor commands for a source QEMU (migrate, wait, quit)
 feed_source() {
@@ -84,7 +89,7 @@ feed_source() {
 # run_source CPU OUT: start QEMU, migrate to OUT, quit
 run_source() {
   rm -f /tmp/src.out /tmp/src.err "$2"
-  feed_source "$2" | timeout 150 $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
+  feed_source "$2" | timeout -s KILL $GUARD $Q $COMMON -cpu "$1" > /tmp/src.out 2> /tmp/src.err
   src_rc=$?
 }
 
@@ -112,22 +117,33 @@ print_stream() {
 }
 
 if [ "$MODE" = source ]; then
+  stamp source-qemu-start
   run_source "$CPU" /tmp/out.stream
+  stamp source-qemu-end
   echo "compat-migrate: source qemu exit $src_rc"
   sed 's/^/compat-migrate: source stderr: /' /tmp/src.err
   grep -a "tatus:" /tmp/src.out | tr -d '\r' | sed 's/.*\(tatus:\)/S\1/' | sort -u | sed 's/^/compat-migrate: source monitor: /'
+  if [ "$src_rc" != 0 ]; then
+    tr -d '\r' < /tmp/src.out | grep -av "^(qemu) *info migrate *$" | tail -n 4 | sed 's/^/compat-migrate: source monitor tail: /'
+  fi
   if [ -s /tmp/out.stream ]; then print_stream $BEGIN $END /tmp/out.stream; fi
 else
   rm -f /tmp/dst.status
-  feed_dest | timeout 150 $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
+  stamp dest-qemu-start
+  feed_dest | timeout -s KILL $GUARD $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
   status=exited
   [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
   sed 's/^/compat-migrate: dest stderr: /' /tmp/dst.err
   echo "$VERDICT status=$status exit=$rc"
-  run_source "$CPU" /tmp/self.stream
-  if [ -s /tmp/self.stream ]; then print_stream $SELF_BEGIN $SELF_END /tmp/self.stream; fi
+  stamp dest-qemu-end
+  # the destination's own stream, unless a source run of the same options already gave it
+  if [ "$SELF" != 0 ]; then
+    run_source "$CPU" /tmp/self.stream
+    if [ -s /tmp/self.stream ]; then print_stream $SELF_BEGIN $SELF_END /tmp/self.stream; fi
+  fi
 fi
+stamp done
 echo "$DONE"
 poweroff -f
 """
@@ -195,22 +211,27 @@ PSCI11 = "host,kvm-psci-version=1.1"
 
 
 def matrix(name: str) -> list[Case]:
-    """The named matrix (``oracle``: the cases of tests/data/real-migrations)."""
+    """The named matrix (``oracle``: the cases of tests/data/real-migrations),
+    most informative first (results come in as cases finish): QEMU 10.0,
+    QEMU 11.1 on virt-11.0, the PSCI pin, pmu=off, same-kernel controls, then
+    the other machine types of 11.1."""
     cases: list[Case] = []
     pairs = [(K612, K616), (K616, K612), (K72, K73), (K73, K72)]
-    for machine in ("virt-10.0", "virt-11.0", "virt-11.1"):
-        for s, d in pairs:
-            cases.append(Case(s, d, "11.1", machine))
     for s, d in pairs:
         cases.append(Case(s, d, "10.0", "virt-10.0"))
-    for k in (K612, K616, K73):
-        cases.append(Case(k, k, "11.1", "virt-11.0"))
     cases.append(Case(K612, K612, "10.0", "virt-10.0"))
-    cases.append(Case(K616, K612, "11.1", "virt-11.0", PSCI11))
-    cases.append(Case(K616, K612, "11.1", "virt-10.0", PSCI11))
     cases.append(Case(K616, K612, "10.0", "virt-10.0", PSCI11))
     for s, d in pairs:
+        cases.append(Case(s, d, "11.1", "virt-11.0"))
+    cases.append(Case(K616, K612, "11.1", "virt-11.0", PSCI11))
+    cases.append(Case(K616, K612, "11.1", "virt-10.0", PSCI11))
+    for s, d in pairs:
         cases.append(Case(s, d, "11.1", "virt-11.0", "host,pmu=off", "host,pmu=off"))
+    for k in (K612, K616, K73):
+        cases.append(Case(k, k, "11.1", "virt-11.0"))
+    for machine in ("virt-10.0", "virt-11.1"):
+        for s, d in pairs:
+            cases.append(Case(s, d, "11.1", machine))
     return cases
 
 
@@ -327,7 +348,8 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
 def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     """The cached base initramfs for ``qemu`` (busybox, QEMU, libraries, /init)."""
     files, prov = qemu_bundle(apt, qemu)
-    key = hashlib.sha256(GUEST_INIT.encode() + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(GUEST_INIT.encode() + str(GUEST_RAM).encode()
+                         + json.dumps(prov, sort_keys=True).encode()).hexdigest()[:16]
     out = apt.cache / "initramfs" / f"migrate-{prov['suite']}-{key}.cpio"
     if out.exists():
         return out, prov
@@ -335,13 +357,15 @@ def guest_base(apt: PrivateApt, qemu: str) -> tuple[Path, dict]:
     progress(f"building the guest initramfs (QEMU {prov['qemu-system-arm']})")
     init = GUEST_INIT.replace("$BEGIN", BEGIN).replace("$END", END) \
         .replace("$SELF_BEGIN", SELF_BEGIN).replace("$SELF_END", SELF_END) \
-        .replace("$VERDICT", VERDICT).replace("$DONE", DONE)
+        .replace("$VERDICT", VERDICT).replace("$DONE", DONE).replace("$GUEST_RAM", str(GUEST_RAM))
     return initramfs.build_initramfs(out, files=dict(files), init=init, packages=()), prov
 
 
-def _case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None) -> Path:
+def _case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
+               self_stream: bool = True, guard: float = 150) -> Path:
     trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
-    script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n")
+    script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n"
+              f"SELF={1 if self_stream else 0}\nGUARD={int(guard)}\n")
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream
@@ -368,6 +392,16 @@ def _streams(console: str, begin: str, end: str) -> bytes | None:
 def _lines(console: str, prefix: str) -> list[str]:
     return [l[len(prefix):].rstrip() for l in console.replace("\r", "").splitlines()
             if l.startswith(prefix)]
+
+
+def _stamps(lines: list[str]) -> dict[str, float]:
+    """{phase: guest uptime} from the guest's ``t=SECONDS PHASE`` lines."""
+    out = {}
+    for line in lines:
+        m = re.fullmatch(r"t=([0-9.]+) (\S+)", line.strip())
+        if m:
+            out[m.group(2)] = float(m.group(1))
+    return out
 
 
 def cpregs_text(stream: bytes, label: str, header: dict) -> str:
@@ -400,31 +434,50 @@ def _boot(ctx: _Ctx, abi: str, initrds, where: str):
     return res
 
 
+def _guard(ctx: _Ctx) -> float:
+    """Seconds the guest gives its inner QEMU: the boot's timeout less the time to
+    reach init and print the stream (QEMU runs on 7.x kernels took up to ~190 s)."""
+    return max(60.0, ctx.timeout - 120)
+
+
 def source_stream(ctx: _Ctx, case: Case, work: Path) -> tuple[bytes, float, list[str]]:
     base, _ = ctx.bases[case.qemu]
-    extra = _case_cpio(work, "source", case, case.source_cpu, None)
+    extra = _case_cpio(work, "source", case, case.source_cpu, None, guard=_guard(ctx))
     res = _boot(ctx, case.source, [base, extra], f"{case.name}: source ({case.source})")
     data = _streams(res.console, BEGIN, END)
     msgs = _lines(res.console, "compat-migrate: ")
     return data, res.seconds, msgs
 
 
-def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, src_msgs) -> Outcome:
+def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, src_msgs,
+             own: bytes | None = None) -> Outcome:
+    """Migrate ``stream`` into the destination; ``own`` is the destination's own
+    outgoing stream when a source run with the destination's options already
+    made it (the destination guest then skips making it again)."""
     d = ctx.out / case.name
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     base, prov = ctx.bases[case.qemu]
     if stream is None:
         # the source QEMU itself refused (e.g. an unknown -cpu property): no migration
-        msgs = [m[len("source stderr: "):] for m in src_msgs if m.startswith("source stderr: ")]
-        info = {"case": case.name, "verdict": "source-error", "status": "none", "exit_code": None,
+        msgs = [m[len("source stderr: "):] if m.startswith("source stderr: ") else m
+                for m in src_msgs if m.startswith(("source stderr: ", "source monitor",
+                                                   "source qemu exit", "lab error: "))]
+        lab = any(m.startswith("lab error: ") for m in msgs)
+        if "source qemu exit 137" in msgs:
+            # killed at the guest's guard: the source QEMU hung, it refused nothing
+            lab = True
+            msgs.append("lab error: the source QEMU did not finish within its guard (killed; raise --timeout)")
+        info = {"case": case.name, "verdict": "error" if lab else "source-error", "status": "none",
+                "exit_code": None,
                 "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
         (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
-    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream)
+    extra = _case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
+                       guard=_guard(ctx))
     progress(f"{case.name}: destination {case.destination}")
     res = _boot(ctx, case.destination, [base, extra], f"{case.name}: destination ({case.destination})")
     for f in d.glob("*.cpio"):
@@ -440,7 +493,10 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     src_name = f"source-linux-{kernels.release_of(case.source)[0]}.{kernels.release_of(case.source)[1]}.qevm.gz"
     dst_name = f"destination-linux-{kernels.release_of(case.destination)[0]}.{kernels.release_of(case.destination)[1]}.qevm.gz"
     (d / src_name).write_bytes(gzip.compress(stream, 9, mtime=0))
-    own = _streams(res.console, SELF_BEGIN, SELF_END)
+    if own is None:
+        own = _streams(res.console, SELF_BEGIN, SELF_END)
+    stamps = _stamps(_lines(res.console, "compat-migrate: "))
+    src_stamps = _stamps(src_msgs or [])
     info = {
         "case": case.name, "verdict": "pass" if ok else "fail", "status": status, "exit_code": rc,
         "qemu_messages": messages,
@@ -449,11 +505,12 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
         "destination": {"kernel": case.destination, "package": f"{kd.package} {kd.version} ({kd.suite})",
                         "cpu": case.destination_cpu, "stream": dst_name if own else None},
         "qemu": {"version": case.qemu, "machine": case.machine, **prov,
-                 "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m 64 "
+                 "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m {GUEST_RAM} "
                             "-display none -nodefaults -S -monitor stdio"},
         "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": "max",
                 "machine": boot_mod.DEFAULT_MACHINE},
-        "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1)},
+        "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1),
+                    "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
     }
     (d / "source.cpregs").write_text(cpregs_text(stream, src_name, {
@@ -469,8 +526,27 @@ def run_case(ctx: _Ctx, case: Case, stream: bytes | None, src_seconds: float, sr
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
 
 
+def _first_line(exc: CompatError) -> str:
+    return exc.diagnostics[0].message.splitlines()[0] if exc.diagnostics else str(exc).splitlines()[0]
+
+
+def _lab_failure(ctx: _Ctx, case: Case, exc) -> Outcome:
+    """A destination guest that did not finish: recorded as verdict ``error``."""
+    d = ctx.out / case.name
+    d.mkdir(parents=True, exist_ok=True)
+    for f in d.glob("*.cpio"):
+        f.unlink()
+    msgs = ["lab error: " + _first_line(exc)]
+    info = {"case": case.name, "verdict": "error", "status": "none", "exit_code": None,
+            "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
+            "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
+            "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
+    (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return Outcome(case, False, "none", None, msgs, d, 0.0, info)
+
+
 def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: str | None = None,
-            timeout: float = 300, jobs: int = 2, report=print) -> list[Outcome]:
+            timeout: float = 600, jobs: int = 2, report=print) -> list[Outcome]:
     """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -488,28 +564,70 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
     work = out / ".work"
     work.mkdir(exist_ok=True)
     keys = {c: (c.source, c.qemu, c.machine, c.source_cpu) for c in cases}
-    uniq = list(dict.fromkeys(keys.values()))
+    # a destination's own outgoing stream (its cpreg list) comes from a source run
+    # with the destination's options: one more guest, but it runs beside the
+    # source's instead of after the migration inside the destination's guest
+    uniq = list(dict.fromkeys(list(keys.values()) + [
+        (c.destination, c.qemu, c.machine, c.destination_cpu) for c in cases]))
     t0 = time.monotonic()
     results: list[Outcome] = []
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             def src(key):
-                c = next(c for c in cases if keys[c] == key)
+                c = next((c for c in cases if keys[c] == key), None) or next(
+                    Case(c.destination, c.destination, c.qemu, c.machine, c.destination_cpu)
+                    for c in cases if (c.destination, c.qemu, c.machine, c.destination_cpu) == key)
                 w = work / f"src{uniq.index(key)}"
                 w.mkdir(exist_ok=True)
-                r = source_stream(ctx, c, w)
+                try:
+                    r = source_stream(ctx, c, w)
+                except CompatError as exc:
+                    r = (None, 0.0, ["lab error: " + _first_line(exc)])
                 size = f"stream of {len(r[0])} bytes" if r[0] else "NO stream (source QEMU failed)"
                 report(f"source {key[0]} QEMU {key[1]} {key[2]} -cpu {key[3]}: {size} ({r[1]:.1f} s)")
                 return r
-            streams = dict(zip(uniq, pool.map(src, uniq)))
-            futures = [pool.submit(run_case, ctx, c, *streams[keys[c]]) for c in cases]
-            for i, f in enumerate(futures, 1):
-                o = f.result()
-                results.append(o)
-                first = next((m for m in o.messages if "error" in m.lower() or "could not" in m.lower()
-                              or "failed" in m.lower()), "")
-                report(f"[{i}/{len(cases)}] {o.case.name}: {o.data['verdict'].upper()} "
-                       f"(status {o.status}, exit {o.exit_code}) {first}".rstrip())
+
+            def dkey(c):
+                key = (c.destination, c.qemu, c.machine, c.destination_cpu)
+                return key if key in uniq else None
+
+            # sources in the order the cases need them (a case's own source, then the
+            # source run that gives its destination's stream); a case whose streams
+            # are there goes before the next source, so results come in all along
+            order = list(dict.fromkeys(k for c in cases for k in (keys[c], dkey(c)) if k))
+            streams: dict = {}
+            waiting = list(cases)
+            running: dict = {}
+            while order or waiting or running:
+                while len(running) < max(1, jobs):
+                    ready = next((c for c in waiting if keys[c] in streams
+                                  and (dkey(c) is None or dkey(c) in streams)), None)
+                    if ready is not None:
+                        waiting.remove(ready)
+                        own = streams[dkey(ready)][0] if dkey(ready) else None
+                        running[pool.submit(run_case, ctx, ready, *streams[keys[ready]], own)] = ready
+                    elif order:
+                        key = order.pop(0)
+                        running[pool.submit(src, key)] = key
+                    else:
+                        break
+                if not running:
+                    break
+                done_now, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in done_now:
+                    what = running.pop(f)
+                    if isinstance(what, tuple):
+                        streams[what] = f.result()
+                        continue
+                    try:
+                        o = f.result()
+                    except CompatError as exc:
+                        o = _lab_failure(ctx, what, exc)
+                    results.append(o)
+                    first = next((m for m in o.messages if "error" in m.lower()
+                                  or "could not" in m.lower() or "failed" in m.lower()), "")
+                    report(f"[{len(results)}/{len(cases)}] {o.case.name}: {o.data['verdict'].upper()} "
+                           f"(status {o.status}, exit {o.exit_code}) {first}".rstrip())
     finally:
         boot_mod.kill_all()
         shutil.rmtree(work, ignore_errors=True)

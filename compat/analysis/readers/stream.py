@@ -93,13 +93,22 @@ class StreamCpregs:
 
 
 def is_stream(data: bytes) -> bool:
-    """Whether ``data`` (the first bytes of a file suffice) starts a QEMU
-    migration stream, plain or gzip-compressed."""
+    """Whether ``data`` starts a QEMU migration stream, plain or gzip-compressed
+    (gzip magic 1f 8b, then the ``QEVM`` magic once decompressed).  A gzip -9
+    member can spend its first hundred bytes on Huffman tables before the first
+    output byte, so pass the whole file (or at least its first few KiB):
+    decompression stops as soon as four bytes come out."""
     if data[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = b""
         try:
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, 8)[:4] == MAGIC
+            for start in range(0, len(data), 256):
+                out += inflater.decompress(data[start:start + 256], 4 - len(out))
+                if len(out) >= 4 or inflater.eof:
+                    break
         except zlib.error:
             return False
+        return out[:4] == MAGIC
     return data[:4] == MAGIC
 
 
