@@ -111,8 +111,12 @@ def validate_structure(doc: SourceDocument, schema: dict[str, Any] | None = None
     """
     schema = schema or registry_schema()
     fast = fast_validator(schema)
-    if fast is not None and fast.is_valid(doc.data):
-        return []
+    if fast is not None:
+        try:
+            if fast.is_valid(doc.data):
+                return []
+        except (ValueError, TypeError):  # a TOML date or time: no JSON type, jsonschema explains
+            fast = None
     out = explain_structure(doc, schema)
     if not out and fast is not None:
         for error in fast.iter_errors(doc.data):
