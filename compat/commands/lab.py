@@ -51,11 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
                    "(default: psci-0.2,pmu-v3)")
     c.add_argument("--host", metavar="NAME", help="host name in the list (default: qemuX.Y-CPU)")
-    c.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
-    c.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
-                   help="per boot (default: 300)")
-    c.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
-                   help="boots at once (default: 2)")
+    _boot_options(c, timeout=300, what="per boot")
     m = sub.add_parser("migrate", help="real QEMU migrations between real kernels")
     m.add_argument("cases", nargs="*", metavar="CASE",
                    help="SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]: Debian kernel ABIs, "
@@ -66,11 +62,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     m.add_argument("--qemu", metavar="PATH", help="the host's qemu-system-aarch64 (default: on PATH)")
-    m.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
-    m.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
-                   help="per guest boot; the inner QEMU gets this less 120 s (default: 600)")
-    m.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
-                   help="boots at once (default: 2)")
+    _boot_options(m, timeout=600,
+                  what="per guest boot; the inner QEMU gets this less 120 s")
+
+
+def _boot_options(parser: argparse.ArgumentParser, *, timeout: float, what: str) -> None:
+    """What every lab command that boots guests takes: cache, timeout, jobs."""
+    parser.add_argument("--cache", type=Path, metavar="DIR", help="cache directory")
+    parser.add_argument("--timeout", type=float, default=timeout, metavar="SECONDS",
+                        help=f"{what} (default: {timeout:g})")
+    parser.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
+                        help="boots at once (default: 2)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,13 +24,16 @@ GUEST_PACKAGES = ("busybox-static", "python3.11-minimal", "libpython3.11-minimal
 GUEST_SUITE = "bookworm"
 COLLECTOR_PATH = "/compat/collector.py"
 
-COLLECT_INIT = """#!/bin/busybox sh
+#: The start of every guest's /init: busybox's applets, /proc, /sys, /dev.
+INIT_PROLOGUE = """#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/sbin /usr/bin /sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "compat-guest: init reached"
+"""
+
+COLLECT_INIT = INIT_PROLOGUE + """echo "compat-guest: init reached"
 /usr/bin/python3.11 -S -E {collector} --guest {args}
 echo "compat-guest: collector exited $?"
 poweroff -f

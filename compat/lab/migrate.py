@@ -58,13 +58,7 @@ VERDICT = "compat-migrate: verdict"
 DONE = "compat-migrate: done"
 _LIB_DIRS = ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib")
 
-GUEST_INIT = r"""#!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev /tmp /usr/sbin /usr/bin /sbin
-/bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-echo "compat-guest: init reached $(uname -r)"
+GUEST_INIT = initramfs.INIT_PROLOGUE + r"""echo "compat-guest: init reached $(uname -r)"
 stamp() { echo "compat-migrate: t=$(cut -d' ' -f1 /proc/uptime) $1"; }
 export LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
 . /compat/case.sh
