@@ -403,7 +403,11 @@ def _validators():
 
 def _assert_agree(data) -> None:
     fast, reference = _validators()
-    assert fast.is_valid(data) == reference.is_valid(data), data
+    try:
+        fast_answer = fast.is_valid(data)
+    except ValueError:  # a TOML date or time has no JSON type: compat asks jsonschema
+        fast_answer = False
+    assert fast_answer == reference.is_valid(data), data
 
 
 def _inputs():
