@@ -237,21 +237,25 @@ def _catch_termination() -> dict:
     """Turn SIGTERM/SIGHUP into :class:`Terminated` (main thread only, and
     only where the default action would kill the process without cleanup)."""
     import signal
-    import threading
     old = {}
-    if threading.current_thread() is not threading.main_thread():
-        return old
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
-            old[signum] = signal.signal(signum, _terminate)
+            try:
+                old[signum] = signal.signal(signum, _terminate)
+            except ValueError:  # not the main thread: leave signals alone
+                break
     return old
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
     argv = list(sys.argv[1:] if argv is None else argv)
     _tolerant_streams()
+    quick = _quick_answer(argv)
+    if quick is not None:  # nothing to clean up: no signal handlers either
+        failed = _flush_stdout()
+        return failed if failed is not None else quick
+    import signal
     handlers = _catch_termination()
     try:
         status = _main(argv)
@@ -321,8 +325,11 @@ def _last_resort(exc: Exception, argv: list[str]) -> int:
     return 3
 
 
-def _dispatch(argv: list[str]) -> int:
-    if argv in (["-h"], ["--help"], ["help"]):  # the quick path: no argparse
+def _quick_answer(argv: list[str]) -> int | None:
+    """Answer ``compat``, ``compat --help`` and ``compat --version`` without
+    argparse, signal handlers or anything else a command needs, so that they
+    cost little more than the interpreter's start; ``None`` for the rest."""
+    if argv in (["-h"], ["--help"], ["help"]):
         print(_top_help())
         return 0
     if argv == ["--version"]:
@@ -331,6 +338,10 @@ def _dispatch(argv: list[str]) -> int:
     if not argv:  # 'compat' alone: a short usage and the commands
         print(_short_usage(), file=sys.stderr)
         return 2
+    return None
+
+
+def _dispatch(argv: list[str]) -> int:
     top = _top_parser()
     split = _command_position(argv)
     if split is None:
