@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
-from compat.core.diagnostics import CompatError, Location
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Location
 from compat.core.inputs import InputTooLarge, file_kind, read_input
 
 
@@ -94,7 +94,7 @@ def refuse_clobbering(path: Path, option: str, *, inputs: Iterable[Path] = (),
     for role, paths in (("an input", inputs), ("an output", outputs)):
         for other in paths:
             if same_file(path, Path(other)):
-                raise CompatError.at(Location("<command line>"),
+                raise CompatError.at(COMMAND_LINE,
                                      f"{option} {str(path)!r} is {role} of this run "
                                      f"({other}); writing it would destroy it",
                                      hint=f"give {option} a path of its own")

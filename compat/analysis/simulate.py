@@ -54,7 +54,7 @@ from typing import Iterable
 from compat.core import codec
 from compat.analysis.reglist import RegList
 from compat.core.derive import Derivation, MachineRules
-from compat.core.diagnostics import COMMAND_LINE, CompatError, Location, did_you_mean
+from compat.core.diagnostics import COMMAND_LINE, CompatError, did_you_mean
 from compat.core.model import BACKWARD, Register, Registry, change_for
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
@@ -219,13 +219,13 @@ class Simulator:
                  features: Iterable[str] = ()) -> RuleSet:
         """Precompute ``mode``'s rules for ``machine`` with ``features`` enabled."""
         if mode not in RULES_MODES:
-            raise CompatError.at(Location("<command line>"), f"unknown rules '{mode}'",
+            raise CompatError.at(COMMAND_LINE, f"unknown rules '{mode}'",
                                  hint="use one of " + ", ".join(RULES_MODES))
         features = tuple(sorted(set(features)))
         values = self._values(features)
         if mode == COMPAT_PROPS:
             if machine is None:
-                raise CompatError.at(Location("<command line>"),
+                raise CompatError.at(COMMAND_LINE,
                                      "--rules compat-props needs a machine type",
                                      hint="pass --machine virt-X.Y")
             rules = self.machine_rules(machine)
@@ -358,7 +358,7 @@ class Simulator:
                                rules.machine.machine.name if rules.machine else None,
                                rules.features, tuple(failures), tuple(notes), tuple(depends))
 
-    def _depends_test(self, index: int, test: tuple[int, int], assumed: int) -> str:
+    def _depends_test(self, index: int, test: Tolerance, assumed: int) -> str:
         name = self.name_of(index) or codec.format_index(index)
         return (f"depends on the value of {name}: tolerated only when (value & {test.mask:#x}) "
                 f"== {test.value:#x}; a register list has no values, so this assumes the reset "

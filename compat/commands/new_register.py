@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compat.core.diagnostics import CompatError, Location
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Location
 from compat.core.model import CHANGE_KINDS
 
 if TYPE_CHECKING:  # the command imports compat.load.source only when it runs
@@ -67,7 +67,7 @@ def _read(path: Path | None, display: str) -> SourceDocument | None:
 def run(args: argparse.Namespace) -> int:
     path, display = _registry_file(args)
     if args.write and path is None:
-        raise CompatError.at(Location("<command line>"), "--write needs a registry file: "
+        raise CompatError.at(COMMAND_LINE, "--write needs a registry file: "
                              "there is no ./registry.toml",
                              hint="pass -r REGISTRY (compat never writes the bundled registry)")
     if not args.write:
@@ -99,30 +99,30 @@ def _scaffold(args: argparse.Namespace, path: Path | None, display: str) -> int:
         index = codec.parse_expr(expression, names)
         decoded = codec.decode(index)
     except codec.CodecError as exc:
-        raise CompatError.at(Location("<command line>"), f"cannot read {expression!r}: {exc}",
+        raise CompatError.at(COMMAND_LINE, f"cannot read {expression!r}: {exc}",
                              hint="write an index (0x6030...) or a macro such as "
                              "ARM64_SYS_REG(3,0,2,0,3)") from None
     try:
         kernel = str(Version.parse(args.kernel))
     except VersionError as exc:
-        raise CompatError.at(Location("<command line>"), f"--kernel: {exc}") from None
+        raise CompatError.at(COMMAND_LINE, f"--kernel: {exc}") from None
     if not re.fullmatch(r"[0-9]{1,4}\.[0-9]{1,4}", kernel):
-        raise CompatError.at(Location("<command line>"),
+        raise CompatError.at(COMMAND_LINE,
                              f"--kernel {args.kernel!r}: write a Linux release as MAJOR.MINOR")
 
     if not decoded.in_cpreg_list():
-        raise CompatError.at(Location("<command line>"),
+        raise CompatError.at(COMMAND_LINE,
                              f"{codec.format_index(index)} ({decoded.qemu_name}) is not migrated "
                              "in QEMU's cpreg list, so no compat rule can apply to it",
                              hint="the registry holds 32- and 64-bit registers outside the "
                              "core and SVE groups")
     name = args.name or register_name(decoded)
     if name is None:
-        raise CompatError.at(Location("<command line>"),
+        raise CompatError.at(COMMAND_LINE,
                              f"compat knows no name for {codec.format_index(index)} "
                              f"({decoded.qemu_name})", hint="pass --name NAME (a C identifier)")
     if not _IDENT.fullmatch(name):
-        raise CompatError.at(Location("<command line>"), f"--name {name!r} is not a C "
+        raise CompatError.at(COMMAND_LINE, f"--name {name!r} is not a C "
                              "identifier (letters, digits and '_', not starting with a digit)")
     if name in registers:
         assert doc is not None

@@ -18,6 +18,7 @@ from compat.core.codec import Decoded
 from compat.core.diagnostics import Location
 from compat.core.versions import Version
 
+
 def frozen(value: Any) -> Any:
     """A read-only view of parsed TOML: mappings become :class:`FrozenMapping`
     views, lists become tuples.  Mappings are frozen as they are read, not
@@ -90,7 +91,8 @@ def fixing_rule(kind: str) -> str:
 def change_for(direction: str) -> tuple[str, str]:
     """The plain change kind and rule for a register that breaks migration
     in ``direction`` (``backward``: it was added; else it was removed)."""
-    return ("added", HIDE) if direction == BACKWARD else ("removed", TOLERATE_MISSING)
+    kind = "added" if direction == BACKWARD else "removed"
+    return kind, fixing_rule(kind)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pluggy
 
 from compat import __version__
 from compat.plugin import hookspecs
-from compat.core.diagnostics import CompatError, Location, did_you_mean
+from compat.core.diagnostics import COMMAND_LINE, CompatError, Location, did_you_mean
 from compat.plugin.api import OutputSpec, PluginError, RenderContext
 
 ENTRY_POINT_GROUP = "compat.plugins"
@@ -120,7 +120,7 @@ class PluginHost:
             ep = available.get(name)
             if ep is None:
                 known = ", ".join(sorted(available)) or "none installed"
-                raise CompatError.at(location or Location("<command line>"),
+                raise CompatError.at(location or COMMAND_LINE,
                                      f"unknown plugin '{name}'{did_you_mean(name, available)}",
                                      hint=f"installed compat.plugins entry points: {known}")
             try:
