@@ -1,0 +1,96 @@
+"""Rules modes: which QEMU a migration verdict assumes.
+
+Every verdict compat gives (``check``, ``audit``, ``diff``) is a prediction
+for one QEMU.  A *rules mode* names that QEMU; this table is the one place
+that says, in words, what each mode stands for, so the verdict line, the
+JSON output, the HTML report and ``--help`` cannot word it differently.
+
+``qemu-10.0``
+    QEMU up to 11.0 as shipped: no cpreg migration rule at all, so the two
+    lists must match (a longer incoming list fails on its length, an
+    unknown register fails the load).  ``none`` is an alias.
+``qemu-11.1``
+    QEMU 11.1 as shipped: the cpreg migration tolerances merged in April
+    2026 (tag ``pull-target-arm-20260427``), only those it ships
+    (:data:`compat.qemu.tolerance.SHIPPED`).
+``tolerances``
+    a QEMU >= 11.1 whose ``kvm_arm_set_cpreg_mig_tolerances()`` is compat's
+    generated ``arm-cpreg-mig-tolerances.c.inc``.
+``compat-props``
+    a QEMU carrying the x-mig CPU properties series and compat's generated
+    compat tables for the machine type (the default with ``--machine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compat.core.diagnostics import COMMAND_LINE, CompatError, did_you_mean
+
+
+@dataclass(frozen=True)
+class RulesMode:
+    """One rules mode and the QEMU it stands for."""
+
+    name: str
+    qemu: str                       # the QEMU, in words, for a verdict line
+    pick_when: str                  # for --help: which QEMU to pick it for
+    aliases: tuple[str, ...] = ()
+    needs_machine: bool = False
+
+    def describe(self, machine: str | None = None) -> str:
+        """The QEMU this mode assumes, in words; ``machine`` where it matters."""
+        if self.needs_machine and machine:
+            return self.qemu.replace("the machine type", machine)
+        return self.qemu
+
+
+QEMU_10_0 = RulesMode(
+    "qemu-10.0",
+    "QEMU 10.0 as shipped (no cpreg migration rules: the lists must match)",
+    "stock QEMU up to 11.0 (Debian trixie's 10.0)",
+    aliases=("none",))
+QEMU_11_1 = RulesMode(
+    "qemu-11.1",
+    "QEMU 11.1 as shipped (its cpreg migration tolerances)",
+    "stock QEMU 11.1 or newer (Debian sid's 11.1)")
+TOLERANCES = RulesMode(
+    "tolerances",
+    "a QEMU >= 11.1 carrying compat's generated tolerances "
+    "(arm-cpreg-mig-tolerances.c.inc)",
+    "a QEMU built with compat's arm-cpreg-mig-tolerances.c.inc")
+COMPAT_PROPS = RulesMode(
+    "compat-props",
+    "a QEMU carrying compat's generated tables for the machine type (needs "
+    "the x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)",
+    "a QEMU built with compat's arm-virt-kernel-compat.c.inc "
+    "(the default with --machine)",
+    needs_machine=True)
+
+#: every mode, in the order --help lists them
+MODES: tuple[RulesMode, ...] = (QEMU_10_0, QEMU_11_1, TOLERANCES, COMPAT_PROPS)
+#: every name a user may type (aliases included)
+NAMES: tuple[str, ...] = tuple(n for m in MODES for n in (m.name, *m.aliases))
+
+
+def resolve(name: str) -> RulesMode:
+    """The mode called ``name`` (or one of its aliases); a usage error if none."""
+    for mode in MODES:
+        if name == mode.name or name in mode.aliases:
+            return mode
+    raise CompatError.at(COMMAND_LINE, f"unknown rules '{name}'" + did_you_mean(name, NAMES),
+                         hint="use one of " + ", ".join(m.name for m in MODES))
+
+
+def help_text() -> str:
+    """The ``rules:`` paragraph of ``check``/``audit``/``diff`` --help."""
+    width = max(len(m.name) for m in MODES) + 2
+    lines = ["rules (--rules MODE: pick the QEMU that runs the migration):"]
+    for mode in MODES:
+        alias = f" (alias: {', '.join(mode.aliases)})" if mode.aliases else ""
+        lines.append(f"  {mode.name:<{width}}{mode.pick_when}{alias}")
+    return "\n".join(lines)
+
+
+__all__ = ["RulesMode", "MODES", "NAMES", "QEMU_10_0", "QEMU_11_1", "TOLERANCES",
+           "COMPAT_PROPS", "resolve", "help_text"]
