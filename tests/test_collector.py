@@ -1,4 +1,4 @@
-"""The stdlib collector (compat/lab/collector.py) against a fake ioctl layer."""
+"""The stdlib collector (compat/collector.py) against a fake ioctl layer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from compat.lab import collector as c
+from compat import collector as c
 
 REGS = [0x603000000013C103, 0x6030000000160000, 0x6030000000100000 + 2]
 

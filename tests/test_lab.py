@@ -110,7 +110,7 @@ def test_collector_error_in_the_guest_is_reported():
 
 
 def test_incomplete_list_on_the_console():
-    from compat.lab import collector
+    from compat import collector
     text = f"{collector.BEGIN}\r\n0x6030000000130000\r\n{collector.END} 2 ===\r\n"
     with pytest.raises(CompatError, match="incomplete"):
         lab_collect.parse_console(text, where="x", tail="", seconds=1, timed_out=False, timeout=9)

@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import platform
-    from compat.lab import collector as c
+    from compat import collector as c
     from compat.lab.errors import lab_error
 
     want = ["psci-0.2"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat.lab import boot as boot_mod
-from compat.lab import collector, initramfs, kernels
+from compat import collector
+from compat.lab import initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
 
@@ -92,7 +93,7 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
                "qemu": qemu_ver, **(extra_headers or {}), "qemu-cpu": cpu,
-               "collected-by": "compat lab collect (compat/lab/collector.py in the guest)"})
+               "collected-by": "compat lab collect (compat/collector.py in the guest)"})
     out = Path(out_dir) / f"{host}-linux-{kernel.abi}.reglist"
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)

@@ -108,7 +108,8 @@ def build_initramfs(out: Path, *, apt: PrivateApt | None = None, packages=GUEST_
 
 def collector_initramfs(cache: Path, apt: PrivateApt, features: str) -> Path:
     """The collector's initramfs (cached by content: collector source, init, features)."""
-    collector = Path(__file__).with_name("collector.py")
+    from compat import collector as module
+    collector = Path(module.__file__)
     init = COLLECT_INIT.format(collector=COLLECTOR_PATH, args=f"--features {features}")
     key = hashlib.sha256(collector.read_bytes() + init.encode()
                          + ",".join(GUEST_PACKAGES).encode()).hexdigest()[:16]
