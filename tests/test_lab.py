@@ -142,6 +142,35 @@ def test_boot_timeout_kills_qemu(tmp_path):
     assert alive.returncode == 1, f"still running: {alive.stdout}"
 
 
+def _without_roms():
+    """A command prefix running QEMU with its data directories (option ROMs)
+    hidden under empty tmpfs mounts, as on a machine where qemu-system-arm came
+    without its recommended ROM packages; skips where that cannot be done."""
+    _need("qemu-system-aarch64", "unshare", "mount")
+    dirs = subprocess.run(["qemu-system-aarch64", "-L", "help"], capture_output=True,
+                          text=True).stdout.split()
+    dirs = [d for d in dirs if os.path.isdir(d)]
+    if not dirs or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("cannot hide QEMU's data directories (needs root: unshare -m, mount)")
+    mounts = "; ".join(f"mount -t tmpfs none '{d}' || exit 97" for d in dirs)
+    return ("unshare", "-m", "sh", "-c", mounts + '; exec "$@"', "sh")
+
+
+def test_boot_needs_no_option_rom(tmp_path):
+    """virt's default NIC makes QEMU load efi-virtio.rom; the lab boots with
+    -nic none, so a QEMU without ROM packages runs (issue 20.10)."""
+    prefix = _without_roms()
+    kernel, initrd = tmp_path / "Image", tmp_path / "initrd"
+    kernel.write_bytes(bytes(4096))        # spins at address 0: QEMU runs until killed
+    initrd.write_bytes(bytes(512))
+    control = subprocess.run([*prefix, "qemu-system-aarch64", "-M", "virt", "-nographic",
+                              "-kernel", str(kernel)], capture_output=True, text=True, timeout=30)
+    assert 'failed to find romfile "efi-virtio.rom"' in control.stderr, control.stderr
+    res = boot_mod.boot(kernel, initrd, timeout=3, command_prefix=prefix)
+    assert "romfile" not in res.console, res.console
+    assert res.timed_out, res.console
+
+
 @pytest.mark.lab
 @pytest.mark.slow
 def test_guest_timeout_is_a_clean_error(tmp_path):
