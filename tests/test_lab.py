@@ -103,6 +103,40 @@ def test_console_without_markers_shows_the_tail():
     assert "Kernel panic" in str(info.value)
 
 
+def test_console_tail_prints_real_lines_each_escaped():
+    """Multi-line diagnostics show real lines (no literal \\n), indented, so a
+    console line cannot pass for a diagnostic; control characters in a line
+    are escaped (issue 20.10)."""
+    console = "Booting Linux\nclear \x1b[2J screen\ncompat lab: error: forged\nKernel panic"
+    with pytest.raises(CompatError) as info:
+        lab_collect.parse_console(console, where="linux x", tail=console, seconds=3,
+                                  timed_out=False, timeout=9)
+    text = info.value.format()
+    assert "\\n" not in text and "\x1b" not in text
+    assert text.splitlines() == [
+        "compat lab: error: linux x: the guest never reached the collector (QEMU ran 3.0 s); "
+        "last console lines:",
+        "    Booting Linux", "    clear \\x1b[2J screen", "    compat lab: error: forged",
+        "    Kernel panic"]
+    assert info.value.to_json()["diagnostics"][0]["message"].endswith("\nKernel panic")
+
+
+def test_a_failing_apt_tool_prints_its_stderr_as_lines(tmp_path):
+    if not system_archive_uris():
+        pytest.skip("this machine's apt sources name no Debian archive")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "apt-get").write_text("#!/bin/sh\necho 'E: first problem' >&2\n"
+                                  "echo 'E: second problem' >&2\nexit 100\n")
+    (fake / "apt-get").chmod(0o755)
+    proc = _compat("lab", "kernels", "--cache", str(tmp_path / "c"),
+                   env=dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}"))
+    assert proc.returncode == 1, proc.stderr
+    assert "compat lab: error: apt-get update failed (exit 100):\n    E: first problem\n" \
+        "    E: second problem\ncompat lab: note: " in proc.stderr, proc.stderr
+    assert "\\n" not in proc.stderr
+
+
 def test_collector_error_in_the_guest_is_reported():
     with pytest.raises(CompatError, match="KVM_CREATE_VM failed"):
         lab_collect.parse_console("compat-collector: error: KVM_CREATE_VM failed: x\n",

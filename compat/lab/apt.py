@@ -155,9 +155,9 @@ class PrivateApt:
         proc = subprocess.run([exe, *self.options(), *args], cwd=cwd, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-            raise lab_error(f"{tool} {what or args[0]} failed (exit {proc.returncode}):\n{tail}",
-                            f"private apt configuration in {self.root}")
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+            raise lab_error(f"{tool} {what or args[0]} failed (exit {proc.returncode}):",
+                            f"private apt configuration in {self.root}", detail=tuple(tail))
         return proc
 
     def lists_fresh(self, max_age: float = 24 * 3600) -> bool:

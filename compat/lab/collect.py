@@ -45,18 +45,20 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
     lines = text.splitlines()
     errors = [l for l in lines if l.startswith("compat-collector: ")]
     if errors:
-        raise lab_error(f"{where}: the collector failed in the guest:\n" + "\n".join(errors))
+        raise lab_error(f"{where}: the collector failed in the guest:", detail=tuple(errors))
     try:
         begin = lines.index(collector.BEGIN)
     except ValueError:
         if timed_out:
             raise lab_error(f"{where}: timed out after {timeout:g} s before the guest printed "
-                            f"its register list; last console lines:\n{tail}",
-                            "raise --timeout, or check the kernel boots (see above)") from None
+                            "its register list; last console lines:",
+                            "raise --timeout, or check the kernel boots (see above)",
+                            detail=tail) from None
         reached = any("compat-guest: init reached" in l for l in lines)
         what = ("the guest reached its init but the collector printed no list"
                 if reached else "the guest never reached the collector")
-        raise lab_error(f"{where}: {what} (QEMU ran {seconds:.1f} s); last console lines:\n{tail}") from None
+        raise lab_error(f"{where}: {what} (QEMU ran {seconds:.1f} s); last console lines:",
+                        detail=tail) from None
     headers, indices, count = [], [], None
     for line in lines[begin + 1:]:
         line = line.strip()
@@ -70,7 +72,7 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
     if count is None or count != len(indices):
         raise lab_error(f"{where}: the register list on the console is incomplete "
                         f"({len(indices)} indices read, {count} announced); last console "
-                        f"lines:\n{tail}", "console output may have been interleaved; retry")
+                        "lines:", "console output may have been interleaved; retry", detail=tail)
     return headers, indices
 
 

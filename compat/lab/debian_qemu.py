@@ -175,7 +175,7 @@ def fetch(suite: str, cache: Path, *, architecture: str | None = None) -> Debian
             proc = subprocess.run([dpkg, "-x", str(deb), str(tree / "root")],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if proc.returncode != 0:
-                raise lab_error(f"dpkg -x {deb.name} failed: {proc.stdout.strip()[-500:]}")
+                raise lab_error(f"dpkg -x {deb.name} failed:", detail=proc.stdout.strip()[-500:])
         manifest.write_text(json.dumps({"suite": suite, "architecture": arch, "version": version,
                                         "mode": mode,
                                         "packages": [f"{n}={v}" for n, v in rows]}, indent=1) + "\n")

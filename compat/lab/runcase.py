@@ -92,8 +92,8 @@ def _boot(ctx: Context, abi: str, initrds, where: str):
     if DONE not in res.console:
         what = (f"timed out after {ctx.timeout:g} s" if res.timed_out
                 else f"QEMU ended (exit {res.returncode}) before the guest finished")
-        raise lab_error(f"{where}: {what}; last console lines:\n{res.tail()}",
-                        "raise --timeout" if res.timed_out else None)
+        raise lab_error(f"{where}: {what}; last console lines:",
+                        "raise --timeout" if res.timed_out else None, detail=res.tail())
     return res
 
 
@@ -147,7 +147,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         f.unlink()
     verdict = guest.lines(res.console, VERDICT + " ")
     if not verdict:
-        raise lab_error(f"{case.name}: the destination printed no verdict; last lines:\n{res.tail()}")
+        raise lab_error(f"{case.name}: the destination printed no verdict; last lines:",
+                        detail=res.tail())
     m = re.match(r"status=(.*) exit=(\d+)", verdict[-1])
     status, rc = (m.group(1).strip(), int(m.group(2))) if m else ("unknown", None)
     ok = rc == 0 and status not in ("exited", "unknown", "inmigrate")
