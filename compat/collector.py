@@ -33,6 +33,7 @@ import struct
 import sys
 
 KVM_GET_API_VERSION = 0xAE00
+KVM_API_VERSION = 12
 KVM_CREATE_VM = 0xAE01
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CREATE_VCPU = 0xAE41
@@ -139,10 +140,14 @@ def collect(want=None, *, required=(), dev: str = "/dev/kvm", layer=None) -> tup
         raise CollectError(f"cannot open {dev}: {exc.strerror or exc}") from None
     fds = [kvm]
     try:
+        _check_api(layer, kvm, dev)
+
         def check(cap: int) -> bool:
             try:
                 return layer.ioctl(kvm, KVM_CHECK_EXTENSION, cap) > 0
-            except OSError:
+            except OSError as exc:
+                if exc.errno == errno.ENOTTY:
+                    raise _not_kvm(dev, "KVM_CHECK_EXTENSION", exc) from None
                 return False
 
         enabled = []
@@ -175,6 +180,26 @@ def collect(want=None, *, required=(), dev: str = "/dev/kvm", layer=None) -> tup
                 layer.close(fd)
             except OSError:
                 pass
+
+
+def _not_kvm(dev: str, name: str, exc: OSError) -> CollectError:
+    return CollectError(f"{dev} is not a KVM device ({name}: {os.strerror(exc.errno)})",
+                        "give the KVM device (/dev/kvm)")
+
+
+def _check_api(layer, kvm: int, dev: str) -> None:
+    """``KVM_GET_API_VERSION``: a device that does not know the ioctl (ENOTTY:
+    ``/dev/null``, a regular file) is not KVM; KVM has answered 12 since 2.6.22."""
+    try:
+        api = layer.ioctl(kvm, KVM_GET_API_VERSION, 0)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EINVAL):
+            raise _not_kvm(dev, "KVM_GET_API_VERSION", exc) from None
+        raise CollectError(f"KVM_GET_API_VERSION on {dev} failed: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from None
+    if api != KVM_API_VERSION:
+        raise CollectError(f"{dev} answers KVM API version {api}, not {KVM_API_VERSION}",
+                           "give the KVM device (/dev/kvm)")
 
 
 def _call(layer, fd: int, request: int, arg, name: str, what: str = ""):
