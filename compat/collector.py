@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import platform
+import re
 import struct
 import sys
 
@@ -242,15 +243,24 @@ def read_midr(path: str = "/sys/devices/system/cpu/cpu0/regs/identification/midr
         return None
 
 
+#: C0/C1 controls, DEL, line/paragraph separators and bidi controls: a header
+#: value holding one could start a line of its own (a forged register line)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def header_value(value) -> str:
+    """``value`` for a ``# key: value`` line: control characters escaped."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
 def format_list(indices, *, kernel: str, host: str, cpu: str | None, features,
                 extra: dict | None = None) -> str:
-    """The reglist text: headers, then one ``0x%016x`` index a line."""
-    lines = [f"# kernel: {kernel}", f"# host: {host}"]
-    lines.append(f"# cpu: {cpu or 'unknown'}")
-    lines.append(f"# vcpu-features: {','.join(features) or 'none'}")
-    for key, value in (extra or {}).items():
-        lines.append(f"# {key}: {value}")
-    lines.append(f"# entries: {len(indices)}")
+    """The reglist text: headers, then one ``0x%016x`` index a line.  Every
+    header key and value is written on its one line (:func:`header_value`)."""
+    fields = [("kernel", kernel), ("host", host), ("cpu", cpu or "unknown"),
+              ("vcpu-features", ",".join(features) or "none"), *(extra or {}).items(),
+              ("entries", len(indices))]
+    lines = [f"# {header_value(k)}: {header_value(v)}" for k, v in fields]
     lines += [f"0x{i:016x}" for i in indices]
     return "\n".join(lines) + "\n"
 

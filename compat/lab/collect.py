@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from compat.lab import boot as boot_mod
 from compat import collector
-from compat.lab import initramfs, kernels
+from compat.lab import boot as boot_mod
+from compat.lab import grammar, initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
+from compat.output import write_file
 
 DEFAULT_FEATURES = "psci-0.2,pmu-v3"
 _INDEX = re.compile(r"^0x[0-9a-f]{16}$")
@@ -97,9 +98,7 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
                "qemu": qemu_ver, **(extra_headers or {}), "qemu-cpu": cpu,
                "collected-by": "compat lab collect (compat/collector.py in the guest)"})
     out = Path(out_dir) / f"{host}-linux-{kernel.abi}.reglist"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_file(out, text)
     progress(f"{kernel.abi}: {len(indices)} entries in {result.seconds:.1f} s -> {out}")
     return Collected(kernel, out, len(indices), result.seconds)
 
@@ -113,6 +112,10 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     ``qemu_suite``: run ``qemu-system-arm`` of that Debian suite (downloaded
     and unpacked into the cache, see :mod:`compat.lab.debian_qemu`) instead
     of the system's."""
+    # --host names the output files and --cpu goes into it and the header
+    if host is not None:
+        grammar.check("host", host, "--host")
+    grammar.check("cpu", cpu, "--cpu")
     out_dir = Path(out_dir)
     cache = Path(cache) if cache else default_cache()
     apt = PrivateApt(cache)

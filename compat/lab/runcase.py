@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.collector import header_value
 from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
 from compat.lab import guest, kernels
@@ -37,9 +38,10 @@ class Outcome:
 def cpregs_text(stream: bytes, label: str, header: dict) -> str:
     from compat.analysis.readers.stream import read_stream
     s = read_stream(stream, name=label)
-    lines = [f"# {k}: {v}" for k, v in header.items()]
+    # header_value: the stream's machine name comes from the guest; on one line
+    lines = [f"# {k}: {header_value(v)}" for k, v in header.items()]
     lines.append(f"# cpregs: {len(s.indexes)} (cpu vmstate version {s.vmstate_version}, "
-                 f"machine {s.machine})")
+                 f"machine {header_value(s.machine)})")
     lines += [f"0x{i:016x} 0x{s.values[i]:x}" for i in s.indexes]
     return "\n".join(lines) + "\n"
 
