@@ -5,6 +5,7 @@ boots a guest: every refusal happens before one would."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -172,3 +173,113 @@ def test_every_header_field_stays_on_its_line(values):
     except CompatError:
         return  # a header the reader refuses (a bad kernel version) is refused, never misread
     assert got.indices == indices
+
+
+# -- the download cache (issue 20.5) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_deb(tmp_path_factory):
+    """A real .deb built by dpkg-deb (incompressible content, so the data
+    member is most of the file)."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    tmp = tmp_path_factory.mktemp("deb")
+    root = tmp / "root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: hello\nVersion: 1:1.0-1\nArchitecture: arm64\nMaintainer: t <t@t>\n"
+        "Description: test\n")
+    (root / "usr" / "share").mkdir(parents=True)
+    (root / "usr" / "share" / "blob").write_bytes(bytes((i * 7919) % 251 for i in range(9000)))
+    out = tmp / "hello_1%3a1.0-1_arm64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(fraction=st.floats(0, 1, exclude_max=True))
+def test_a_deb_truncated_anywhere_is_not_whole(real_deb, tmp_path_factory, fraction):
+    from compat.lab.apt import deb_complete
+    data = real_deb.read_bytes()
+    cut = int(len(data) * fraction)
+    path = tmp_path_factory.mktemp("cut") / real_deb.name
+    path.write_bytes(data[:cut])
+    assert not deb_complete(path), cut
+    path.write_bytes(data)
+    assert deb_complete(path)
+
+
+def _fake_apt(tmp_path, monkeypatch, script):
+    """A PrivateApt whose apt-get is ``script`` (sh; $SPEC is the last argument)."""
+    from compat.lab.apt import PrivateApt
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "sources.list").write_text("deb http://mirror.invalid/debian bookworm main\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "apt-get"
+    tool.write_text('#!/bin/sh\nfor SPEC; do :; done\necho "$SPEC" >> "$FAKE_CALLS"\n' + script)
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CALLS", str(tmp_path / "calls"))
+    return PrivateApt(tmp_path / "cache", etc=etc)
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(fraction=st.floats(0, 1, exclude_max=True))
+def test_a_truncated_cache_file_is_fetched_again(real_deb, tmp_path_factory, fraction):
+    tmp = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FAKE_DEB", str(real_deb))
+        apt = _fake_apt(tmp, mp, 'cp "$FAKE_DEB" ./hello_1%3a1.0-1_arm64.deb\n')
+        debs = apt.root / "debs"
+        debs.mkdir(parents=True)
+        data = real_deb.read_bytes()
+        (debs / real_deb.name).write_bytes(data[:int(len(data) * fraction)])
+        [path] = apt.download(["hello=1:1.0-1"])
+        assert path == debs / real_deb.name and path.read_bytes() == data
+        assert (tmp / "calls").read_text() == "hello=1:1.0-1\n"
+        [again] = apt.download(["hello=1:1.0-1"])       # whole now: reused
+        assert again == path and (tmp / "calls").read_text() == "hello=1:1.0-1\n"
+        assert sorted(p.name for p in debs.iterdir()) == [real_deb.name]
+
+
+def test_an_interrupted_download_leaves_no_cache_file(real_deb, tmp_path, monkeypatch):
+    """apt-get killed half way (as by Ctrl-C): nothing under the final name,
+    no temporary directory left, and the next run fetches it whole."""
+    monkeypatch.setenv("FAKE_DEB", str(real_deb))
+    apt = _fake_apt(tmp_path, monkeypatch,
+                    'if [ ! -e "$FAKE_CALLS.once" ]; then : > "$FAKE_CALLS.once"\n'
+                    '  head -c 3000 "$FAKE_DEB" > ./hello_1%3a1.0-1_arm64.deb; kill -9 $$; fi\n'
+                    'cp "$FAKE_DEB" ./hello_1%3a1.0-1_arm64.deb\n')
+    with pytest.raises(CompatError, match="apt-get download failed"):
+        apt.download(["hello=1:1.0-1"])
+    assert list((apt.root / "debs").iterdir()) == []
+    [path] = apt.download(["hello=1:1.0-1"])
+    assert path.read_bytes() == real_deb.read_bytes()
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(fraction=st.floats(0, 1, exclude_max=True))
+def test_a_truncated_bundle_manifest_is_built_again(tmp_path_factory, fraction):
+    """The guest QEMU's manifest cut anywhere (an older compat wrote it in
+    place) is not read as a traceback: the bundle is built again."""
+    import json
+
+    from compat.lab import bundle
+    tmp = tmp_path_factory.mktemp("bundle")
+    root = tmp / "migrate" / "qemu-sid"
+    root.mkdir(parents=True)
+    text = json.dumps({"files": {"/bin/busybox": "bin/busybox"},
+                       "provenance": {"suite": "sid"}}, indent=1)
+    (root / "manifest.json").write_text(text[:int(len(text) * fraction)])
+
+    class Apt:
+        cache = tmp
+
+        def cache_query(self, *args):
+            raise CompatError.at(cases.COMMAND_LINE, "stub: building again")
+    with pytest.raises(CompatError, match="stub: building again"):
+        bundle.qemu_bundle(Apt(), "11.1")
+    assert not (root / "manifest.json").exists()

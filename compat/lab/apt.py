@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +187,12 @@ class PrivateApt:
 
     def download(self, specs: list[str], dest: Path | None = None) -> list[Path]:
         """``apt-get download`` each ``name`` or ``name=version`` into
-        ``dest`` (default: the cache's debs/) unless already there; the paths."""
+        ``dest`` (default: the cache's debs/) unless already there; the paths.
+
+        apt-get writes into a temporary directory beside ``dest`` and each
+        whole .deb is renamed into ``dest``, so an interrupted download leaves
+        no file under a final name; a cached .deb that is not whole (left by
+        an older compat, or truncated since) is deleted and fetched again."""
         self.prepare()
         dest = Path(dest or self.root / "debs")
         dest.mkdir(parents=True, exist_ok=True)
@@ -193,17 +200,29 @@ class PrivateApt:
         missing: list[str] = []
         for spec in specs:
             found = self.find_deb(spec, dest)
+            if found and not deb_complete(found):
+                progress(f"{found.name} in the cache is incomplete: fetching it again")
+                found.unlink(missing_ok=True)
+                found = None
             if found:
                 paths.append(found)
             else:
                 missing.append(spec)
         if missing:
-            self._run("apt-get", ["-q", "download", *missing], cwd=dest, what="download")
-            for spec in missing:
-                found = self.find_deb(spec, dest)
-                if not found:
-                    raise lab_error(f"apt-get download left no .deb for {spec} in {dest}")
-                paths.append(found)
+            partial = Path(tempfile.mkdtemp(prefix=".download-", dir=dest))
+            try:
+                self._run("apt-get", ["-q", "download", *missing], cwd=partial, what="download")
+                for spec in missing:
+                    got = self.find_deb(spec, partial)
+                    if not got:
+                        raise lab_error(f"apt-get download left no .deb for {spec} in {dest}")
+                    if not deb_complete(got):
+                        raise lab_error(f"apt-get download gave an incomplete .deb for {spec} "
+                                        f"({got.name}, {got.stat().st_size} bytes)", "retry")
+                    os.replace(got, dest / got.name)
+                    paths.append(dest / got.name)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
         return paths
 
     def candidate(self, name: str) -> str | None:
@@ -219,6 +238,37 @@ class PrivateApt:
         pattern = f"{name}_{_quote_version(version) if version else '*'}_*.deb"
         hits = sorted(dest.glob(pattern))
         return hits[-1] if hits else None
+
+
+def deb_complete(path: Path) -> bool:
+    """Whether ``path`` holds a whole .deb: an ``ar`` archive whose members'
+    declared sizes add up to the file's length (a truncated file cannot), with
+    ``debian-binary``, then ``control.tar*`` and ``data.tar*`` members."""
+    names = []
+    try:
+        with open(path, "rb") as f:
+            length = os.fstat(f.fileno()).st_size
+            if f.read(8) != b"!<arch>\n":
+                return False
+            pos, size = 8, 0
+            while pos < length:
+                f.seek(pos)
+                header = f.read(60)
+                if len(header) < 60 or header[58:60] != b"`\n":
+                    return False
+                field = header[48:58].decode("ascii", "replace").strip()
+                if not field.isdigit():
+                    return False
+                size = int(field)
+                names.append(header[:16].decode("ascii", "replace").strip().rstrip("/"))
+                pos += 60 + size + (size & 1)
+    except OSError:
+        return False
+    # the pad byte after an odd-sized last member may be absent
+    whole = pos == length or (size & 1 and pos == length + 1)
+    return bool(whole and names[:1] == ["debian-binary"]
+                and any(n.startswith("control.tar") for n in names)
+                and any(n.startswith("data.tar") for n in names))
 
 
 def _quote_version(version: str) -> str:
