@@ -242,7 +242,8 @@ class PrivateApt:
 
 def deb_complete(path: Path) -> bool:
     """Whether ``path`` holds a whole .deb: an ``ar`` archive whose members'
-    declared sizes add up to the file's length (a truncated file cannot), with
+    declared sizes (each padded to an even length, as dpkg-deb writes them)
+    add up to the file's length (a truncated file's cannot), with
     ``debian-binary``, then ``control.tar*`` and ``data.tar*`` members."""
     names = []
     try:
@@ -250,7 +251,7 @@ def deb_complete(path: Path) -> bool:
             length = os.fstat(f.fileno()).st_size
             if f.read(8) != b"!<arch>\n":
                 return False
-            pos, size = 8, 0
+            pos = 8
             while pos < length:
                 f.seek(pos)
                 header = f.read(60)
@@ -264,9 +265,7 @@ def deb_complete(path: Path) -> bool:
                 pos += 60 + size + (size & 1)
     except OSError:
         return False
-    # the pad byte after an odd-sized last member may be absent
-    whole = pos == length or (size & 1 and pos == length + 1)
-    return bool(whole and names[:1] == ["debian-binary"]
+    return bool(pos == length and names[:1] == ["debian-binary"]
                 and any(n.startswith("control.tar") for n in names)
                 and any(n.startswith("data.tar") for n in names))
 
