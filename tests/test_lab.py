@@ -347,3 +347,16 @@ def test_inst_lines_of_an_apt_simulation():
            "Conf qemu-system-arm (1:10.0.2+ds-2~bpo12+1 Debian Backports [amd64])\n")
     rows = [m.groups() for m in map(debian_qemu._INST.match, out.splitlines()) if m]
     assert rows == [("libebur128-1", "1.2.6-1+b1"), ("qemu-system-arm", "1:10.0.2+ds-2~bpo12+1")]
+
+
+def test_the_lab_writes_through_output_py_or_a_stated_exception():
+    """Issue 22.5: the lab's outputs go through compat/output.py; the cache's
+    staging trees (docs/architecture.md names them) are the only direct writers."""
+    import re
+    staging = {"initramfs.py", "kernels.py"}   # the initramfs tree, the kernel image's temp dir
+    direct = [f"{p.name}:{n}" for p in sorted((ROOT / "compat" / "lab").glob("*.py"))
+              if p.name not in staging
+              for n, line in enumerate(p.read_text().splitlines(), 1)
+              if re.search(r"\.(write_text|write_bytes)\(", line)]
+    assert direct == [], direct
+    assert "initramfs staging trees" in (ROOT / "docs" / "architecture.md").read_text()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat.lab.errors import lab_error, need_tool
+from compat.output import atomic_write
 
 #: suites the lab combines with the machine's archive URIs
 SUITES = ("bookworm", "bookworm-backports", "trixie", "trixie-backports", "sid", "experimental")
@@ -121,10 +122,10 @@ class PrivateApt:
         src = self.root / "etc" / "sources.list"
         text = self.sources_text()
         if not src.exists() or src.read_text() != text:
-            src.write_text(text)
+            atomic_write(src, text)
         status = self.root / "status"
         if not status.exists():
-            status.write_text("")
+            atomic_write(status, "")
 
     def options(self) -> list[str]:
         r = self.root
@@ -178,8 +179,8 @@ class PrivateApt:
         if not force and self.lists_fresh():
             return
         self._run("apt-get", ["-q", "update"], what="update")
-        (self.root / "lists" / ".compat-updated").write_text(
-            (self.root / "etc" / "sources.list").read_text())
+        atomic_write(self.root / "lists" / ".compat-updated",
+                     (self.root / "etc" / "sources.list").read_text())
 
     def cache_query(self, *args: str) -> str:
         self.prepare()
