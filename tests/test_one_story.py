@@ -173,3 +173,27 @@ def test_machine_ranges_group_adjacent_types_of_one_family(built):
         "virt-10.0..virt-10.2"
     assert machine_ranges([by["virt-11.1"], by["virt-10.0"]], order) == "virt-11.1, virt-10.0"
     assert machine_ranges([by["virt-11.0"]], order) == "virt-11.0"
+
+
+def test_a_pin_forced_by_a_bit_mask_limit_renders_everywhere():
+    """A newer kernel whose limit is a bit mask (no ``max``) but whose new
+    vCPUs get a larger value still forces the pin; every output names that
+    kernel and what it changed (compat-props used to crash formatting the
+    missing ``max``)."""
+    old = '{ kernel = "6.13", max = "0x10003", default = "0x10003"'
+    text = BUNDLED.read_text()
+    assert old in text
+    loaded = build.load_text(text.replace(old, '{ kernel = "6.13", mask = "0x3ffff", '
+                                               'default = "0x20000"'))
+    files = build.render(loaded, build.select_outputs(loaded))
+    reg = loaded.registry.registers[PSCI]
+    explained = explain_register(loaded.registry, loaded.derivation, reg).to_text()
+    assert "Linux 6.13 (8be82d536a9f) gives new vCPUs 0x20000" in explained
+    words = " ".join(files["arm-virt-kernel-compat.c.inc"].replace("*", " ").split())
+    assert "Linux 6.13 (8be82d536a9f) gives new vCPUs 0x20000, Linux 6.12 at most 0x10001" \
+        in words
+    assert "pin kvm-psci-version=1.1 on virt-10.0..virt-10.2" in \
+        files["kvm-register-compat.md"].replace("\\", "")
+    (pin,) = [p for m in json.loads(files["registry.json"])["machine-versions"]
+              if m["name"] == "virt-10.0" for p in m["pins"]]
+    assert (pin["forced-by-kernel"], pin["register-value"]) == ("6.13", "0x10001")

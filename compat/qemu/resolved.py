@@ -191,10 +191,8 @@ def pin_sentence(pin: Pin, machine: MachineVersion) -> str:
     """``kvm-psci-version=1.1 (KVM_REG_ARM_PSCI_VERSION = 0x10001, the most
     Linux 6.6 accepts; Linux 6.13 (8be82d536a9f) accepts up to 0x10003)``."""
     raised = pin.forced_by
-    more = (f"accepts up to {raised.max:#x}" if raised.max is not None and raised.max > pin.value
-            else f"gives new vCPUs {raised.default:#x}")
     return (f"{pin.describe()}, the most Linux {machine.min_kernel} accepts; "
-            f"Linux {raised.kernel} ({raised.commit}) {more}")
+            f"Linux {raised.kernel} ({raised.commit}) {pin.raised()}")
 
 
 # -- JSON: one shape for registry.json and ``compat explain --json`` ---------

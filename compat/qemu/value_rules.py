@@ -39,6 +39,14 @@ class Pin:
     def property_value(self) -> str:
         return self.register.cpu_property.render(self.value)   # type: ignore[union-attr]
 
+    def raised(self) -> str:
+        """What the forcing kernel changed: ``accepts up to 0x10003`` (or,
+        for a bit-mask limit, ``gives new vCPUs 0x...``)."""
+        by = self.forced_by
+        if by.max is not None and by.max > self.value:
+            return f"accepts up to {by.max:#x}"
+        return f"gives new vCPUs {by.default:#x}"
+
     def describe(self) -> str:
         prop = self.register.cpu_property
         return f"{prop.name}={self.property_value} ({self.register.name} = {self.value:#x})"

@@ -132,7 +132,7 @@ def _render_pin(family: MachineFamily, machine, pin: Pin) -> list[str]:
     properties only under KVM, and a missing property would abort TCG."""
     reg, prop, limit, raised = pin.register, pin.register.cpu_property, pin.limit, pin.forced_by
     comment = [f"{reg.name} ({index_list((reg.index,))[0]}): Linux {raised.kernel} "
-               f"({raised.commit}) accepts up to {raised.max:#x}, Linux "
+               f"({raised.commit}) {pin.raised()}, Linux "
                f"{machine.min_kernel} at most {limit.max:#x}: pin the older value so a "
                f"source on a newer host sends what every promised destination accepts. "
                f"{prop.name} exists from QEMU {prop.qemu} on."]
