@@ -71,13 +71,20 @@ class MachineView:
             found.setdefault(refusal.refusal.register.name, [None, None, []])[2].append(refusal)
         return {name: (rule, pin, tuple(refs)) for name, (rule, pin, refs) in found.items()}
 
+    @functools.cached_property
+    def _migrated(self) -> Decision:
+        return Decision(self.machine, None, None, ())
+
     def decision(self, register: Register) -> Decision:
-        """What this machine type does with ``register``."""
-        rule, pin, refusals = self._by_register.get(register.name, (None, None, ()))
-        return Decision(self.machine, rule, pin, refusals)
+        """What this machine type does with ``register`` (one shared
+        "migrated as is" decision for every register it leaves alone)."""
+        found = self._by_register.get(register.name)
+        if found is None:
+            return self._migrated
+        return Decision(self.machine, *found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What one machine type does with one register."""
 
