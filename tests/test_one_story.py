@@ -85,6 +85,9 @@ def test_psci_version_pin_reads_the_same_everywhere(built, harnesses, doctree):
     result = run_compat("explain", PSCI, "--json")
     assert result.rc == 0, result.err
     explained = json.loads(result.out)
+    # the facts behind the pin, in the shape registry.json has them
+    assert [a["kernel"] for a in explained["accepts"]] == ["5.18", "6.13"]
+    assert explained["cpu-property"]["name"] == "kvm-psci-version"
     from_explain = {m["machine"]: None if m["pin"] is None
                     else f"{m['pin']['property']}={m['pin']['value']}"
                     for m in explained["machines"]}

@@ -9,8 +9,8 @@ from typing import Any
 from compat.core.codec import format_index
 from compat.core.derive import Derivation
 from compat.core.model import Register, Registry
-from compat.qemu.resolved import (RegisterView, ResolvedView, cpu_property_json, limit_json,
-                                  pin_json, resolve)
+from compat.qemu.resolved import (RegisterView, ResolvedView, cpu_property_json,
+                                  cpu_property_text, limit_json, limit_text, pin_json, resolve)
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS
 
 
@@ -46,14 +46,9 @@ class Explanation:
             out.append(f"  safe because: {reg.safe_because}")
         if reg.used_by:
             out.append(f"  written by features: {', '.join(reg.used_by)}")
-        for limit in reg.accepts:
-            default = "" if limit.default is None else f", new vCPUs get {limit.default:#x}"
-            out.append(f"  accepts from Linux {limit.kernel}: {limit.describe()}{default} "
-                       f"(commit {limit.commit})")
+        out += [f"  accepts {limit_text(limit)}" for limit in reg.accepts]
         if reg.cpu_property is not None:
-            prop = reg.cpu_property
-            out.append(f"  CPU property: {prop.name} (from QEMU {prop.qemu}"
-                       + (f", {prop.accel.upper()} only)" if prop.accel else ")"))
+            out.append(f"  CPU property: {cpu_property_text(reg.cpu_property)}")
         for source in reg.sources:
             out.append(f"  source: {source}")
         tol = self.view.tolerance

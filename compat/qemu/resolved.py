@@ -202,6 +202,19 @@ def pin_sentence(pin: Pin, machine: MachineVersion) -> str:
             f"Linux {raised.kernel} ({raised.commit}) {pin.raised()}")
 
 
+def limit_text(limit: ValueLimit) -> str:
+    """``from Linux 5.18: at most 0x10001, new vCPUs get 0x10001 (commit
+    512865d83fd9)``: one wording for explain and the docs."""
+    default = "" if limit.default is None else f", new vCPUs get {limit.default:#x}"
+    return f"from Linux {limit.kernel}: {limit.describe()}{default} (commit {limit.commit})"
+
+
+def cpu_property_text(prop: CpuProperty) -> str:
+    """``kvm-psci-version, from QEMU 11.0, KVM only``."""
+    return f"{prop.name}, from QEMU {prop.qemu}" + (f", {prop.accel.upper()} only"
+                                                     if prop.accel else "")
+
+
 # -- JSON: one shape for registry.json and ``compat explain --json`` ---------
 
 def limit_json(limit: ValueLimit) -> dict[str, Any]:

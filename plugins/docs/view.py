@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from compat.plugin import (Change, format_index, MachineVersion, Pin, provenance,
                            Register, Registry, ResolvedView, Rule)
+from compat.qemu.resolved import cpu_property_text, limit_text
 
 
 TITLE = "KVM register migration compatibility"
@@ -156,24 +157,11 @@ def _row(registry: Registry, reg: Register, rules: tuple[str, ...]) -> RegisterR
         description=reg.description,
         reset=None if reg.reset is None else hex(reg.reset),
         changes=changes, commits=tuple(sorted({c.commit for c in reg.changes})),
-        rules=rules, limits=tuple(_limit(limit) for limit in reg.accepts),
-        cpu_property=_cpu_property(reg), guard=guard_lines(reg),
+        rules=rules, limits=tuple(limit_text(limit) for limit in reg.accepts),
+        cpu_property=None if reg.cpu_property is None else cpu_property_text(reg.cpu_property),
+        guard=guard_lines(reg),
         written_by=registry.writers(reg), sources=tuple(reg.sources),
         where=provenance(reg.location))
-
-
-def _limit(limit) -> str:
-    """``from Linux 5.18: at most 0x10001, new vCPUs get 0x10001 (commit ...)``."""
-    default = "" if limit.default is None else f", new vCPUs get {limit.default:#x}"
-    return f"from Linux {limit.kernel}: {limit.describe()}{default} (commit {limit.commit})"
-
-
-def _cpu_property(reg: Register) -> str | None:
-    prop = reg.cpu_property
-    if prop is None:
-        return None
-    return f"{prop.name}, from QEMU {prop.qemu}" + (f", {prop.accel.upper()} only"
-                                                     if prop.accel else "")
 
 
 def _entry(rule: Rule, cache: dict | None = None) -> RuleEntry:
