@@ -170,3 +170,15 @@ def test_diff_rules_say_what_that_qemu_does(compat_cli):
     props = compat_cli("diff", real("6.16*"), real("7.3*"), "--machine", "virt-10.1")
     assert props.out.count("a QEMU carrying compat's generated tables for virt-10.1 lets it "
                            "through") == 2, props.out
+
+
+def test_a_pin_the_source_kernel_refuses_stops_the_source(compat_cli):
+    r = compat_cli("check", real("6.12*"), real("6.16*"), "--rules", "qemu-11.1",
+                   "--cpu-option", "kvm-psci-version=1.3", "--json")
+    data = json.loads(r.out)
+    assert r.rc == 1 and [f["kind"] for f in data["failures"]] == ["cpu-option"]
+    assert "Linux 6.12's KVM_SET_ONE_REG refuses KVM_REG_ARM_PSCI_VERSION = 0x10003" \
+        in data["failures"][0]["qemu_error"]
+    ok = compat_cli("check", real("6.12*"), real("6.16*"), "--rules", "qemu-11.1",
+                    "--cpu-option", "kvm-psci-version=1.1")
+    assert ok.rc == 0, ok.out

@@ -419,7 +419,16 @@ class Simulator:
                 f"{rules.qemu.short(rules.machine_name)} has no {option.prop.name} (QEMU "
                 f"{option.prop.qemu} and later have it): run a newer QEMU, or leave "
                 f"-cpu host,{option.text} off", rules))
-        if failures:        # QEMU refuses the option at start: no migration to predict
+        for option in rules.cpu_options:
+            limit = option.register.limit_at(source.kernel)
+            if limit is not None and limit.refuses(option.value):
+                failures.append(self._failure(
+                    option.register.index, "start", "cpu-option",
+                    f"-cpu host,{option.text}: Linux {source.kernel}'s KVM_SET_ONE_REG refuses "
+                    f"{option.register.name} = {option.value:#x} (it accepts "
+                    f"{limit.describe()}): the source vCPU cannot be created",
+                    f"pass a value Linux {source.kernel} accepts ({limit.describe()})", rules))
+        if failures:        # the source QEMU does not start: no migration to predict
             return MigrationResult(source, destination, rules.mode, rules.machine_name,
                                    rules.features, tuple(failures), tuple(notes), (),
                                    tuple(o.text for o in rules.cpu_options + rules.refused_options))
