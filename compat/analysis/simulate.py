@@ -176,7 +176,8 @@ class MigrationResult:
             lines.append(f"  warning: {warning}")
         if self.length is not None:
             lines.append(f"  {LENGTH_ERROR}: the stream carries {self.length[0]} cpreg "
-                         f"registers, the destination has {self.length[1]}")
+                         f"registers, the destination has {self.length[1]}; only the source "
+                         "has:")
         for f in self.failures:
             lines.append(f"  {f.label}: {f.qemu_error}")
             lines.append(f"    fix: {f.fix}")
@@ -472,7 +473,7 @@ class Simulator:
         for index, detail in bad:
             what = f"register {codec.format_index(index)} ({codec.decode(index).qemu_name})"
             if too_long:
-                error, kind = f"{LENGTH_ERROR}: {what} is only in the source", "length"
+                error, kind = LENGTH_ERROR, "length"    # QEMU names no register here
             else:
                 error = f"{LOAD_ERROR}: {what} in the stream is unknown to the destination"
                 kind = "unknown-register"
