@@ -48,7 +48,8 @@ EXIT: dict[str, tuple[str, str]] = {
     "encode": ("encoded", "the expression or name is not valid"),
     "explain": ("the register was found", "it is unknown (or the registry has errors)"),
     "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
-    "check": ("the migration passes", "it fails (the reasons are printed), or bad input"),
+    "check": ("the migration passes", "it fails (the reasons are printed), its verdict is "
+              "unknown (it depends on a value nothing gives), or bad input"),
     "audit": ("nothing found", "a promised migration fails or a register varies between "
               "lists and the registry lacks it, or bad input"),
     "diff": ("every register that breaks migration has a registry rule (or none changed)",

@@ -165,18 +165,31 @@ def test_no_rules_backward_615_614_fails_on_bmap2(registry):
     assert LENGTH_ERROR in f.qemu_error
 
 
-@pytest.mark.parametrize("src, dst", [("6.13", "6.12"), ("6.14", "6.15")])
-def test_no_rules_passes_where_destination_has_more(registry, src, dst):
-    assert simulate(rl("n1", src), rl("n1", dst), registry).ok
+def test_no_rules_passes_where_destination_has_more(registry):
+    assert simulate(rl("n1", "6.14"), rl("n1", "6.15"), registry).ok
+
+
+def test_lists_alone_assume_the_source_kernels_psci_version(registry):
+    """6.13 -> 6.12: the lists fit, but a 6.13 source gives its vCPU PSCI 1.3
+    (the registry's accepts default), which Linux 6.12 refuses: a FAIL on
+    the value, with the pin as the fix, not a pass that depends on values."""
+    result = simulate(rl("n1", "6.13"), rl("n1", "6.12"), registry)
+    (f,) = result.failures
+    assert (f.name, f.kind, result.verdict) == ("KVM_REG_ARM_PSCI_VERSION", "value", "fail")
+    assert "Could not set register fw reg 0 to 10003 (is 10001)" in f.qemu_error
+    assert "QEMU 10.0 as shipped has no kvm-psci-version" in f.fix
+    assert "(--rules compat-props --machine virt-10.2)" in f.fix
+    assert not result.depends_on
 
 
 def test_unknown_register_without_length_error(registry):
     # 6.16 -> 6.12: BMAP_2 is extra but three registers are missing, so the
     # lengths pass and QEMU fails on the unknown register itself.
     result = simulate(rl("n1", "6.16"), rl("n1", "6.12"), registry)
-    (f,) = result.failures
+    f, psci = result.failures
     assert f.kind == "unknown-register" and LENGTH_ERROR not in f.qemu_error
     assert "0x6030000000160003" in f.qemu_error
+    assert (psci.name, psci.kind) == ("KVM_REG_ARM_PSCI_VERSION", "value")
 
 
 # -- simulator: machine-type compat properties ------------------------------
@@ -243,9 +256,16 @@ def test_tolerances_bmap2_value_test(registry):
 
 @pytest.mark.parametrize("host", ["n1", "v2"])
 def test_tolerances_pass_every_pair_without_features(registry, host):
+    """Every register list difference is tolerated; only a source on 6.13+
+    (PSCI 1.3 for a new vCPU) into a destination on 6.12 fails, on the value."""
     lists = [rl(host, k) for k in KERNELS]
     for src, dst in permutations(lists, 2):
-        assert simulate(src, dst, registry, rules="tolerances").ok
+        result = simulate(src, dst, registry, rules="tolerances")
+        if src.kernel >= Version(6, 13) > dst.kernel:
+            assert [(f.name, f.kind) for f in result.failures] == \
+                [("KVM_REG_ARM_PSCI_VERSION", "value")], result.to_text()
+        else:
+            assert result.ok, result.to_text()
 
 
 # -- core and SVE never matter ---------------------------------------------
@@ -256,9 +276,9 @@ def test_core_and_sve_differences_never_fail_or_find(registry):
                             "KVM_REG_ARM_CORE_REG(regs.pc)")
     sve = codec.parse_expr("KVM_REG_ARM64_SVE_ZREG(0, 0)")
     vls = codec.parse_expr("KVM_REG_ARM64_SVE_VLS")
-    old = parse_reglist(base, "h-linux-6.12.reglist")
+    old = parse_reglist(base, "h-linux-6.13.reglist")
     new = parse_reglist(base + "".join(f"{codec.format_index(i)}\n" for i in (core, sve, vls)),
-                        "h-linux-6.13.reglist")
+                        "h-linux-6.14.reglist")
     assert len(new.indices) == len(old.indices) + 3
     for a, b in ((old, new), (new, old)):
         assert simulate(a, b, registry).ok

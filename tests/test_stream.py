@@ -83,15 +83,25 @@ def test_check_psci_value_rule(tmp_path):
     assert "Could not set register fw reg 0 to 10003 (is 10001)" in bad.out
     assert "KVM_REG_ARM_PSCI_VERSION" in bad.out and "kvm-psci-version=1.1" in bad.out
     good = run_compat("check", str(_psci_stream(tmp_path, 0x10001)), dst, "--rules", "tolerances")
-    assert good.rc == 0 and good.out.splitlines()[0].endswith(": ok"), good.out + good.err
+    assert good.rc == 0 and ": ok, assuming" in good.out.splitlines()[0], good.out + good.err
 
 
-def test_check_without_values_depends(tmp_path):
+def test_check_without_values_assumes_the_source_kernels_defaults(tmp_path):
+    """Plain lists: the 6.16 source sends what Linux 6.16 gives a new vCPU
+    (PSCI 1.3, BMAP_2 0), so the verdict is a FAIL on PSCI_VERSION with the
+    pin as the fix, and BMAP_2's tolerance test passes on its known default."""
     res = run_compat("check", str(REGLISTS / "n1-linux-6.16.reglist"),
                      str(REGLISTS / "n1-linux-6.12.reglist"), "--rules", "tolerances")
-    assert res.rc == 0 and "ok, depending on values" in res.out
-    assert "depends on the value of KVM_REG_ARM_PSCI_VERSION" in res.out
-    assert "depends on the value of KVM_REG_ARM_VENDOR_HYP_BMAP_2" in res.out
+    assert res.rc == 1 and ": FAILS, assuming" in res.out, res.out
+    assert "KVM_REG_ARM_PSCI_VERSION (0x6030000000140000): Could not set register fw reg 0 " \
+        "to 10003 (is 10001)" in res.out
+    assert "what Linux 6.16 gives a new vCPU" in res.out
+    assert "--cpu-option kvm-psci-version=1.1" in res.out
+    assert "depend" not in res.out and "BMAP_2" not in res.out
+    pinned = run_compat("check", str(REGLISTS / "n1-linux-6.16.reglist"),
+                        str(REGLISTS / "n1-linux-6.12.reglist"), "--rules", "tolerances",
+                        "--cpu-option", "kvm-psci-version=1.1")
+    assert pinned.rc == 0 and ": ok, assuming" in pinned.out, pinned.out
     # forward: a 6.12 source cannot hold a value 6.16 refuses
     fwd = run_compat("check", str(REGLISTS / "n1-linux-6.12.reglist"),
                      str(REGLISTS / "n1-linux-6.16.reglist"), "--rules", "tolerances")

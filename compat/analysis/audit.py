@@ -106,6 +106,7 @@ class AuditReport:
     matrices: tuple[Matrix, ...]     # machine order (newest first), then host
     uncovered: tuple[Uncovered, ...]
     pair_count: int
+    rules: str = COMPAT_PROPS         # the rules mode (compat.qemu.modes): the QEMU assumed
 
     @property
     def failures(self) -> list[tuple[Matrix, Cell]]:
@@ -119,8 +120,10 @@ class AuditReport:
 
     def to_json(self) -> dict:
         """A JSON-ready description."""
+        from compat.qemu.modes import resolve
         return {
             "ok": self.ok,
+            "rules": resolve(self.rules).to_json(),
             "pairs": self.pair_count,
             "lists": [r.to_json() for r in self.lists],
             "failures": [dict(cell.result.to_json(), machine=m.machine.name)
@@ -133,6 +136,12 @@ class AuditReport:
                            "reason": c.reason} for (s, d), c in sorted(m.cells.items())],
             } for m in self.matrices],
         }
+
+    @property
+    def assumes(self) -> str:
+        """The QEMU every verdict of the audit assumes, in words."""
+        from compat.qemu.modes import resolve
+        return resolve(self.rules).describe()
 
     def failure_groups(self) -> list["FailureGroup"]:
         """The failures grouped by register and error: one group per
@@ -156,7 +165,8 @@ class AuditReport:
         machines = len({m.machine.name for m in self.matrices})
         out = [f"audited {plural(self.pair_count, 'migration')} among "
                f"{plural(len(self.lists), 'register list')} ({', '.join(hosts)}) on "
-               f"{plural(machines, 'machine type')}"]
+               f"{plural(machines, 'machine type')}, assuming {self.assumes} "
+               f"(--rules {self.rules})"]
         for group in self.failure_groups():
             out.append("")
             out += group.to_text_lines()
@@ -232,8 +242,13 @@ def _pairs_text(pairs) -> list[str]:
 
 def audit(lists: Sequence[RegList], registry: Registry,
           derivation: Derivation | None = None,
-          machines: Iterable[str] | None = None) -> AuditReport:
-    """Simulate every promised migration among ``lists`` (see the module docstring)."""
+          machines: Iterable[str] | None = None, rules: str = COMPAT_PROPS) -> AuditReport:
+    """Simulate every promised migration among ``lists`` (see the module
+    docstring) under the rules mode ``rules`` (each machine type's compat
+    tables by default; another mode's QEMU applies the same rules on every
+    machine type, which still say which pairs are promised)."""
+    from compat.qemu.modes import resolve
+    rules = resolve(rules).name
     by_host = _group(lists)
     sim = Simulator(registry, derivation)
     cpreg = {id(r): sim.cpreg(r) for r in lists}
@@ -244,8 +259,8 @@ def audit(lists: Sequence[RegList], registry: Registry,
     matrices = []
     pairs = 0
     for machine in versions:
-        rules = sim.rule_set(COMPAT_PROPS, machine.name)
-        hidden = rules.hidden
+        rule_set = sim.rule_set(rules, machine.name)
+        hidden = rule_set.hidden
         visible = {key: (s - hidden if hidden else s) for key, s in cpreg.items()}
         for host, members in by_host.items():
             kernels = tuple(r.kernel for r in members)
@@ -261,19 +276,19 @@ def audit(lists: Sequence[RegList], registry: Registry,
                                           f"{machine.min_kernel} and later)")
                         continue
                     pairs += 1
-                    if sim.passes(cpreg[id(src)], cpreg[id(dst)], rules):
+                    if sim.passes(cpreg[id(src)], cpreg[id(dst)], rule_set, src, dst):
                         extra = visible[id(src)] - visible[id(dst)]
                         cells[key] = Cell(OK, "passes" if not extra else
                                           f"passes: tolerates {_names(sim, extra)}")
                         continue
-                    result = sim.simulate(src, dst, rules)
-                    reason = "; ".join(f"{f.name or f.qemu_name}: {f.qemu_error}"
-                                       for f in result.failures)
+                    result = sim.simulate(src, dst, rule_set)
+                    reason = "; ".join([f"{f.name or f.qemu_name}: {f.qemu_error}"
+                                        for f in result.failures] + list(result.depends_on))
                     cells[key] = Cell(FAIL, reason, result)
             matrices.append(Matrix(machine, host, kernels, cells))
     min_kernels = [m.min_kernel for m in versions]
     return AuditReport(tuple(lists), tuple(matrices),
-                       _uncovered(by_host, cpreg, sim, min_kernels), pairs)
+                       _uncovered(by_host, cpreg, sim, min_kernels), pairs, rules)
 
 
 def _names(sim: Simulator, indices) -> str:
