@@ -49,8 +49,8 @@ EXIT: dict[str, tuple[str, str]] = {
     "explain": ("the register was found", "it is unknown (or the registry has errors)"),
     "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
     "check": ("the migration passes", "it fails (the reasons are printed), or bad input"),
-    "audit": ("nothing found", "a promised migration fails or a register varies between "
-              "lists and the registry lacks it, or bad input"),
+    "audit": ("every promised migration passes (registers outside every promise are only listed)",
+              "a promised migration fails, or bad input"),
     "diff": ("every register that breaks migration has a registry rule (or none changed)",
              "a register breaks migration and no registry rule covers it, or bad input"),
     "new-register": ("the entry was printed or added", "bad input, or the register exists"),

@@ -148,6 +148,61 @@ def test_audit_missing_bmap2_then_paste_suggestion(compat_cli, no_bmap2):
     assert fixed.rc == 0, fixed.out + fixed.err
 
 
+REAL = REGLISTS.parent / "real"
+
+
+def test_audit_text_leads_with_the_verdict_then_one_block_per_register(compat_cli, no_bmap2):
+    r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists())
+    assert r.rc == 1, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == ("FAIL: 40 of 144 promised migrations fail, on 1 register: "
+                        "KVM_REG_ARM_VENDOR_HYP_BMAP_2 (not in the registry)")
+    assert lines[1] == "audited 144 migrations among 12 register lists (n1, v2) on 5 machine types"
+    assert lines[2].startswith("rules: compat-props: a QEMU carrying compat's generated tables")
+    # one block for the register, though it fails with two different errors
+    heads = [ln for ln in lines if ln.startswith("KVM_REG_ARM_VENDOR_HYP_BMAP_2 (")]
+    assert heads == ["KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003): 40 backward "
+                     "migrations fail (16 kernel pairs)"], heads
+    assert "  failed to load cpu:cpreg_vmstate_array_len:" in lines
+    assert any(ln.startswith("  error while loading state") for ln in lines)
+    # its fix is the entry to paste, shown without --suggest
+    assert "[registers.KVM_REG_ARM_VENDOR_HYP_BMAP_2]" in lines
+    assert r.out.count("[registers.") == 1
+
+
+def test_audit_registers_outside_every_promise_are_one_line_and_exit_0(compat_cli):
+    lists = sorted(str(p) for p in REAL.glob("qemu11.1-max-*.reglist"))
+    r = compat_cli("audit", *lists)
+    assert (r.rc, r.err) == (0, "")          # documented: listed, not failed
+    lines = r.out.splitlines()
+    # 9 kernels from 6.12 (72 ordered pairs) on virt-10.0..10.2, 8 from 6.16 on
+    # virt-11.0 (56), 6 from 6.18 on virt-11.1 (30)
+    assert lines[0] == "ok: all 302 promised migrations pass", lines[0]
+    (names,) = [ln for ln in lines if "outside every machine type's promise" in ln]
+    assert names.startswith("14 registers not in the registry vary only outside every "
+                            "machine type's promise (reported, not a failure): ")
+    assert "FPMR" in names and names.endswith("(--suggest prints a registry entry for each)")
+    assert "[registers." not in r.out and len(lines) == 5, r.out
+    suggested = compat_cli("audit", *lists, "--suggest")
+    assert suggested.rc == 0
+    assert suggested.out.count("[registers.") == 14 and "[registers.FPMR]" in suggested.out
+    assert compat_cli("audit", *lists, "--json").rc == 0
+
+
+def test_audit_exit_status_is_what_help_and_readme_say(compat_cli):
+    """The README's exit-status table is each command's --help, word for word."""
+    from compat.cli import EXIT
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    rows = {m[0]: (m[1], m[2]) for m in
+            re.findall(r"^\| `([\w-]+)` \| (.*?) \| (.*?) \|$", readme, re.M)}
+    for command, (ok, fail) in EXIT.items():
+        assert rows[command] == (ok, fail), command
+        text = " ".join(compat_cli(command, "--help").out.split())
+        assert f"0 {ok} 1 {fail}" in text, command
+    assert "outside every promise" in EXIT["audit"][0]
+
+
 class _Cells(HTMLParser):
     def __init__(self):
         super().__init__()
