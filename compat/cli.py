@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-register": ("compat.commands.new_register", "scaffold a registry entry"),
     "collect": ("compat.commands.collect", "this arm64 host's vCPU register list, from KVM"),
     "lab": ("compat.commands.lab", "real Debian arm64 kernels' register lists under QEMU"),
+    "samples": ("compat.commands.samples", "list or copy the real register lists bundled "
+                "with compat"),
 }
 
 
@@ -56,6 +58,7 @@ EXIT: dict[str, tuple[str, str]] = {
     "new-register": ("the entry was printed or added", "bad input, or the register exists"),
     "collect": ("the register list was written", "KVM or the output is unusable"),
     "lab": ("done", "a kernel, download, boot or collection failed"),
+    "samples": ("listed or copied", "a file could not be written (nothing is overwritten)"),
 }
 
 #: Statuses every command shares.
