@@ -212,14 +212,9 @@ def _overview(report: AuditReport, anchors: dict[tuple, str]) -> list[str]:
                 cell = matrix.cell(src, dst)
                 tip = f"{name}, {src} -> {dst}: " + (
                     "FAIL: " if cell.status == FAIL else "") + cell.reason
-                inner = ""
-                target = anchors.get((name, host, src, dst))
-                if cell.status == FAIL and target:
-                    inner = f'<a href="#{target}">&#215;</a>'
-                row.append(f'<td class="{cell.status}{_gap(pairs, i)}" '
-                           f'data-machine="{html_text(name)}" data-source="{html_text(str(src))}" '
-                           f'data-destination="{html_text(str(dst))}" '
-                           f'data-status="{cell.status}" title="{html_text(tip)}">{inner}</td>')
+                row.append(_td(cell, src, dst, "&#215;" if cell.status == FAIL else "",
+                               anchors.get((name, host, src, dst)), tip, _gap(pairs, i),
+                               f' data-machine="{html_text(name)}"'))
             out.append("<tr>" + "".join(row) + "</tr>")
         out += ["</table>", "</div>"]
         if idle:
@@ -290,17 +285,21 @@ def _matrix(matrix: Matrix, anchors: dict[tuple, str]) -> list[str]:
         row = [f'<th scope="row">{html_text(str(src))}</th>']
         for dst in kernels:
             cell = matrix.cell(src, dst)
-            symbol = _SYMBOL[cell.status]
-            target = anchors.get((machine.name, matrix.host, src, dst))
-            if cell.status == FAIL and target:
-                symbol = f'<a href="#{target}">{symbol}</a>'
-            row.append(f'<td class="{cell.status}" data-source="{html_text(str(src))}" '
-                       f'data-destination="{html_text(str(dst))}" '
-                       f'data-status="{cell.status}" title="{html_text(cell.reason)}">'
-                       f"{symbol}</td>")
+            row.append(_td(cell, src, dst, _SYMBOL[cell.status],
+                           anchors.get((machine.name, matrix.host, src, dst)), cell.reason))
         out.append("<tr>" + "".join(row) + "</tr>")
     out += ["</table>", "</div>"]
     return out
+
+
+def _td(cell, src, dst, symbol: str, target: str | None, title: str, classes: str = "",
+        attrs: str = "") -> str:
+    """One migration's cell; a failing one links to ``target``."""
+    if cell.status == FAIL and target:
+        symbol = f'<a href="#{target}">{symbol}</a>'
+    return (f'<td class="{cell.status}{classes}"{attrs} data-source="{html_text(str(src))}" '
+            f'data-destination="{html_text(str(dst))}" data-status="{cell.status}" '
+            f'title="{html_text(title)}">{symbol}</td>')
 
 
 def _html_block(text: str) -> str:
