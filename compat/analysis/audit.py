@@ -137,12 +137,6 @@ class AuditReport:
             } for m in self.matrices],
         }
 
-    @property
-    def assumes(self) -> str:
-        """The QEMU every verdict of the audit assumes, in words."""
-        from compat.qemu.modes import resolve
-        return resolve(self.rules).describe()
-
     def failure_groups(self) -> list["FailureGroup"]:
         """The failures grouped by register and error: one group per
         register that breaks migrations, with every pair it breaks."""
@@ -158,37 +152,12 @@ class AuditReport:
         return sorted(groups.values(), key=lambda g: (g.failure.name or g.failure.qemu_name,
                                                       g.failure.index, g.failure.kind))
 
-    def to_text(self) -> str:
-        """The human-readable report: failures grouped by register, then the
-        registers the registry lacks, then a one-line verdict."""
-        hosts = sorted({r.host for r in self.lists})
-        machines = len({m.machine.name for m in self.matrices})
-        out = [f"audited {plural(self.pair_count, 'migration')} among "
-               f"{plural(len(self.lists), 'register list')} ({', '.join(hosts)}) on "
-               f"{plural(machines, 'machine type')}, assuming {self.assumes} "
-               f"(--rules {self.rules})"]
-        for group in self.failure_groups():
-            out.append("")
-            out += group.to_text_lines()
-        for u in self.uncovered:
-            out.append("")
-            out.append(f"{u.name} ({codec.format_index(u.index)}, {u.decoded.qemu_name}) is "
-                       f"{u.change} in Linux {u.kernel} on {', '.join(u.hosts)} and not in "
-                       f"the registry: it breaks {u.breaks} migration"
-                       + ("" if u.promised else " (outside every machine type's promise: "
-                          "reported, not a failure)") + ". Suggested entry:")
-            out.append(u.toml().rstrip("\n"))
-        out.append("")
-        outside = sum(not u.promised for u in self.uncovered)
-        if self.ok:
-            out.append("ok: every promised migration passes and the registry covers every "
-                       "register that changes" + (f" inside a promise ({outside} outside every "
-                                                  "promise not in the registry)" if outside else ""))
-        else:
-            out.append(f"FAIL: {plural(len(self.failures), 'failing migration')}, "
-                       f"{plural(len(self.uncovered) - outside, 'register')} not in the registry"
-                       + (f" (and {outside} outside every promise)" if outside else ""))
-        return "\n".join(out)
+    def to_text(self, *, suggest: bool = False) -> str:
+        """The report a person reads (:mod:`compat.analysis.audit_text`):
+        the verdict, then one block per failing register; with ``suggest``
+        the entries of registers outside every promise too."""
+        from compat.analysis.audit_text import audit_text
+        return audit_text(self, suggest=suggest)
 
 
 @dataclass
