@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import compat.output as output
+from compat.plugin import hookimpl
 from compat.plugin.api import OutputSpec
 from compat.plugin.host import PluginHost
 from conftest import BUNDLED, ROOT
@@ -224,9 +225,11 @@ class EvilPlugin:
     def __init__(self, files: tuple[str, ...]) -> None:
         self.files = files
 
+    @hookimpl
     def compat_outputs(self):
         return [OutputSpec("evil", self.files, "writes where it should not", default=False)]
 
+    @hookimpl
     def compat_render_output(self, name, context):
         if name == "evil":
             return {f: "owned\n" for f in self.files}
