@@ -60,6 +60,16 @@ def lookup_name(name: str, names: Mapping[str, int] | None = None) -> int:
     names = names or {}
     if name in names:
         return names[name]
+    index = builtin_index(name)
+    if index is not None:
+        return index
+    candidates = list(names) + known_names().every_name()
+    raise CodecError(f"unknown register name '{name}'" + did_you_mean(name, candidates))
+
+
+def builtin_index(name: str) -> int | None:
+    """The index the built-in name table gives ``name``, or ``None`` when it
+    is not an architectural name compat knows."""
     table = known_names()
     if name in table.sysreg_by_name:
         return sysreg(*table.sysreg_by_name[name])
@@ -67,8 +77,7 @@ def lookup_name(name: str, names: Mapping[str, int] | None = None) -> int:
         for number, known in numbers.items():
             if name in (known, known.removeprefix("KVM_REG_ARM_")):
                 return encoder(number)
-    candidates = list(names) + table.every_name()
-    raise CodecError(f"unknown register name '{name}'" + did_you_mean(name, candidates))
+    return None
 
 
 class _Parser:
