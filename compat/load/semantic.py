@@ -343,6 +343,14 @@ class _SemanticPass:
                 self.error(vpath + ("version",), f"machine type '{name}-{label}' is defined twice "
                            f"(first at {self.doc.locate(base + ('versions', seen[label]))})")
                 continue
+            number = machine_version_key(label)
+            same = next((other for other in seen if machine_version_key(other) == number), None)
+            if same is not None:  # 10.01 and 10.1: one machine type under two spellings
+                self.error(vpath + ("version",), f"'{name}-{label}' and '{name}-{same}' are the "
+                           f"same version twice (first at "
+                           f"{self.doc.locate(base + ('versions', seen[same]))})",
+                           hint="keep one spelling of the version")
+                continue
             seen[label] = i
             min_kernel = self.version(vpath + ("min-kernel",), raw["min-kernel"])
             qemu = self.version(vpath + ("qemu",), raw["qemu"]) if "qemu" in raw else _qemu_of(label)
