@@ -206,6 +206,28 @@ def decode(index: int) -> Decoded:
                    group_number=group_number, fields=fields)
 
 
+def index_problem(index: int) -> str | None:
+    """Why ``index`` is not a KVM register index compat knows (architecture,
+    group, or a size or bits its group never uses), else ``None``."""
+    decoded = decode(index)
+    if decoded.group != "unknown":
+        return None
+    arch_code = index >> ARCH_SHIFT
+    if arch_code not in ARCH_NAMES:
+        return (f"architecture {arch_code:#04x} (bits 63..56) is neither arm64 (0x60) "
+                "nor arm (0x40)")
+    group = _GROUP_BY_CODE.get((decoded.arch, decoded.group_number))
+    if group is None:
+        known = ", ".join(f"{g.code:#x} {g.name}" for g in GROUPS.values()
+                          if g.arch == decoded.arch)
+        return (f"group {decoded.group_number:#x} (bits 27..16) is not a KVM {decoded.arch} "
+                f"register group ({known})")
+    if group.sizes is not None and decoded.size not in group.sizes:
+        return (f"{group.name} registers are never {decoded.size}-bit in KVM "
+                f"(size field, bits 55..52)")
+    return f"it sets bits that {group.name} register indices never use"
+
+
 def _need(fields: Mapping[str, Any], group: str, names: tuple[str, ...],
           limits: tuple[int, ...]) -> list[int]:
     values = []
