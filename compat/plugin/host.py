@@ -100,9 +100,13 @@ class PluginHost:
                                  f"plugin '{name}' ({source}) cannot be registered: {exc}",
                                  hint="give each entry point its own plugin object") from None
         self._check_hooks(plugin, name, source)
-        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
-        self.plugins[name] = PluginInfo(name, version, source, plugin, hooks=hooks,
-                                        source_files=_source_files(plugin, entry_module))
+        callers = self.pm.get_hookcallers(plugin) or []
+        functions = [impl.function for caller in callers for impl in caller.get_hookimpls()
+                     if impl.plugin is plugin]
+        self.plugins[name] = PluginInfo(name, version, source, plugin,
+                                        hooks=sorted(caller.name for caller in callers),
+                                        source_files=_source_files(plugin, entry_module,
+                                                                   functions))
 
     def _check_hooks(self, plugin: Any, name: str, source: str) -> None:
         """Every ``@hookimpl`` of the plugin names a hook compat has (pluggy's
@@ -268,21 +272,19 @@ class PluginHost:
         return sorted({Path(f) for p in self.plugins.values() for f in p.source_files})
 
 
-def _source_files(plugin: Any, entry_module: str | None) -> tuple[str, ...]:
+def _source_files(plugin: Any, entry_module: str | None,
+                  hooks: list[Any]) -> tuple[str, ...]:
     """The files a plugin's behaviour comes from: the module its entry point
     names, the module defining it (a module; a class; an instance's class
-    and its bases) and the module of every hook implementation."""
+    and its bases) and the module of every hook implementation (``hooks``,
+    the functions pluggy registered)."""
     import sys
     objects: list[Any] = [sys.modules.get(entry_module or "")]
     if isinstance(plugin, ModuleType) or inspect.isclass(plugin):
         objects.append(plugin)
     else:
         objects.extend(type(plugin).__mro__[:-1])  # not object itself
-    for attr in dir(plugin):
-        if attr.startswith("compat_"):
-            func = getattr(plugin, attr, None)
-            objects.append(inspect.unwrap(getattr(func, "__func__", func)) if callable(func)
-                           else None)
+    objects.extend(inspect.unwrap(getattr(func, "__func__", func)) for func in hooks)
     files = set()
     for obj in objects:
         if obj is None:
