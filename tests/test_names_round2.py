@@ -40,6 +40,5 @@ def test_kernel_option_may_name_a_hard_link_of_a_list(tmp_path):
 def test_every_module_is_under_600_lines():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
              for base in ("compat", "plugins") for p in (ROOT / base).rglob("*.py")}
-    # compat/lab is split by another change of this round; its size is its own test's
-    big = {p: n for p, n in sizes.items() if n >= 600 and not p.startswith("compat/lab/")}
+    big = {p: n for p, n in sizes.items() if n >= 600}
     assert not big, big
