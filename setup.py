@@ -6,7 +6,9 @@ Packages are discovered, never listed by hand: every package under
 ``compat.plugins``.  The bundled registry and its schema are copied into
 ``compat/data`` so an installed compat finds them with
 ``importlib.resources``; a checkout reads them in place
-(:mod:`compat.core.resources`).
+(:mod:`compat.core.resources`).  Data files that live inside a package
+(``compat/core/sysreg_names.txt``, the register name table) are package
+data, listed in ``PACKAGE_DATA``.
 """
 
 import os
@@ -18,6 +20,13 @@ from setuptools.command.build_py import build_py
 DATA_FILES = {
     "registry.toml": "compat/data/registry.toml",
     "schemas/registry.schema.json": "compat/data/schemas/registry.schema.json",
+}
+
+#: package -> data files inside it (read with importlib.resources)
+PACKAGE_DATA = {
+    "compat.core": ["sysreg_names.txt"],
+    # real register lists for the README's tour (compat samples)
+    "compat": ["data/samples/*.reglist", "data/samples/README.md"],
 }
 
 
@@ -36,7 +45,6 @@ setup(
     packages=find_packages(include=["compat", "compat.*"])
     + ["compat." + name for name in find_packages(include=["plugins", "plugins.*"])],
     package_dir={"compat.plugins": "plugins"},
-    # real register lists for the README's tour (compat samples)
-    package_data={"compat": ["data/samples/*.reglist", "data/samples/README.md"]},
+    package_data=PACKAGE_DATA,
     cmdclass={"build_py": BuildPyWithData},
 )

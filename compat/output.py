@@ -76,10 +76,12 @@ def read_existing(path: Path) -> str | None:
         return None
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (symlinks and hard links too)."""
+def same_file(a: "str | Path", b: "str | Path") -> bool:
+    """Whether ``a`` and ``b`` name one file (symlinks and hard links too;
+    the same path even if no such file exists)."""
+    a, b = Path(a), Path(b)
     try:
-        if a.resolve() == b.resolve():
+        if a == b or a.resolve() == b.resolve():
             return True
         return os.path.samefile(a, b)
     except (OSError, ValueError):

@@ -75,10 +75,11 @@ def test_decode_json(compat_cli):
     assert data[1]["fields"] == {"op0": 3, "op1": 0, "crn": 2, "crm": 0, "op2": 3}
 
 
-def test_decode_unknown_group_is_not_an_error(compat_cli):
+def test_decode_unknown_group_is_an_error(compat_cli):
+    # no KVM group 0x17: not a register index (issue 18 item 9)
     result = compat_cli("decode", "0x6030000000170001")
-    assert result.rc == 0, result.err
-    assert "unknown" in result.out
+    assert result.rc == 1, result.err
+    assert "not a KVM register index: group 0x17" in result.err
     _no_traceback(result)
 
 

@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import BUNDLED
+from output_files import bundled_output_files
 
 C_DIR = Path(__file__).resolve().parent / "c"
-OUTPUTS = ["arm-virt-kernel-compat.c.inc", "arm-cpreg-mig-tolerances.c.inc",
-           "arm-compat-guards.h", "arm-compat-guards.c.inc",
-           "kvm-register-compat.rst", "kvm-register-compat.md", "registry.json"]
 
 MESON_BUILD = """\
 project('compat-meson-test', 'c',
@@ -32,7 +30,7 @@ gen = custom_target('arm-kvm-compat',
   command: [compat, 'build', '-r', '@INPUT@', '-o', '@OUTDIR@',
             '--depfile', '@DEPFILE@'],
   depfile: 'arm-kvm-compat.d')
-executable('guards', 'guards_harness.c', gen[2], gen[3],
+executable('guards', 'guards_harness.c', {guards},
            include_directories: include_directories('.'))
 """
 
@@ -46,16 +44,24 @@ def tool(name: str) -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def outputs() -> list[str]:
+    """The files the build writes, in the order the plugins declare them."""
+    return list(bundled_output_files())
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(tmp_path: Path, outputs: list[str]) -> Path:
     tool("gcc")
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(BUNDLED, src / "registry.toml")
     for name in ("guards_harness.c", "qemu_stubs.h"):
         shutil.copy(C_DIR / name, src / name)
-    outputs = "[" + ", ".join(f"'{o}'" for o in OUTPUTS) + "]"
-    (src / "meson.build").write_text(MESON_BUILD.format(outputs=outputs))
+    guards = ", ".join(f"gen[{i}]" for i, name in enumerate(outputs)
+                       if name.startswith("arm-compat-guards."))
+    (src / "meson.build").write_text(MESON_BUILD.format(
+        outputs="[" + ", ".join(f"'{o}'" for o in outputs) + "]", guards=guards))
     return src
 
 
@@ -67,7 +73,7 @@ def ninja(build: Path, *args: str) -> str:
     return proc.stdout
 
 
-def test_meson_custom_target_with_depfile(project: Path, tmp_path: Path):
+def test_meson_custom_target_with_depfile(project: Path, tmp_path: Path, outputs: list[str]):
     build = tmp_path / "build"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     setup = subprocess.run([tool("meson"), "setup", str(build), str(project)],
@@ -76,7 +82,7 @@ def test_meson_custom_target_with_depfile(project: Path, tmp_path: Path):
 
     first = ninja(build)
     assert "Generating arm-kvm-compat" in first
-    for name in OUTPUTS:
+    for name in outputs:
         assert (build / name).is_file()
     guards = subprocess.run([str(build / "guards"), "feature", "virt-10.1", "impl-cpu"],
                             capture_output=True, text=True)

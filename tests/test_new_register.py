@@ -159,3 +159,19 @@ def test_parallel_writes_keep_every_entry(tmp_path, bundled_text):
     registers = tomllib.loads(reg.read_text())["registers"]
     assert {f"S3_7_C15_C0_{n}" for n in range(6)} <= set(registers)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_architectural_name_with_another_encoding_is_refused(compat_cli, tmp_path):
+    reg = tmp_path / "registry.toml"
+    reg.write_text(MINIMAL_REGISTRY)
+    res = compat_cli("new-register", "--name", "SCTLR_EL1", "ARM64_SYS_REG(3,0,15,9,1)",
+                     "--kernel", "6.12", "--write", cwd=tmp_path)
+    assert res.rc == 2, res.err
+    assert "<command line>: error: --name SCTLR_EL1: 'SCTLR_EL1' is the name of " \
+        "0x603000000013c080 (ARM64_SYS_REG(3, 0, 1, 0, 0)), not of 0x603000000013c7c9" in res.err
+    assert reg.read_text() == MINIMAL_REGISTRY
+    # its own encoding is fine, and so is a name of its own for the other one
+    for args in (["--name", "SCTLR_EL1", "ARM64_SYS_REG(3,0,1,0,0)"],
+                 ["--name", "MY_IMPDEF_EL1", "ARM64_SYS_REG(3,0,15,9,1)"]):
+        res = compat_cli("new-register", *args, "--kernel", "6.12", cwd=tmp_path)
+        assert res.rc == 0, res.err

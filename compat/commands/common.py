@@ -98,6 +98,7 @@ def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None =
     alias option ``alias`` (``"from_kernel"``); checked here, so a bad
     release is a ``<command line>`` error before any file is read."""
     from compat.core.diagnostics import COMMAND_LINE, CompatError
+    from compat.output import same_file
 
     found, option = None, "--kernel"
     for item in getattr(args, "kernel", None) or ():
@@ -105,7 +106,7 @@ def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None =
         if not sep or not file or not version:
             raise CompatError.at(COMMAND_LINE, f"--kernel {item!r}: write FILE=X.Y",
                                  hint="e.g. --kernel n1.reglist=6.12")
-        if _same_file(file, path):
+        if same_file(file, path):
             found, option = version, f"--kernel {file}="
     if found is None and alias is not None:
         found, option = getattr(args, alias, None), "--" + alias.replace("_", "-")
@@ -115,19 +116,11 @@ def kernel_for(args: argparse.Namespace, path: "str | Path", alias: str | None =
 def check_kernel_files(args: argparse.Namespace, paths) -> None:
     """Every ``--kernel FILE=...`` must name one of the command's lists."""
     from compat.core.diagnostics import COMMAND_LINE, CompatError
+    from compat.output import same_file
 
     for item in getattr(args, "kernel", None) or ():
         file = item.rpartition("=")[0]
-        if file and not any(_same_file(file, p) for p in paths):
+        if file and not any(same_file(file, p) for p in paths):
             raise CompatError.at(COMMAND_LINE,
                                  f"--kernel {item!r}: {file} is not one of the register lists",
                                  hint="name a list exactly as on the command line")
-
-
-def _same_file(given: str, path: "str | Path") -> bool:
-    if given == str(path):
-        return True
-    try:
-        return Path(given).resolve() == Path(path).resolve()
-    except OSError:
-        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from compat.commands.common import add_registry_option, print_json, registry_names
@@ -22,9 +23,19 @@ def run(args: argparse.Namespace) -> int:
     results, status = [], 0
     for text in args.indices:
         try:
-            decoded = codec.decode(codec.parse_index(text))
+            index = codec.parse_index(text)
+            decoded = codec.decode(index)
         except codec.CodecError as exc:
             print(f"compat decode: error: {text}: {exc}", file=sys.stderr)
+            if _is_name(text.strip()):
+                print(f"compat decode: note: decode reads an index; for the index of a "
+                      f"name, run: compat encode {shlex.quote(text.strip())}", file=sys.stderr)
+            status = 1
+            continue
+        problem = codec.index_problem(index)
+        if problem and index not in names:
+            print(f"compat decode: error: {text}: not a KVM register index: {problem}",
+                  file=sys.stderr)
             status = 1
             continue
         name = names.get(decoded.index) or decoded.name
@@ -38,3 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {decoded.arch} {decoded.group} U{decoded.size}  {decoded.macro}"
               + ("" if decoded.in_cpreg_list() else "  (not in QEMU's cpreg list)"))
     return status
+
+
+def _is_name(text: str) -> bool:
+    """A register name or a macro expression (what ``compat encode`` reads)."""
+    return bool(text) and (text[0].isalpha() or text[0] == "_")

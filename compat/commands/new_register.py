@@ -124,6 +124,10 @@ def _scaffold(args: argparse.Namespace, path: Path | None, display: str) -> int:
     if not _IDENT.fullmatch(name):
         raise CompatError.at(COMMAND_LINE, f"--name {name!r} is not a C "
                              "identifier (letters, digits and '_', not starting with a digit)")
+    from compat.load.semantic import name_problem
+    problem = name_problem(name, index)
+    if problem:
+        raise CompatError.at(COMMAND_LINE, f"--name {name}: {problem[0]}", hint=problem[1])
     if name in registers:
         assert doc is not None
         where = doc.locate(("registers", name), value=False)

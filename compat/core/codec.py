@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from compat.core.sysreg_names import (FW_FEAT_BMAP_NAMES, FW_NAMES, SYSREG_BY_NAME,
-                                       SYSREG_NAMES, demux_name)
+from compat.core.sysreg_names import demux_name
+from compat.core.sysreg_names import names as known_names
 
 
 class CodecError(ValueError):
@@ -206,6 +206,28 @@ def decode(index: int) -> Decoded:
                    group_number=group_number, fields=fields)
 
 
+def index_problem(index: int) -> str | None:
+    """Why ``index`` is not a KVM register index compat knows (architecture,
+    group, or a size or bits its group never uses), else ``None``."""
+    decoded = decode(index)
+    if decoded.group != "unknown":
+        return None
+    arch_code = index >> ARCH_SHIFT
+    if arch_code not in ARCH_NAMES:
+        return (f"architecture {arch_code:#04x} (bits 63..56) is neither arm64 (0x60) "
+                "nor arm (0x40)")
+    group = _GROUP_BY_CODE.get((decoded.arch, decoded.group_number))
+    if group is None:
+        known = ", ".join(f"{g.code:#x} {g.name}" for g in GROUPS.values()
+                          if g.arch == decoded.arch)
+        return (f"group {decoded.group_number:#x} (bits 27..16) is not a KVM {decoded.arch} "
+                f"register group ({known})")
+    if group.sizes is not None and decoded.size not in group.sizes:
+        return (f"{group.name} registers are never {decoded.size}-bit in KVM "
+                f"(size field, bits 55..52)")
+    return f"it sets bits that {group.name} register indices never use"
+
+
 def _need(fields: Mapping[str, Any], group: str, names: tuple[str, ...],
           limits: tuple[int, ...]) -> list[int]:
     values = []
@@ -347,7 +369,7 @@ class _Sysreg(Group):
         return "op0:{op0} op1:{op1} crn:{crn} crm:{crm} op2:{op2}".format(**d.fields)
 
     def known_name(self, d):
-        return SYSREG_NAMES.get(tuple(d.fields[k] for k in self.FIELDS))
+        return known_names().sysreg.get(tuple(d.fields[k] for k in self.FIELDS))
 
     def macro(self, d):
         return "ARM64_SYS_REG({op0}, {op1}, {crn}, {crm}, {op2})".format(**d.fields)
@@ -356,9 +378,9 @@ class _Sysreg(Group):
 class _Firmware(Group):
     """Firmware pseudo-registers: a 16-bit register number."""
 
-    def __init__(self, name, code, constant, label, call, names):
+    def __init__(self, name, code, constant, label, call):
         self.name, self.code, self.constant = name, code, constant
-        self.label, self.call, self.names = label, call, names
+        self.label, self.call = label, call
 
     def fields_of(self, low, size):
         return {"number": low}
@@ -371,7 +393,8 @@ class _Firmware(Group):
         return f"{self.label} {d.fields['number']}"
 
     def known_name(self, d):
-        return self.names.get(d.fields["number"])
+        table = known_names()
+        return (table.fw if self.name == "fw" else table.fw_feat_bmap).get(d.fields["number"])
 
     def macro(self, d):
         return f"{self.call}({d.fields['number']})"
@@ -511,10 +534,10 @@ GROUPS: dict[str, Group] = {g.name: g for g in (
     _Core(),
     _Demux(),
     _Sysreg(),
-    _Firmware("fw", 0x14, "KVM_REG_ARM_FW", "fw reg", "KVM_REG_ARM_FW_REG", FW_NAMES),
+    _Firmware("fw", 0x14, "KVM_REG_ARM_FW", "fw reg", "KVM_REG_ARM_FW_REG"),
     _Sve(),
     _Firmware("fw-feat-bmap", 0x16, "KVM_REG_ARM_FW_FEAT_BMAP", "fw feat reg",
-              "KVM_REG_ARM_FW_FEAT_BMAP_REG", FW_FEAT_BMAP_NAMES),
+              "KVM_REG_ARM_FW_FEAT_BMAP_REG"),
     _Aarch32("cp14", 0x0E),
     _Aarch32("cp15", 0x0F),
 )}
@@ -532,163 +555,9 @@ def reencode(decoded: Decoded) -> int:
     return encode_fields(decoded.group, **fields)
 
 
-# --- C expressions -----------------------------------------------------------
-
-_TOKEN = re.compile(r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-                    r"|(?P<op><<|[|(),+.\[\]])|(?P<bad>\S))")
-_CALLS = {
-    "ARM64_SYS_REG": (5, lambda a: sysreg(*a)),
-    "KVM_REG_ARM_FW_REG": (1, lambda a: fw_reg(*a)),
-    "KVM_REG_ARM_FW_FEAT_BMAP_REG": (1, lambda a: fw_feat_bmap_reg(*a)),
-    "KVM_REG_ARM64_SVE_ZREG": (2, lambda a: encode_fields("sve", kind="zreg", n=a[0], slice=a[1])),
-    "KVM_REG_ARM64_SVE_PREG": (2, lambda a: encode_fields("sve", kind="preg", n=a[0], slice=a[1])),
-    "KVM_REG_ARM64_SVE_FFR": (1, lambda a: encode_fields("sve", kind="ffr", slice=a[0])),
-}
-
-
 def parse_expr(text: str, names: Mapping[str, int] | None = None) -> int:
-    """Evaluate a register expression.
-
-    Accepts a plain index, ``ARM64_SYS_REG(3, 0, 2, 0, 3)``,
-    ``KVM_REG_ARM_FW_REG(1)``, ``KVM_REG_ARM_FW_FEAT_BMAP_REG(3)``, the SVE
-    macros, ``|``-joined uapi constants with ``KVM_REG_ARM_CORE_REG(regs.pc)``,
-    an architectural name from the built-in tables (``TCR2_EL1``), or a name
-    from *names* (a registry's registers), and a trailing comma as in the
-    kernel selftest's initializers.
-    """
-    source = text.strip().rstrip(",").strip()
-    if not source:
-        raise CodecError("empty expression")
-    if re.fullmatch(r"0[xX][0-9a-fA-F]+[uUlL]*|\d+", source):
-        return parse_index(source)
-    names = names or {}
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", source) and source not in MACROS:
-        return _lookup_name(source, names)
-    value = _Parser(source, names).parse()
-    if not 0 <= value <= U64_MAX:
-        raise CodecError(f"'{text}' does not fit in 64 bits")
-    return value
-
-
-def _lookup_name(name: str, names: Mapping[str, int]) -> int:
-    if name in names:
-        return names[name]
-    if name in SYSREG_BY_NAME:
-        return sysreg(*SYSREG_BY_NAME[name])
-    for table, encoder in ((FW_NAMES, fw_reg), (FW_FEAT_BMAP_NAMES, fw_feat_bmap_reg)):
-        for number, known in table.items():
-            if name in (known, known.removeprefix("KVM_REG_ARM_")):
-                return encoder(number)
-    from compat.core.diagnostics import did_you_mean
-    candidates = list(names) + list(SYSREG_BY_NAME) + list(FW_NAMES.values()) \
-        + list(FW_FEAT_BMAP_NAMES.values())
-    raise CodecError(f"unknown register name '{name}'" + did_you_mean(name, candidates))
-
-
-class _Parser:
-    """A tiny recursive-descent evaluator: ``|``, ``<<``, ``+`` (with C's
-    precedence), parentheses and the uapi macros."""
-
-    def __init__(self, text: str, names: Mapping[str, int]):
-        self.text = text
-        self.names = names
-        self.tokens = self._tokenize(text)
-        self.pos = 0
-
-    @staticmethod
-    def _tokenize(text: str) -> list[tuple[str, str]]:
-        tokens: list[tuple[str, str]] = []
-        i = 0
-        while i < len(text):
-            match = _TOKEN.match(text, i)
-            if not match or match.end() == i:
-                break
-            i = match.end()
-            kind = match.lastgroup
-            if kind == "bad":
-                raise CodecError(f"unexpected '{match.group(kind)}' in '{text}'")
-            if kind is None:
-                break
-            tokens.append((kind, match.group(kind)))
-        return tokens
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        token = self.peek()
-        if token is None or (value is not None and token[1] != value):
-            want = f"'{value}'" if value else "more"
-            raise CodecError(f"expected {want} in '{self.text}'")
-        self.pos += 1
-        return token
-
-    def parse(self) -> int:
-        value = self.expr()
-        if self.peek() is not None:
-            raise CodecError(f"unexpected '{self.peek()[1]}' in '{self.text}'")
-        return value
-
-    # C precedence, loosest first: | then << then +
-    def expr(self) -> int:
-        value = self.shift()
-        while self.peek() == ("op", "|"):
-            self.take()
-            value |= self.shift()
-        return value
-
-    def shift(self) -> int:
-        value = self.add()
-        while self.peek() == ("op", "<<"):
-            self.take()
-            amount = self.add()
-            if amount >= 64:
-                raise CodecError(f"shift by {amount} in '{self.text}' leaves 64 bits")
-            value <<= amount
-        return value
-
-    def add(self) -> int:
-        value = self.atom()
-        while self.peek() == ("op", "+"):
-            self.take()
-            value += self.atom()
-        return value
-
-    def atom(self) -> int:
-        kind, text = self.take()
-        if kind == "num":
-            return c_number(text)
-        if kind == "op" and text == "(":
-            value = self.expr()
-            self.take(")")
-            return value
-        if kind != "name":
-            raise CodecError(f"unexpected '{text}' in '{self.text}'")
-        if text == "KVM_REG_ARM_CORE_REG":
-            return self.core_reg()
-        if text in _CALLS:
-            arity, build = _CALLS[text]
-            self.take("(")
-            args = [self.expr()]
-            while self.peek() == ("op", ","):
-                self.take()
-                args.append(self.expr())
-            self.take(")")
-            if len(args) != arity:
-                raise CodecError(f"{text} takes {arity} argument(s), not {len(args)}")
-            return build(args)
-        if text in MACROS:
-            return MACROS[text]
-        return _lookup_name(text, self.names)
-
-    def core_reg(self) -> int:
-        self.take("(")
-        depth, start = 1, self.pos
-        while depth:
-            kind, text = self.take()
-            depth += {"(": 1, ")": -1}.get(text, 0) if kind == "op" else 0
-        member = "".join(t for _, t in self.tokens[start:self.pos - 1])
-        member = re.sub(r"\s+", "", member)
-        if member not in CORE_OFFSETS:
-            raise CodecError(f"KVM_REG_ARM_CORE_REG({member}): not a member of struct kvm_regs")
-        return CORE_OFFSETS[member][0]
+    """Evaluate a register expression (a plain index, ``ARM64_SYS_REG(...)``,
+    the uapi macros, an architectural name or a name from ``names``); the
+    expression language is :mod:`compat.core.cexpr`."""
+    from compat.core.cexpr import parse_expr as evaluate
+    return evaluate(text, names)

@@ -147,9 +147,16 @@ class DiagnosticSink:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for a near miss, else ``""``."""
-    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.75)
+    candidates = sorted(candidates)
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
     if not matches:
         lowered = {c.lower(): c for c in candidates}
         if word.lower() in lowered:
             matches = [lowered[word.lower()]]
+    if not matches and word:
+        # a word of the name alone: "tolerate" for "tolerate-missing",
+        # "10.1" for "virt-10.1" (too far apart for difflib)
+        parts = [c for c in candidates if any(c.startswith(word + sep) or c.endswith(sep + word)
+                                              for sep in "-_")]
+        matches = parts if len(parts) == 1 else []
     return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -38,7 +38,8 @@ SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("feature-write", "Feature writes", "writes = { ... }", "One register value a feature writes."),
     ("register", "Registers", "[registers.NAME]",
      "A register whose exposure to KVM guests changed between host kernels "
-     "or QEMU versions."),
+     "or QEMU versions. A NAME that is an architectural name compat knows "
+     "(`compat encode NAME` gives its index) must have that name's encoding."),
     ("change", "Changes", "changes = [ { ... }, ... ]",
      "One change of a register's exposure, oldest first. Exactly one of "
      "`kernel` and `qemu` is given."),

@@ -50,7 +50,7 @@ def _fail(plugin: str, index: int, message: str, hint: str | None = None) -> Com
     return CompatError([Diagnostic(where, f"plugin '{plugin}': {message}", hint=hint)])
 
 
-def check_fragment(plugin: str, index: int, fragment: Any) -> None:
+def check_schema_fragment(plugin: str, index: int, fragment: Any) -> None:
     """Raise :class:`CompatError` unless ``fragment`` is a usable schema fragment."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
@@ -143,7 +143,7 @@ def extend_schema(base: Mapping[str, Any],
             raise _fail(plugin, 0, "compat_schema_fragments() must return a list of schema "
                         f"documents, not {type(fragments).__name__}")
         for index, fragment in enumerate(fragments):
-            check_fragment(plugin, index, fragment)
+            check_schema_fragment(plugin, index, fragment)
             loaded.append((plugin, index, fragment["$id"], fragment))
             ident = fragment["$id"]
             if ident in ids:

@@ -63,6 +63,22 @@ def parse_u64(value: str | int) -> int:
         raise ValueError(str(exc)) from None
 
 
+def name_problem(name: str, index: int) -> tuple[str, str] | None:
+    """(message, hint) when ``name`` is an architectural name of another
+    register than ``index`` (the C, the docs and the guards would label
+    ``index`` with it), else ``None``."""
+    from compat.core.cexpr import builtin_index
+
+    known = builtin_index(name)
+    if known is None or known == index:
+        return None
+    return (f"'{name}' is the name of {codec.format_index(known)} "
+            f"({codec.decode(known).macro}), not of {codec.format_index(index)} "
+            f"({codec.decode(index).macro})",
+            "an architectural name labels its own encoding in the C, the guards and "
+            "the docs: fix the encoding, or give the register a name of its own")
+
+
 class _SemanticPass:
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
@@ -142,6 +158,11 @@ class _SemanticPass:
                            f" = {decoded.encoding()}; fix whichever is wrong")
                 return None
         decoded = codec.decode(index)
+        problem = name_problem(name, index)
+        if problem:
+            message, hint = problem
+            self.error(base, message, key=True, hint=hint)
+            return None
         if decoded.group in U64_GROUPS and decoded.size != 64:
             self.error(base + ("encoding",), f"{decoded.group} registers are 64-bit in KVM, "
                        f"not {decoded.size}-bit")
@@ -321,6 +342,14 @@ class _SemanticPass:
             if label in seen:
                 self.error(vpath + ("version",), f"machine type '{name}-{label}' is defined twice "
                            f"(first at {self.doc.locate(base + ('versions', seen[label]))})")
+                continue
+            number = machine_version_key(label)
+            same = next((other for other in seen if machine_version_key(other) == number), None)
+            if same is not None:  # 10.01 and 10.1: one machine type under two spellings
+                self.error(vpath + ("version",), f"'{name}-{label}' and '{name}-{same}' are the "
+                           f"same version twice (first at "
+                           f"{self.doc.locate(base + ('versions', seen[same]))})",
+                           hint="keep one spelling of the version")
                 continue
             seen[label] = i
             min_kernel = self.version(vpath + ("min-kernel",), raw["min-kernel"])

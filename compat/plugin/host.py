@@ -1,9 +1,14 @@
 """The plugin host: loads plugins and calls their hooks in a fixed order.
 
-Hooks are called one plugin at a time, sorted by plugin name, rather than
-through pluggy's LIFO call loop: the order of contributions then never
-depends on which package was installed or registered first, and an
-exception is attributed to the plugin that raised it.
+pluggy decides what a hook implementation is: only functions marked with
+``@hookimpl`` are hooks, every one must name a hook of
+:mod:`compat.plugin.hookspecs` (``check_pending`` after each registration,
+as tox does) and may take only its arguments.  The host then calls the
+implementations pluggy registered (``pm.hook.<name>.get_hookimpls()``) one
+plugin at a time, sorted by plugin name, rather than through pluggy's LIFO
+call loop: the order of contributions never depends on which package was
+installed or registered first, and an exception is attributed to the plugin
+that raised it.
 """
 
 from __future__ import annotations
@@ -47,10 +52,8 @@ class PluginInfo:
     #: the files its code comes from, for --depfile
     source_files: tuple[str, ...] = ()
 
-    @property
-    def hooks(self) -> list[str]:
-        return sorted(n for n in dir(self.plugin) if n.startswith("compat_")
-                      and callable(getattr(self.plugin, n)))
+    #: the hooks pluggy registered for it, sorted
+    hooks: list[str] = field(default_factory=list)
 
 
 class PluginHost:
@@ -87,7 +90,7 @@ class PluginHost:
             raise CompatError.at(Location(f"<plugin {name}>"), f"plugin '{name}' ({source}) "
                                  f"has a malformed hook: {exc}",
                                  hint="a hook may only take the arguments its hookspec "
-                                 "names; see `compat plugins` and docs/plugins.md") from None
+                                 "names; see `compat plugins` and docs/hooks.md") from None
         except ValueError as exc:  # the same object registered under another name
             self._forget(name)
             other = next((n for n, info in self.plugins.items() if info.plugin is plugin), None)
@@ -96,8 +99,40 @@ class PluginHost:
                                  f"'{other}' ({exc})" if other else
                                  f"plugin '{name}' ({source}) cannot be registered: {exc}",
                                  hint="give each entry point its own plugin object") from None
+        self._check_hooks(plugin, name, source)
+        callers = self.pm.get_hookcallers(plugin) or []
+        functions = [impl.function for caller in callers for impl in caller.get_hookimpls()
+                     if impl.plugin is plugin]
         self.plugins[name] = PluginInfo(name, version, source, plugin,
-                                        source_files=_source_files(plugin, entry_module))
+                                        hooks=sorted(caller.name for caller in callers),
+                                        source_files=_source_files(plugin, entry_module,
+                                                                   functions))
+
+    def _check_hooks(self, plugin: Any, name: str, source: str) -> None:
+        """Every ``@hookimpl`` of the plugin names a hook compat has (pluggy's
+        ``check_pending``; the plugins before this one already passed it) and
+        is a plain function (compat calls hooks itself, so pluggy's wrappers
+        would never run)."""
+        callers = self.pm.get_hookcallers(plugin) or []
+        where = Location(f"<plugin {name}>")
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            self._forget(name)
+            unknown = sorted(c.name for c in callers if not c.has_spec())
+            known = [n for n in dir(hookspecs) if n.startswith("compat_")]
+            raise CompatError.at(where, f"plugin '{name}' ({source}) implements unknown hook "
+                                 f"'{unknown[0]}'{did_you_mean(unknown[0], known)}",
+                                 hint="compat's hooks: " + ", ".join(sorted(known))
+                                 + "; see docs/hooks.md") from None
+        wrappers = sorted(c.name for c in callers for impl in c.get_hookimpls()
+                          if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper))
+        if wrappers:
+            self._forget(name)
+            raise CompatError.at(where, f"plugin '{name}' ({source}) marks '{wrappers[0]}' as "
+                                 "a hook wrapper, which compat does not call",
+                                 hint="compat calls each plugin's hook itself, sorted by "
+                                 "plugin name; use a plain @hookimpl (docs/hooks.md)")
 
     def _forget(self, name: str) -> None:
         """Undo a registration pluggy refused half-way."""
@@ -140,16 +175,15 @@ class PluginHost:
         without ``None`` results.  Exceptions become diagnostics naming the
         plugin."""
         results = []
-        for name in sorted(self.plugins):
+        impls = sorted(getattr(self.pm.hook, hook).get_hookimpls(),
+                       key=lambda impl: impl.plugin_name)
+        for impl in impls:
+            name = impl.plugin_name
             if only is not None and name != only:
                 continue
-            func = getattr(self.plugins[name].plugin, hook, None)
-            if func is None or not callable(func):
-                continue
-            params = inspect.signature(func).parameters
-            accepted = {k: v for k, v in kwargs.items() if k in params}
             try:
-                result = func(**accepted)
+                # pluggy checked at registration that argnames are the hookspec's
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except CompatError:
                 raise
             except PluginError as exc:
@@ -238,21 +272,19 @@ class PluginHost:
         return sorted({Path(f) for p in self.plugins.values() for f in p.source_files})
 
 
-def _source_files(plugin: Any, entry_module: str | None) -> tuple[str, ...]:
+def _source_files(plugin: Any, entry_module: str | None,
+                  hooks: list[Any]) -> tuple[str, ...]:
     """The files a plugin's behaviour comes from: the module its entry point
     names, the module defining it (a module; a class; an instance's class
-    and its bases) and the module of every hook implementation."""
+    and its bases) and the module of every hook implementation (``hooks``,
+    the functions pluggy registered)."""
     import sys
     objects: list[Any] = [sys.modules.get(entry_module or "")]
     if isinstance(plugin, ModuleType) or inspect.isclass(plugin):
         objects.append(plugin)
     else:
         objects.extend(type(plugin).__mro__[:-1])  # not object itself
-    for attr in dir(plugin):
-        if attr.startswith("compat_"):
-            func = getattr(plugin, attr, None)
-            objects.append(inspect.unwrap(getattr(func, "__func__", func)) if callable(func)
-                           else None)
+    objects.extend(inspect.unwrap(getattr(func, "__func__", func)) for func in hooks)
     files = set()
     for obj in objects:
         if obj is None:

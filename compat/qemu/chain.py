@@ -50,7 +50,7 @@ def applied_rows(family: MachineFamily, tables: dict[str, list[Row]],
     return [(v, row) for v in order for row in tables.get(v, [])]
 
 
-def simulate(family: MachineFamily, tables: dict[str, list[Row]]) -> dict[str, dict[str, tuple[int, ...]]]:
+def replay_chain(family: MachineFamily, tables: dict[str, list[Row]]) -> dict[str, dict[str, tuple[int, ...]]]:
     """Apply ``tables`` to every machine version of ``family`` as QEMU would.
 
     Returns ``{version: {property: values}}``; raises :class:`CompatError`

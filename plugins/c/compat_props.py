@@ -17,7 +17,7 @@ from compat.plugin import (c_comment, c_string, c_string_lines, CompatError, Der
                            output_hooks, OutputSpec, Registry, RenderContext, Rule)
 from compat.plugins.c.cgen import (QEMU_COMPAT_PROPS, file_start, include_guard, index_list,
                                    rule_summary)
-from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
+from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, replay_chain
 from compat.qemu.value_rules import Pin
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
@@ -71,7 +71,7 @@ def check_tables(registry: Registry, derivation: Derivation) -> list[Diagnostic]
     for family in registry.machines.values():
         tables = build_tables(family, derivation)
         try:
-            applied = simulate(family, {v: [row for row, _ in rows] for v, rows in tables.items()})
+            applied = replay_chain(family, {v: [row for row, _ in rows] for v, rows in tables.items()})
         except CompatError as exc:
             problems.extend(exc.diagnostics)
             continue
