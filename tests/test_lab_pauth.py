@@ -108,6 +108,23 @@ def test_pauth_impdef_option_is_checked(tmp_path):
     assert proc.returncode == 2 and "--pauth-impdef" in proc.stderr and "Traceback" not in proc.stderr
 
 
+CASE = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0"
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--qemu-suite", "bookworm-frontports"], "unknown suite 'bookworm-frontports'"),
+    (["--qemu-suite", "sid", "--qemu", "/usr/bin/true"], "--qemu and --qemu-suite name two QEMUs"),
+    (["--qemu", "/nonexistent/qemu"], "QEMU '/nonexistent/qemu' is not an executable file"),
+])
+def test_migrate_takes_the_host_qemu_options_of_collect(tmp_path, args, said):
+    proc = subprocess.run([sys.executable, "-m", "compat", "lab", "migrate", CASE, "-o",
+                           str(tmp_path / "out"), "--cache", str(tmp_path / "c"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+
+
 # -- the real thing ------------------------------------------------------------
 
 @pytest.mark.lab

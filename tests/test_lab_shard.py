@@ -213,7 +213,10 @@ def test_merge_refuses_symlinks_and_output_among_inputs(tmp_path):
     assert proc.returncode == 1 and "not a regular file" in proc.stderr
     (dirs[0] / "link.reglist").unlink()
     proc = _compat("lab", "merge", str(dirs[0]), "-o", str(dirs[0]))
-    assert proc.returncode == 2 and "also an input directory" in proc.stderr
+    assert proc.returncode == 2 and "is an input directory" in proc.stderr
+    proc = _compat("lab", "merge", str(dirs[0]), "-o", str(dirs[0] / "all"))
+    assert proc.returncode == 2 and "is inside an input directory" in proc.stderr
+    assert not (dirs[0] / "all").exists()
 
 
 # -- collect: the shard picks kernels before anything is downloaded -------------------

@@ -138,6 +138,10 @@ class PrivateApt:
             "Dir::State::status": self.status or r / "status",
             "Dir::Cache": r / "cache",
             "Dir::Cache::archives": r / "cache" / "archives",
+            # apt's binary cache of the lists, kept (a container's apt.conf.d often
+            # turns it off): each apt-cache query then takes 0.1 s instead of 3 s of CPU
+            "Dir::Cache::pkgcache": "pkgcache.bin",
+            "Dir::Cache::srcpkgcache": "srcpkgcache.bin",
             "Debug::NoLocking": "1",
             "Acquire::Languages": "none",
             "APT::Sandbox::User": "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),

@@ -125,8 +125,9 @@ def plan(dirs: list[Path], out: Path) -> tuple[dict[str, Path], str]:
         if not d.is_dir():
             raise CompatError.at(COMMAND_LINE, f"'{d}' is not a directory",
                                  hint="give the output directories of the shards")
-        if out.exists() and os.path.samefile(d, out):
-            raise CompatError.at(COMMAND_LINE, f"-o '{out}' is also an input directory",
+        if out.resolve() == d.resolve() or d.resolve() in out.resolve().parents:
+            raise CompatError.at(COMMAND_LINE, f"-o '{out}' is {'' if out.resolve() == d.resolve() else 'inside '}"
+                                 f"an input directory ({d})",
                                  hint="merge into a directory of its own")
         files, markers = _scan(d)
         records += [(m, _read_marker(m)) for m in markers]

@@ -85,7 +85,10 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
     mine = [every[name] for name in split(list(every), shard)]
     if runner is None and qemu and qemu_suite:
         raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
-    if runner is None and not qemu_suite:
+    if runner is None and qemu_suite:
+        from compat.lab import debian_qemu
+        debian_qemu.check_suite(qemu_suite)
+    elif runner is None:
         boot_mod.qemu_binary(qemu)  # a missing QEMU is named before the archive is asked
     out.mkdir(parents=True, exist_ok=True)
     results: list[Outcome] = []
