@@ -492,6 +492,8 @@ def test_every_option_a_message_names_exists():
     for path in list((ROOT / "compat").rglob("*.py")) + list((ROOT / "plugins").rglob("*.py")):
         if "lab" in path.relative_to(ROOT).parts:  # dpkg's, pip's and QEMU's options
             continue
+        if path.name == "collector.py":  # its own --guest, run inside the lab's guest
+            continue
         for string in re.findall(r'"[^"\n]*"', path.read_text()):
             named.update(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", string))
     unknown = sorted(named - real - {"--version", "--help"})

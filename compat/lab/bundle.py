@@ -16,6 +16,7 @@ from compat.lab.apt import PrivateApt, progress
 from compat.lab.cases import QEMU_SUITES
 from compat.lab.errors import lab_error, need_tool
 from compat.lab.guest import GUEST_INIT, GUEST_RAM
+from compat.output import atomic_write
 
 #: packages never needed inside the guest (firmware, data, systemd)
 _SKIP = re.compile(r"^(qemu-system-(data|common|gui)|ipxe-qemu|seabios|systemd.*|opensysusers|"
@@ -61,9 +62,11 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
     suite = QEMU_SUITES[qemu]
     root = apt.cache / "migrate" / f"qemu-{suite}"
     manifest = root / "manifest.json"
-    if manifest.exists():
+    try:
         info = json.loads(manifest.read_text())
         return {g: root / "tree" / real for g, real in info["files"].items()}, info["provenance"]
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        pass  # absent, or not whole (written by an older compat): build it again
     shutil.rmtree(root, ignore_errors=True)
     tree = root / "tree"
     tree.mkdir(parents=True)
@@ -127,7 +130,8 @@ def qemu_bundle(apt: PrivateApt, qemu: str) -> tuple[dict, dict]:
             "busybox-static": _deb_field(debs["busybox-static"], "Version"),
             "libc6": _deb_field(debs["libc6"], "Version") if "libc6" in debs else None,
             "debs": len(debs), "guest-files": len(files)}
-    manifest.write_text(json.dumps({"files": files, "provenance": prov}, indent=1))
+    # written last, whole (temp + rename): its presence says the tree is complete
+    atomic_write(manifest, json.dumps({"files": files, "provenance": prov}, indent=1))
     return {g: tree / real for g, real in files.items()}, prov
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from compat.lab import kernels
-from compat.lab.errors import lab_error
+from compat.core.diagnostics import COMMAND_LINE, CompatError
+from compat.lab import grammar, kernels
 
 #: QEMU version -> Debian suite of its arm64 qemu-system-arm
 QEMU_SUITES = {"11.1": "sid", "10.0": "trixie"}
@@ -42,19 +42,34 @@ class Case:
 
 
 
+_FORM = "SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]"
+_EXAMPLE = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1"
+
+
 def parse_case(text: str, default_qemu: str = "11.1", default_machine: str = "virt-11.0") -> Case:
-    """``SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]`` (``-`` keeps a default)."""
+    """``SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]`` (``-`` keeps a default).
+
+    Every field is checked against its grammar (:mod:`compat.lab.grammar`):
+    a bad one is a ``<command line>`` error before anything runs, since the
+    fields become directory names and text in the guest's shell script."""
     parts = text.split(":")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise lab_error(f"bad case '{text}'", "write SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]], "
-                        "e.g. 6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
+    if len(parts) < 2 or len(parts) > 6 or not parts[0] or not parts[1]:
+        raise CompatError.at(COMMAND_LINE, f"bad case {text!r}: write {_FORM}",
+                             hint=f"e.g. {_EXAMPLE}")
     vals = parts + ["-"] * (6 - len(parts))
     q = vals[2] if vals[2] != "-" else default_qemu
     m = vals[3] if vals[3] != "-" else default_machine
     sc = vals[4] if vals[4] != "-" else "host"
     dc = vals[5] if vals[5] != "-" else "host"
+    where = f"CASE {text!r}:"
     if q not in QEMU_SUITES:
-        raise lab_error(f"unknown QEMU version '{q}'", "known: " + ", ".join(QEMU_SUITES))
+        raise CompatError.at(COMMAND_LINE, f"{where} unknown QEMU version {q!r}",
+                             hint="known: " + ", ".join(QEMU_SUITES))
+    grammar.check("kernel", vals[0], f"{where} SRC")
+    grammar.check("kernel", vals[1], f"{where} DST")
+    grammar.check("machine", m, f"{where} MACHINE")
+    grammar.check("cpu", sc, f"{where} SRC_CPU")
+    grammar.check("cpu", dc, f"{where} DST_CPU")
     return Case(vals[0], vals[1], q, m, sc, dc)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+import shlex
 from pathlib import Path
 
 from compat.lab import initramfs
@@ -114,11 +115,19 @@ def init_text() -> str:
         .replace("$VERDICT", VERDICT).replace("$DONE", DONE).replace("$GUEST_RAM", str(GUEST_RAM))
 
 
+def case_script(mode: str, machine: str, cpu: str, trace: str, self_stream: bool,
+                guard: float) -> str:
+    """``/compat/case.sh``, which the guest's /init sources: every value quoted
+    for the shell (``shlex.quote``), whatever the case's grammar let through."""
+    values = {"MODE": mode, "MACHINE": machine, "CPU": cpu, "TRACE": trace,
+              "SELF": "1" if self_stream else "0", "GUARD": str(int(guard))}
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+
+
 def case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
               self_stream: bool = True, guard: float = 150) -> Path:
     trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
-    script = (f"MODE={mode}\nMACHINE='{case.machine}'\nCPU='{cpu}'\nTRACE='{trace}'\n"
-              f"SELF={1 if self_stream else 0}\nGUARD={int(guard)}\n")
+    script = case_script(mode, case.machine, cpu, trace, self_stream, guard)
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream

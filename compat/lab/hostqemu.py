@@ -24,6 +24,7 @@ from pathlib import Path
 
 from compat.lab import boot as boot_mod
 from compat.lab.errors import lab_error
+from compat.output import atomic_write
 
 PAUTH_IMPDEF = "pauth-impdef"
 #: --pauth-impdef: auto (where the QEMU has it), on (required), off (never)
@@ -118,10 +119,7 @@ def accepts_cpu(host: HostQemu, cpu: str, cache: Path | None = None) -> bool:
     if store is not None:
         known = dict(known) if isinstance(known, dict) else {}
         known[cpu] = ok
-        store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
-        tmp.replace(store)
+        atomic_write(store, json.dumps(known, indent=1, sort_keys=True) + "\n")
     return ok
 
 

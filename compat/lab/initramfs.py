@@ -47,7 +47,7 @@ def unpack_debs(debs, root: Path) -> None:
         proc = subprocess.run([dpkg, "-x", str(deb), str(root)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
-            raise lab_error(f"dpkg -x {Path(deb).name} failed: {proc.stderr.strip()}")
+            raise lab_error(f"dpkg -x {Path(deb).name} failed:", detail=proc.stderr.strip())
 
 
 def write_cpio(root: Path, out: Path) -> Path:
@@ -67,7 +67,7 @@ def write_cpio(root: Path, out: Path) -> Path:
                               stderr=subprocess.PIPE)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise lab_error(f"cpio failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise lab_error("cpio failed:", detail=proc.stderr.decode(errors='replace').strip())
     tmp.replace(out)
     return out
 

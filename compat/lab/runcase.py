@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.collector import header_value
 from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
 from compat.lab import guest, kernels
@@ -17,6 +20,7 @@ from compat.lab.apt import progress
 from compat.lab.cases import Case
 from compat.lab.errors import lab_error
 from compat.lab.guest import BEGIN, DONE, END, GUEST_RAM, SELF_BEGIN, SELF_END, VERDICT
+from compat.output import write_files
 
 
 @dataclass
@@ -34,11 +38,45 @@ class Outcome:
 def cpregs_text(stream: bytes, label: str, header: dict) -> str:
     from compat.analysis.readers.stream import read_stream
     s = read_stream(stream, name=label)
-    lines = [f"# {k}: {v}" for k, v in header.items()]
+    # header_value: the stream's machine name comes from the guest; on one line
+    lines = [f"# {k}: {header_value(v)}" for k, v in header.items()]
     lines.append(f"# cpregs: {len(s.indexes)} (cpu vmstate version {s.vmstate_version}, "
-                 f"machine {s.machine})")
+                 f"machine {header_value(s.machine)})")
     lines += [f"0x{i:016x} 0x{s.values[i]:x}" for i in s.indexes]
     return "\n".join(lines) + "\n"
+
+
+def case_dir(out: Path, case: Case) -> Path:
+    """``OUT/CASE``: a directory directly under ``out``, or an error (the case's
+    directory is emptied with ``rmtree``, which must never reach outside ``-o``).
+    :func:`compat.lab.cases.parse_case` already refuses names with a path in them;
+    this also catches a :class:`Case` built in code and a symlink planted in ``out``."""
+    name = case.name
+    d = Path(out) / name
+    if ("/" in name or "\0" in name or name in ("", ".", "..") or d.is_symlink()
+            or d.resolve().parent != Path(out).resolve()):
+        raise lab_error(f"case directory {str(d)!r} is not a directory of its own under {str(out)!r}",
+                        "case names come from kernel ABIs, machine types and -cpu options; "
+                        "remove a symbolic link there")
+    return d
+
+
+def _json(info: dict) -> str:
+    return json.dumps(info, indent=1, sort_keys=True) + "\n"
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """A binary file (a gzipped stream) by temp file + rename: compat/output.py
+    writes text only (docs/architecture.md)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # -- one case ----------------------------------------------------------------------------------
@@ -65,8 +103,8 @@ def _boot(ctx: Context, abi: str, initrds, where: str):
     if DONE not in res.console:
         what = (f"timed out after {ctx.timeout:g} s" if res.timed_out
                 else f"QEMU ended (exit {res.returncode}) before the guest finished")
-        raise lab_error(f"{where}: {what}; last console lines:\n{res.tail()}",
-                        "raise --timeout" if res.timed_out else None)
+        raise lab_error(f"{where}: {what}; last console lines:",
+                        "raise --timeout" if res.timed_out else None, detail=res.tail())
     return res
 
 
@@ -90,7 +128,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     """Migrate ``stream`` into the destination; ``own`` is the destination's own
     outgoing stream when a source run with the destination's options already
     made it (the destination guest then skips making it again)."""
-    d = ctx.out / case.name
+    d = case_dir(ctx.out, case)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     base, prov = ctx.bases[case.qemu]
@@ -110,7 +148,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
-        (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+        write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
                        guard=_guard(ctx))
@@ -120,7 +158,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         f.unlink()
     verdict = guest.lines(res.console, VERDICT + " ")
     if not verdict:
-        raise lab_error(f"{case.name}: the destination printed no verdict; last lines:\n{res.tail()}")
+        raise lab_error(f"{case.name}: the destination printed no verdict; last lines:",
+                        detail=res.tail())
     m = re.match(r"status=(.*) exit=(\d+)", verdict[-1])
     status, rc = (m.group(1).strip(), int(m.group(2))) if m else ("unknown", None)
     ok = rc == 0 and status not in ("exited", "unknown", "inmigrate")
@@ -128,7 +167,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     ks, kd = ctx.images[case.source][0], ctx.images[case.destination][0]
     src_name = f"source-linux-{kernels.release_of(case.source)[0]}.{kernels.release_of(case.source)[1]}.qevm.gz"
     dst_name = f"destination-linux-{kernels.release_of(case.destination)[0]}.{kernels.release_of(case.destination)[1]}.qevm.gz"
-    (d / src_name).write_bytes(gzip.compress(stream, 9, mtime=0))
+    _write_bytes(d / src_name, gzip.compress(stream, 9, mtime=0))
     if own is None:
         own = guest.streams(res.console, SELF_BEGIN, SELF_END)
     stamps = guest.stamps(guest.lines(res.console, "compat-migrate: "))
@@ -149,16 +188,17 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
     }
-    (d / "source.cpregs").write_text(cpregs_text(stream, src_name, {
-        "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu}))
+    files = {"source.cpregs": cpregs_text(stream, src_name, {
+        "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:
-        (d / dst_name).write_bytes(gzip.compress(own, 9, mtime=0))
-        (d / "destination.cpregs").write_text(cpregs_text(own, dst_name, {
+        _write_bytes(d / dst_name, gzip.compress(own, 9, mtime=0))
+        files["destination.cpregs"] = cpregs_text(own, dst_name, {
             "kernel": case.destination, "qemu": f"{case.qemu} {case.machine}",
-            "cpu": case.destination_cpu}))
-    (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    (d / "console.txt").write_text("\n".join(l for l in res.console.replace("\r", "").splitlines()
-                                             if not re.fullmatch(r"[A-Za-z0-9+/=]{20,}", l)) + "\n")
+            "cpu": case.destination_cpu})
+    files["case.json"] = _json(info)
+    files["console.txt"] = "\n".join(l for l in res.console.replace("\r", "").splitlines()
+                                     if not re.fullmatch(r"[A-Za-z0-9+/=]{20,}", l)) + "\n"
+    write_files(d, files)
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
 
 
@@ -168,7 +208,7 @@ def first_line(exc: CompatError) -> str:
 
 def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
     """A destination guest that did not finish: recorded as verdict ``error``."""
-    d = ctx.out / case.name
+    d = case_dir(ctx.out, case)
     d.mkdir(parents=True, exist_ok=True)
     for f in d.glob("*.cpio"):
         f.unlink()
@@ -177,5 +217,5 @@ def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
             "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
             "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
             "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
-    (d / "case.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    write_files(d, {"case.json": _json(info)})
     return Outcome(case, False, "none", None, msgs, d, 0.0, info)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat.core.diagnostics import COMMAND_LINE, CompatError
+from compat.output import write_file
 
 MARKER_GLOB = ".compat-shard-*-of-*.json"
 _MARKER = re.compile(r"^\.compat-shard-(\d+)-of-(\d+)\.json$")
@@ -76,9 +77,7 @@ def write_marker(out_dir: Path, shard: Shard, command: str, every: list[str],
             "items": sorted(set(every)), "shard_items": sorted(mine),
             "files": sorted(set(files)), "made_by": "compat lab --shard"}
     path = Path(out_dir) / shard.marker_name
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_file(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return path
 
 
