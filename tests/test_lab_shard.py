@@ -251,3 +251,40 @@ def test_collect_shard_boots_only_its_kernels(tmp_path, monkeypatch):
     assert lab_collect.collect(versions, tmp_path / "s5", cache=tmp_path / "c",
                                shard=Shard(5, 5)) == []
     assert booted == [] and (tmp_path / "s5" / ".compat-shard-5-of-5.json").is_file()
+
+
+# -- docs/lab.md: the CI examples run the oracle in N pieces that merge --------------
+
+def _doc_commands(text: str) -> list[list[str]]:
+    """Every `compat lab ...` command in docs/lab.md's yaml blocks, CI
+    variables replaced by the values of job 2 of 4, continuation lines joined."""
+    import re
+    import shlex
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    cmds = []
+    for block in blocks:
+        joined = re.sub(r"\n\s+(?=--)", " ", block)
+        for m in re.finditer(r"/venv/bin/compat (lab .*)", joined):
+            line = (m.group(1).replace("$CI_NODE_INDEX", "2").replace("$CI_NODE_TOTAL", "4")
+                    .replace("${{ matrix.shard }}", "2"))
+            cmds.append(shlex.split(line))
+    return cmds
+
+
+def test_the_ci_examples_shard_and_merge_with_real_options():
+    import importlib
+    from compat import cli
+    text = (ROOT / "docs" / "lab.md").read_text()
+    parser = cli._command_parser("lab", importlib.import_module("compat.commands.lab"))
+    cmds = _doc_commands(text)
+    kinds = [c[1] for c in cmds]
+    assert kinds == ["migrate", "merge", "migrate", "merge"]
+    for cmd in cmds:
+        args = parser.parse_args(cmd[1:])      # every option exists
+        if args.lab_command == "migrate":
+            assert args.matrix == "oracle" and parse(args.shard) == Shard(2, 4)
+    # GitHub: the matrix has as many entries as the N in --shard, and keeps the records
+    assert "shard: [1, 2, 3, 4]" in text and "--shard ${{ matrix.shard }}/4" in text
+    assert "include-hidden-files: true" in text
+    assert "parallel: 4" in text and "$CI_NODE_INDEX/$CI_NODE_TOTAL" in text
