@@ -10,6 +10,7 @@ subcommands:
   kernels               list the Debian arm64 kernels the archive offers
   collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
                         compat's collector inside and write its register list
+  merge DIR...          join the results of sharded runs (--shard K/N)
   migrate CASE...       migrate a KVM vCPU with a real arm64 QEMU (Debian's
                         qemu-system-arm: 11.1 from sid, 10.0 from trixie) from
                         one real kernel to another; --matrix oracle runs the
@@ -26,6 +27,11 @@ example:
   compat lab collect --qemu-suite bookworm-backports 7.3.4+deb13 -o lists/
   compat lab migrate 6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0 -o results/
   compat lab migrate --matrix oracle -o tests/data/real-migrations
+  compat lab migrate --matrix oracle --shard 2/4 -o shard-2   # one of 4 CI jobs
+  compat lab merge shard-1 shard-2 shard-3 shard-4 -o results
+
+-cpu max gets pauth-impdef=on where the QEMU has it (--pauth-impdef).
+See docs/lab.md.
 """
 
 
@@ -42,11 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     c.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="directory for the <host>-linux-<version>.reglist files")
     c.add_argument("--cpu", default="max", metavar="MODEL", help="QEMU -cpu model (default: max)")
-    c.add_argument("--qemu", metavar="PATH", help="qemu-system-aarch64 to run (default: on PATH)")
-    c.add_argument("--qemu-suite", metavar="SUITE",
-                   help="run qemu-system-arm of this Debian suite instead of the system's "
-                   "(e.g. bookworm-backports: QEMU 10.0), downloaded and unpacked into the "
-                   "cache and run with the system QEMU's modules hidden (unshare -m)")
+    _host_options(c)
     c.add_argument("--features", default="psci-0.2,pmu-v3", metavar="LIST",
                    help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
                    "(default: psci-0.2,pmu-v3)")
@@ -61,9 +63,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
-    m.add_argument("--qemu", metavar="PATH", help="the host's qemu-system-aarch64 (default: on PATH)")
+    _host_options(m)
     _boot_options(m, timeout=600,
                   what="per guest boot; the inner QEMU gets this less 120 s")
+    g = sub.add_parser("merge", help="join the results of sharded runs (--shard K/N) into one")
+    g.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="output directories of the shards (of lab collect or lab migrate)")
+    g.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="directory for the joined results (the files one unsharded run writes)")
+
+
+def _host_options(parser: argparse.ArgumentParser) -> None:
+    """Which QEMU boots the guests (TCG), for collect and migrate alike."""
+    parser.add_argument("--qemu", metavar="PATH",
+                        help="the host's qemu-system-aarch64 (default: on PATH)")
+    parser.add_argument("--qemu-suite", metavar="SUITE",
+                        help="run qemu-system-arm of this Debian suite instead of the system's "
+                        "(e.g. bookworm-backports: QEMU 10.0, sid: 11.1), downloaded and "
+                        "unpacked into the cache and run with the system QEMU's modules "
+                        "hidden (unshare -m)")
+    parser.add_argument("--pauth-impdef", choices=("auto", "on", "off"), default="auto",
+                        help="add pauth-impdef=on to -cpu max (cheap pointer authentication "
+                        "under TCG: the same register list, 2-5x less CPU per boot on QEMU 7.2): "
+                        "auto where the QEMU has the property (default), on (required), off")
 
 
 def _boot_options(parser: argparse.ArgumentParser, *, timeout: float, what: str) -> None:
@@ -73,6 +95,9 @@ def _boot_options(parser: argparse.ArgumentParser, *, timeout: float, what: str)
                         help=f"{what} (default: {timeout:g})")
     parser.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
                         help="boots at once (default: 2)")
+    parser.add_argument("--shard", metavar="K/N",
+                        help="run only the K-th of N deterministic pieces of the work (K from "
+                        "1), for N CI jobs; join their outputs with 'compat lab merge'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         for k in rows:
             print(f"{k.abi:<{width}}  {k.release_text:<7}  {k.suite:<18}  {k.package} ({k.version})")
         return 0
+    if args.lab_command == "merge":
+        from compat.lab.merge import merge
+        m = merge(args.dirs, args.output)
+        print(f"{args.output}: {m.files} files from {m.directories} directories"
+              + (f" ({m.shards})" if m.shards else ""))
+        return 0
+    from compat.lab.shard import parse as parse_shard
+    shard = parse_shard(args.shard)
     if args.lab_command == "migrate":
         from compat.lab import migrate
         cases = [migrate.parse_case(c) for c in args.cases]
@@ -101,14 +134,16 @@ def run(args: argparse.Namespace) -> int:
         if not cases:
             raise lab_error("no case given", "name cases (SRC:DST[:QEMU[:MACHINE[:CPU]]]) or --matrix oracle")
         done = migrate.migrate(cases, args.output, cache=args.cache, qemu=args.qemu,
-                               timeout=args.timeout, jobs=args.jobs)
-        return 0 if done else 1
+                               qemu_suite=args.qemu_suite, pauth_impdef=args.pauth_impdef,
+                               timeout=args.timeout, jobs=args.jobs, shard=shard)
+        return 0 if done or shard else 1
     from compat.lab import collect
     try:
         done = collect.collect(args.versions, args.output, cpu=args.cpu, qemu=args.qemu,
                                features=args.features, host=args.host, cache=args.cache,
                                timeout=args.timeout, jobs=args.jobs,
-                               qemu_suite=args.qemu_suite)
+                               qemu_suite=args.qemu_suite, pauth_impdef=args.pauth_impdef,
+                               shard=shard)
     except CollectError as exc:
         raise lab_error(exc.message, exc.hint) from None
     for c in done:

@@ -16,5 +16,9 @@ guest to migrate between kernels):
 * :mod:`compat.lab.guest`      -- what runs in a migrate guest and reading its console;
 * :mod:`compat.lab.bundle`     -- the guest's QEMU, its libraries and base initramfs;
 * :mod:`compat.lab.runcase`    -- one migrate case: two boots, the case's files;
-* :mod:`compat.lab.migrate`    -- the scheduler behind ``compat lab migrate``.
+* :mod:`compat.lab.migrate`    -- the scheduler behind ``compat lab migrate``;
+* :mod:`compat.lab.hostqemu`   -- the host QEMU (``--qemu``, ``--qemu-suite``) and its
+  ``-cpu`` (``pauth-impdef=on`` for ``max``), for collect and migrate;
+* :mod:`compat.lab.shard`      -- ``--shard K/N``: one deterministic Nth of a run;
+* :mod:`compat.lab.merge`      -- ``compat lab merge``: sharded results joined.
 """

@@ -141,6 +141,10 @@ class PrivateApt:
             "Dir::State::status": self.status or r / "status",
             "Dir::Cache": r / "cache",
             "Dir::Cache::archives": r / "cache" / "archives",
+            # apt's binary cache of the lists, kept (a container's apt.conf.d often
+            # turns it off): each apt-cache query then takes 0.1 s instead of 3 s of CPU
+            "Dir::Cache::pkgcache": "pkgcache.bin",
+            "Dir::Cache::srcpkgcache": "srcpkgcache.bin",
             "Debug::NoLocking": "1",
             "Acquire::Languages": "none",
             "APT::Sandbox::User": "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
@@ -199,7 +203,7 @@ class PrivateApt:
         dest.mkdir(parents=True, exist_ok=True)
         paths: list[Path] = []
         missing: list[str] = []
-        for spec in specs:
+        for spec in self.pin_suites(specs):
             found = self.find_deb(spec, dest)
             if found and not deb_complete(found):
                 progress(f"{found.name} in the cache is incomplete: fetching it again")
@@ -225,6 +229,28 @@ class PrivateApt:
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
         return paths
+
+    def pin_suites(self, specs: list[str]) -> list[str]:
+        """Each ``name/suite`` spec as ``name=version``, the version that suite
+        has: the cache holds .debs of several suites side by side (the migrate
+        guests' sid and trixie libc6 beside the collector's bookworm one), and
+        a spec without a version would take whichever sorts last."""
+        want = {s.split("/")[0]: s.split("/", 1)[1] for s in specs if "/" in s and "=" not in s}
+        if not want:
+            return list(specs)
+        found: dict[str, str] = {}
+        for line in self.cache_query("madison", *sorted(want)).splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) < 3 or parts[0] not in want or parts[0] in found:
+                continue
+            words = parts[2].split()
+            if len(words) > 1 and words[1].split("/")[0] == want[parts[0]]:
+                found[parts[0]] = parts[1]
+        lost = sorted(set(want) - set(found))
+        if lost:
+            raise lab_error(f"not in the archive's {want[lost[0]]}: {', '.join(lost)}")
+        return [f"{s.split('/')[0]}={found[s.split('/')[0]]}" if "/" in s and "=" not in s else s
+                for s in specs]
 
     def candidate(self, name: str) -> str | None:
         """The version apt would take for ``name`` (highest in any suite)."""

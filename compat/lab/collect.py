@@ -16,9 +16,10 @@ from pathlib import Path
 
 from compat import collector
 from compat.lab import boot as boot_mod
-from compat.lab import grammar, initramfs, kernels
+from compat.lab import grammar, hostqemu, initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
+from compat.lab.shard import Shard, split, write_marker
 from compat.output import write_file
 
 DEFAULT_FEATURES = "psci-0.2,pmu-v3"
@@ -31,12 +32,6 @@ class Collected:
     path: Path
     entries: int
     seconds: float
-
-
-def default_host(qemu_version: str, cpu: str) -> str:
-    m = re.match(r"(\d+)\.(\d+)", qemu_version)
-    short = f"{m.group(1)}.{m.group(2)}" if m else qemu_version.split()[0]
-    return f"qemu{short}-{cpu}"
 
 
 def parse_console(console: str, *, where: str, tail: str, seconds: float,
@@ -78,26 +73,25 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
 
 
 def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Path, *,
-                qemu: str, qemu_ver: str, cpu: str, host: str, timeout: float,
-                env: dict | None = None, command_prefix=(),
-                extra_headers: dict | None = None, extra_args=()) -> Collected:
+                host: hostqemu.HostQemu, cpu: str, name: str, timeout: float) -> Collected:
+    """Boot one kernel under ``host`` with ``-cpu cpu`` and write its list as
+    ``<name>-linux-<abi>.reglist`` in ``out_dir``."""
     where = f"linux {kernel.abi}"
-    progress(f"booting {kernel.abi} (QEMU {qemu_ver}, -cpu {cpu})")
-    result = boot_mod.boot(vmlinuz, initrd, qemu=qemu, cpu=cpu, timeout=timeout,
-                           stop_marker=collector.END, env=env, command_prefix=command_prefix,
-                           extra_args=extra_args)
+    progress(f"booting {kernel.abi} (QEMU {host.version}, -cpu {cpu})")
+    result = boot_mod.boot(vmlinuz, initrd, cpu=cpu, timeout=timeout,
+                           stop_marker=collector.END, **host.boot_kwargs())
     headers, indices = parse_console(result.console, where=where, tail=result.tail(),
                                      seconds=result.seconds, timed_out=result.timed_out,
                                      timeout=timeout)
     got = dict(h[2:].split(": ", 1) for h in headers if ": " in h)
     text = collector.format_list(
         indices, kernel=got.get("kernel", f"{kernel.abi}-arm64"),
-        host=f"{host} (QEMU {qemu_ver.split()[0]} TCG -cpu {cpu}, virt with EL2)",
+        host=f"{name} (QEMU {host.version.split()[0]} TCG -cpu {cpu}, virt with EL2)",
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
-               "qemu": qemu_ver, **(extra_headers or {}), "qemu-cpu": cpu,
+               "qemu": host.version, **host.headers, "qemu-cpu": cpu,
                "collected-by": "compat lab collect (compat/collector.py in the guest)"})
-    out = Path(out_dir) / f"{host}-linux-{kernel.abi}.reglist"
+    out = Path(out_dir) / f"{name}-linux-{kernel.abi}.reglist"
     write_file(out, text)
     progress(f"{kernel.abi}: {len(indices)} entries in {result.seconds:.1f} s -> {out}")
     return Collected(kernel, out, len(indices), result.seconds)
@@ -106,12 +100,14 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
 def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = None,
             features: str = DEFAULT_FEATURES, host: str | None = None,
             cache: Path | None = None, timeout: float = 300, jobs: int = 2,
-            env: dict | None = None, command_prefix=(),
-            qemu_suite: str | None = None) -> list[Collected]:
+            qemu_suite: str | None = None, pauth_impdef: str = "auto",
+            shard: Shard | None = None) -> list[Collected]:
     """Collect the list of each kernel ``versions`` (Debian ABI strings).
     ``qemu_suite``: run ``qemu-system-arm`` of that Debian suite (downloaded
     and unpacked into the cache, see :mod:`compat.lab.debian_qemu`) instead
-    of the system's."""
+    of the system's.  ``pauth_impdef`` (auto, on, off): see
+    :func:`compat.lab.hostqemu.tcg_cpu`.  ``shard``: only this shard's
+    kernels (:mod:`compat.lab.shard`), recorded beside the lists."""
     # --host names the output files and --cpu goes into it and the header
     if host is not None:
         grammar.check("host", host, "--host")
@@ -119,25 +115,37 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     out_dir = Path(out_dir)
     cache = Path(cache) if cache else default_cache()
     apt = PrivateApt(cache)
-    extra: dict = {}
-    extra_args: tuple = ()
+    if qemu and qemu_suite:
+        raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
     if qemu_suite:
-        if qemu:
-            raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
         from compat.lab import debian_qemu
         debian_qemu.check_suite(qemu_suite)
-        dq = debian_qemu.fetch(qemu_suite, cache)
-        qemu, env, command_prefix = str(dq.binary), dq.env, dq.command_prefix
-        extra_args = dq.extra_args
-        extra["qemu-package"] = dq.provenance
-    out_dir.mkdir(parents=True, exist_ok=True)
-    qemu_path = boot_mod.qemu_binary(qemu)
-    qemu_ver = boot_mod.qemu_version(qemu_path, env=env, command_prefix=command_prefix)
-    host = host or default_host(qemu_ver, cpu)
+    else:
+        boot_mod.qemu_binary(qemu)  # a missing QEMU is named before the archive is asked
     feats = ",".join(collector.parse_features(features)) or "none"
     progress("reading the archive's kernel list")
     offered = kernels.available(apt)
-    wanted = [kernels.find(apt, v, offered) for v in versions]
+    every = {k.abi: k for k in (kernels.find(apt, v, offered) for v in versions)}
+    wanted = [every[abi] for abi in split(every, shard)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[Collected] = []
+    if wanted:
+        done = _boot_all(wanted, out_dir, apt=apt, cache=cache, cpu=cpu, qemu=qemu,
+                         qemu_suite=qemu_suite, pauth_impdef=pauth_impdef, feats=feats,
+                         host=host, timeout=timeout, jobs=jobs)
+    elif shard is not None:
+        progress(f"shard {shard}: no kernel of the {len(every)} falls to this shard")
+    if shard is not None:
+        write_marker(out_dir, shard, "lab collect", list(every), [k.abi for k in wanted],
+                     [c.path.name for c in done])
+    return done
+
+
+def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth_impdef,
+              feats, host, timeout, jobs) -> list[Collected]:
+    hq = hostqemu.resolve(qemu, qemu_suite, cache)
+    run_cpu = hostqemu.tcg_cpu(hq, cpu, pauth_impdef, cache)
+    name = host or hostqemu.host_name(hq, cpu)
     images = []
     for k in wanted:
         progress(f"downloading {k.package} {k.version}")
@@ -145,10 +153,8 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     initrd = initramfs.collector_initramfs(cache, apt, feats)
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(collect_one, k, img, initrd, out_dir, qemu=qemu_path,
-                                   qemu_ver=qemu_ver, cpu=cpu, host=host, timeout=timeout,
-                                   env=env, command_prefix=command_prefix,
-                                   extra_headers=extra, extra_args=extra_args)
+            futures = [pool.submit(collect_one, k, img, initrd, out_dir, host=hq, cpu=run_cpu,
+                                   name=name, timeout=timeout)
                        for k, img in zip(wanted, images)]
             return [f.result() for f in futures]
     finally:

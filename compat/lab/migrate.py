@@ -31,32 +31,84 @@ from pathlib import Path
 
 from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
-from compat.lab import kernels
+from compat.lab import hostqemu, kernels
 from compat.lab.apt import PrivateApt, default_cache
 from compat.lab.bundle import guest_base, qemu_bundle  # noqa: F401 - public here too
 from compat.lab.cases import (K612, K616, K72, K73, PSCI11, QEMU_SUITES,  # noqa: F401
                               Case, matrix, parse_case)
-from compat.lab.errors import need_tool
+from compat.lab.errors import lab_error, need_tool
+from compat.lab.shard import Shard, split, write_marker
 from compat.lab.runcase import (Outcome, Context, first_line, lab_failure,  # noqa: F401
                                 cpregs_text, run_case, source_stream)
 
 
+class LabRunner:
+    """The real case runner: kernels, guest QEMUs and the host QEMU set up once
+    for ``cases``; :func:`schedule` calls ``source``, ``run`` and ``failure``."""
+
+    def __init__(self, cases: list[Case], out: Path, *, cache: Path | None, qemu: str | None,
+                 qemu_suite: str | None, pauth_impdef: str, timeout: float):
+        cache = Path(cache) if cache else default_cache()
+        apt = PrivateApt(cache)
+        host = hostqemu.resolve(qemu, qemu_suite, cache)
+        cpu = hostqemu.tcg_cpu(host, "max", pauth_impdef, cache)
+        need_tool("readelf")
+        offered = kernels.available(apt)
+        images = {}
+        for abi in dict.fromkeys([c.source for c in cases] + [c.destination for c in cases]):
+            k = kernels.find(apt, abi, offered)
+            images[abi] = (k, kernels.extract_vmlinuz(apt, k))
+        bases = {q: guest_base(apt, q) for q in dict.fromkeys(c.qemu for c in cases)}
+        self.ctx = Context(apt, images, bases, host.binary, host.version, timeout, out,
+                           host=host, cpu=cpu)
+
+    def source(self, case: Case, work: Path):
+        return source_stream(self.ctx, case, work)
+
+    def run(self, case: Case, stream, seconds: float, msgs, own):
+        return run_case(self.ctx, case, stream, seconds, msgs, own)
+
+    def failure(self, case: Case, exc) -> Outcome:
+        return lab_failure(self.ctx, case, exc)
+
+
 def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: str | None = None,
-            timeout: float = 600, jobs: int = 2, report=print) -> list[Outcome]:
-    """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once."""
+            qemu_suite: str | None = None, pauth_impdef: str = "auto", timeout: float = 600,
+            jobs: int = 2, report=print, shard: Shard | None = None,
+            runner=None) -> list[Outcome]:
+    """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once.
+    ``shard``: only this shard's cases (:mod:`compat.lab.shard`), recorded beside the
+    results.  ``runner``: what runs the cases (default :class:`LabRunner`; tests
+    give a fake one)."""
     out = Path(out)
+    every = {c.name: c for c in cases}
+    mine = [every[name] for name in split(list(every), shard)]
+    if runner is None and qemu and qemu_suite:
+        raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
+    if runner is None and qemu_suite:
+        from compat.lab import debian_qemu
+        debian_qemu.check_suite(qemu_suite)
+    elif runner is None:
+        boot_mod.qemu_binary(qemu)  # a missing QEMU is named before the archive is asked
     out.mkdir(parents=True, exist_ok=True)
-    apt = PrivateApt(Path(cache) if cache else default_cache())
-    qemu_host = boot_mod.qemu_binary(qemu)
-    host_ver = boot_mod.qemu_version(qemu_host)
-    need_tool("readelf")
-    offered = kernels.available(apt)
-    images = {}
-    for abi in dict.fromkeys([c.source for c in cases] + [c.destination for c in cases]):
-        k = kernels.find(apt, abi, offered)
-        images[abi] = (k, kernels.extract_vmlinuz(apt, k))
-    bases = {q: guest_base(apt, q) for q in dict.fromkeys(c.qemu for c in cases)}
-    ctx = Context(apt, images, bases, qemu_host, host_ver, timeout, out)
+    results: list[Outcome] = []
+    if mine:
+        if runner is None:
+            runner = LabRunner(mine, out, cache=cache, qemu=qemu, qemu_suite=qemu_suite,
+                               pauth_impdef=pauth_impdef, timeout=timeout)
+        results = schedule(mine, out, runner, jobs=jobs, report=report)
+    elif shard is not None:
+        report(f"shard {shard}: no case of the {len(every)} falls to this shard")
+    if shard is not None:
+        files = [str(p.relative_to(out)) for o in results for p in sorted(o.directory.rglob("*"))
+                 if p.is_file()]
+        write_marker(out, shard, "lab migrate", list(every), [c.name for c in mine], files)
+    return results
+
+
+def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=print) -> list[Outcome]:
+    """Run ``cases`` with ``runner``: each distinct source run once, a case as soon
+    as its streams are there, ``jobs`` at once."""
     work = out / ".work"
     work.mkdir(exist_ok=True)
     keys = {c: (c.source, c.qemu, c.machine, c.source_cpu) for c in cases}
@@ -76,7 +128,7 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                 w = work / f"src{uniq.index(key)}"
                 w.mkdir(exist_ok=True)
                 try:
-                    r = source_stream(ctx, c, w)
+                    r = runner.source(c, w)
                 except CompatError as exc:
                     r = (None, 0.0, ["lab error: " + first_line(exc)])
                 size = f"stream of {len(r[0])} bytes" if r[0] else "NO stream (source QEMU failed)"
@@ -101,7 +153,7 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                     if ready is not None:
                         waiting.remove(ready)
                         own = streams[dkey(ready)][0] if dkey(ready) else None
-                        running[pool.submit(run_case, ctx, ready, *streams[keys[ready]], own)] = ready
+                        running[pool.submit(runner.run, ready, *streams[keys[ready]], own)] = ready
                     elif order:
                         key = order.pop(0)
                         running[pool.submit(src, key)] = key
@@ -118,7 +170,7 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
                     try:
                         o = f.result()
                     except CompatError as exc:
-                        o = lab_failure(ctx, what, exc)
+                        o = runner.failure(what, exc)
                     results.append(o)
                     first = next((m for m in o.messages if "error" in m.lower()
                                   or "could not" in m.lower() or "failed" in m.lower()), "")

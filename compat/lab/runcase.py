@@ -82,15 +82,24 @@ def _write_bytes(path: Path, data: bytes) -> None:
 # -- one case ----------------------------------------------------------------------------------
 
 class Context:
-    def __init__(self, apt, images, bases, qemu_host, qemu_host_ver, timeout, out):
+    """What every case of a run shares.  ``host``: the host QEMU
+    (:class:`compat.lab.hostqemu.HostQemu`; None: the binary ``qemu_host``);
+    ``cpu``: its ``-cpu`` value (``max``, with ``pauth-impdef=on`` by default)."""
+
+    def __init__(self, apt, images, bases, qemu_host, qemu_host_ver, timeout, out, *,
+                 host=None, cpu: str = "max"):
         self.apt, self.images, self.bases = apt, images, bases
         self.qemu_host, self.qemu_host_ver, self.timeout, self.out = qemu_host, qemu_host_ver, timeout, out
+        self.host, self.cpu = host, cpu
+
+    def boot_kwargs(self) -> dict:
+        return self.host.boot_kwargs() if self.host else {"qemu": self.qemu_host}
 
 
 def _boot(ctx: Context, abi: str, initrds, where: str):
     k, image = ctx.images[abi]
-    res = boot_mod.boot(image, initrds, qemu=ctx.qemu_host, cpu="max", timeout=ctx.timeout,
-                        stop_marker=DONE)
+    res = boot_mod.boot(image, initrds, cpu=ctx.cpu, timeout=ctx.timeout,
+                        stop_marker=DONE, **ctx.boot_kwargs())
     if DONE not in res.console:
         what = (f"timed out after {ctx.timeout:g} s" if res.timed_out
                 else f"QEMU ended (exit {res.returncode}) before the guest finished")
@@ -173,8 +182,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         "qemu": {"version": case.qemu, "machine": case.machine, **prov,
                  "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m {GUEST_RAM} "
                             "-display none -nodefaults -S -monitor stdio"},
-        "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": "max",
-                "machine": boot_mod.DEFAULT_MACHINE},
+        "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": ctx.cpu,
+                "machine": boot_mod.DEFAULT_MACHINE, **(ctx.host.headers if ctx.host else {})},
         "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1),
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
