@@ -48,7 +48,7 @@ EXIT: dict[str, tuple[str, str]] = {
               "errors, or with --check: a file is stale (a diff is printed)"),
     "decode": ("every index decoded", "an index is not a number, or not a KVM register index "
                "(unknown architecture or group, a size its group never has); a name points to "
-               "`encode`"),
+               "compat encode"),
     "encode": ("encoded", "the expression or name is not valid"),
     "explain": ("the register was found", "it is unknown (or the registry has errors)"),
     "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
