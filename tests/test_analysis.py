@@ -423,3 +423,15 @@ def test_trace_mode_keeps_lines_that_are_indices():
             "ARM64_SYS_REG(3, 0, 10, 2, 3),\n")
     got = parse_reglist(text, "n1-linux-6.12.reglist").indices
     assert set(got) == {0x603000000013C103, 0x603000000013C512, 0x14, 0x603000000013C513}
+
+
+def test_readers_are_found_in_their_documented_order():
+    """Detection walks every format module in ORDER; the package docstring's
+    table lists them in that order."""
+    import compat.analysis.readers as pkg
+    found = [(m.ORDER, m.FORMAT) for m in pkg.readers()]
+    assert [f for _, f in found] == ["qemu-stream", "cpregs", "trace", "c-initializer", "plain"]
+    documented = re.findall(r"^(\d+)\s+``([\w-]+)``", pkg.__doc__, re.M)
+    assert [(int(o), f) for o, f in documented] == found
+    for module in pkg.readers():
+        assert callable(module.sniff) and callable(module.read)

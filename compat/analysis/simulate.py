@@ -380,7 +380,7 @@ class Simulator:
             local = (destination.values or {}).get(reg.index, limit.default)
             if source.values is not None and reg.index in source.values:
                 value = source.values[reg.index]
-                origin = ("the source stream's value" if source.format == "qemu-stream"
+                origin = ("the source stream's value" if source.from_stream
                           else "the source's recorded value")
             elif reg.index in pins:
                 value, origin = pins[reg.index][0], f"pinned by {pins[reg.index][1]}"

@@ -29,7 +29,8 @@ back to a documented heuristic: it finds the ``cpu`` section's header and,
 inside it, the first 32-bit count followed by that many strictly increasing
 KVM register indexes; :attr:`StreamCpregs.described` says which way was used.
 
-Public API: :func:`read_stream`, :func:`is_stream`, :class:`StreamCpregs`.
+Public API: :func:`read_stream`, :func:`is_stream`, :class:`StreamCpregs`,
+and the reader protocol (:mod:`compat.analysis.readers`): ``sniff``/``read``.
 Errors are :class:`~compat.core.diagnostics.CompatError` located as
 ``FILE:OFFSET`` (a byte offset, ``0x``-prefixed) with what to do.
 """
@@ -44,8 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from compat.analysis.readers.base import ReadResult, Source
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import gunzip, read_input
+
+FORMAT = "qemu-stream"
+ORDER = 10
+BINARY = True
 
 MAGIC = b"QEVM"
 FILE_VERSION = 3
@@ -124,6 +130,22 @@ def read_stream(source: str | Path | bytes, *, name: str | None = None,
     if data[:2] == b"\x1f\x8b":
         data = gunzip(data, label, what="migration stream")
     return _Parser(data, label, instance).run()
+
+
+def sniff(source: Source) -> bool:
+    """Whether the input starts a migration stream (``QEVM``, maybe gzipped)."""
+    return is_stream(source.data[:65536])
+
+
+def read(source: Source) -> ReadResult:
+    """The stream's cpreg list of vCPU 0, with values."""
+    stream = read_stream(source.data, name=source.name)
+    if not stream.indexes:
+        raise CompatError.at(Location(source.name), "the migration stream holds no cpreg "
+                             "register", hint="pass a stream of an arm64 KVM guest")
+    return ReadResult(FORMAT, stream.indexes, values=dict(stream.values),
+                      description=f"QEMU migration stream ({stream.machine or 'machine unknown'})",
+                      from_stream=True, provenance=stream.provenance())
 
 
 class _Truncated(Exception):
