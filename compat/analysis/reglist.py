@@ -31,7 +31,7 @@ from compat.core import codec
 from compat.core.diagnostics import CompatError, Diagnostic, Location
 from compat.core.versions import Version, VersionError
 
-_FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist$")
+_FILE_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9][^/]*?)\.reglist(?:\.gz)?$")
 _STREAM_NAME = re.compile(r"^(?P<host>.+?)-linux-(?P<kernel>[0-9]+\.[0-9]+)(?:[.-].*)?$")
 
 PLAIN, C_INIT, TRACE = plain.FORMAT, selftest.FORMAT, trace.FORMAT
@@ -81,9 +81,11 @@ def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
     used when neither the header nor the file name says."""
     path = Path(path)
     name = display_name or str(path)
-    from compat.core.inputs import read_input
+    from compat.core.inputs import gunzip, read_input
     raw = read_input(path, name, what="register list",
                      hint="pass the path of a KVM_GET_REG_LIST dump")
+    if raw[:2] == b"\x1f\x8b":    # any format may come gzipped (every member, bounded)
+        raw = gunzip(raw, name, what="register list")
     return _reglist(readers.read(Source(name, raw)), name, kernel, host)
 
 

@@ -131,6 +131,11 @@ class Source:
     def check_text(self) -> None:
         """Refuse what no text list holds: binary bytes, a ``/*`` left open."""
         _, _, opened, binary = self._prepared
+        if binary:
+            raise self.error(binary, "binary data in a text register list: it is neither a "
+                             "register list nor a QEMU migration stream",
+                             hint="pass a KVM_GET_REG_LIST dump, or a complete migration "
+                             "stream (QEVM, optionally gzipped)")
         if opened:
             raise self.error(opened, "a '/*' comment is never closed",
                              hint="close it with '*/'; everything after it would be ignored")
@@ -158,3 +163,44 @@ def strip_c_comments(line: str, in_comment: bool) -> tuple[str, bool]:
         out.append(line[i:start])
         i, in_comment = start + 2, True
     return "".join(out), in_comment
+
+
+def kvm_index(text: str) -> int:
+    """A register index (C integer literal) that KVM or QEMU can name: its
+    architecture byte is arm64 (0x60) or arm (0x40).  Raises
+    :class:`~compat.core.codec.CodecError`."""
+    return check_kvm_index(codec.parse_index(text), text)
+
+
+def check_kvm_index(index: int, text: str | None = None) -> int:
+    """``index`` if its architecture byte is one KVM uses, else CodecError."""
+    if index >> codec.ARCH_SHIFT not in codec.ARCH_NAMES:
+        shown = text if text is not None else f"{index:#x}"
+        raise codec.CodecError(
+            f"'{shown}' is not a KVM register index: its top byte is "
+            f"{index >> codec.ARCH_SHIFT:#04x}, not 0x60 (arm64) or 0x40 (arm); write the "
+            "whole 64-bit index, such as 0x603000000013c103")
+    return index
+
+
+#: The longest spelling of a 64-bit value worth reading (22 octal digits,
+#: 20 decimal, 16 hex, leading zeros and a suffix allowed for).
+MAX_NUMBER_CHARS = 40
+
+
+def value_number(text: str) -> int:
+    """A 64-bit register value in the codec's C integer grammar
+    (:func:`compat.core.codec.c_number`), its length checked first.  A
+    leading-zero octal spelling (``0123``) is refused: C reads it as 83, a
+    person as 123."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise codec.CodecError(f"value '{text[:24]}...' is {len(text)} characters long; a "
+                               "64-bit value takes at most 16 hex digits (0x...)")
+    value = codec.c_number(text)
+    digits = text.rstrip("uUlL")
+    if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX":
+        raise codec.CodecError(f"value '{text}' is ambiguous: C reads a leading 0 as octal "
+                               f"({value}), so write it as hex (0x{value:x}) or without the 0")
+    if value > codec.U64_MAX:
+        raise codec.CodecError(f"value '{text}' does not fit in 64 bits")
+    return value

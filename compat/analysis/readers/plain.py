@@ -1,14 +1,15 @@
 """Plain lists: one index a line (``0x603000000013c103``), as
 ``compat collect`` and most hand-made dumps write them.  The fallback
 format: it takes any text no other reader sniffed, and every line of it
-must be a register (or the C array syntax a selftest excerpt keeps)."""
+must be a register (or the C array syntax a selftest excerpt keeps).  A
+register listed twice is an error: ``KVM_GET_REG_LIST`` never repeats one,
+so a repeat means two dumps were pasted together."""
 
 from __future__ import annotations
 
 import re
 
-from compat.analysis.readers.base import ReadResult, Source
-from compat.core import codec
+from compat.analysis.readers.base import ReadResult, Source, kvm_index
 
 FORMAT = "plain"
 ORDER = 50
@@ -22,10 +23,11 @@ def claims(code: str) -> bool:
 
 
 def read_line(code: str) -> int | None:
-    """The index on ``code``, or ``None`` when it is not a bare number."""
+    """The index on ``code``, or ``None`` when it is not a bare number; a
+    number that is no KVM register index (``480``) raises CodecError."""
     if not claims(code):
         return None
-    return codec.parse_index(code)
+    return kvm_index(code)
 
 
 def sniff(source: Source) -> bool:  # noqa: ARG001 - the fallback

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from compat.analysis.readers import plain
-from compat.analysis.readers.base import ReadResult, Source
+from compat.analysis.readers.base import ReadResult, Source, check_kvm_index
 from compat.core import codec
 
 FORMAT = "c-initializer"
@@ -39,9 +39,10 @@ def read_line(code: str):
     if not _C_LIKE.match(expr):
         return None
     try:
-        return codec.parse_expr(expr)
+        index = codec.parse_expr(expr)
     except codec.CodecError as exc:
         raise codec.CodecError(f"cannot read '{expr}': {exc}") from None
+    return check_kvm_index(index, expr)
 
 
 def sniff(source: Source) -> bool:
@@ -63,9 +64,12 @@ def read(source: Source) -> ReadResult:
 
 
 def read_lines(source: Source, fmt: str) -> ReadResult:
-    """The plain and selftest formats: every line must be a register."""
+    """The plain and selftest formats: every line must be a register.  A
+    register listed twice is an error in a plain list; in selftest source a
+    warning (``get-reg-list.c`` lists a few registers in two arrays)."""
     source.check_text()
-    indices = set()
+    first: dict[int, int] = {}
+    warnings = []
     for line in source.lines:
         try:
             found = list_line(line.code)
@@ -73,6 +77,15 @@ def read_lines(source: Source, fmt: str) -> ReadResult:
             raise source.error(line.number, str(exc)) from None
         if found is None:
             raise source.error(line.number, f"cannot read '{line.code}'")
-        if found is not SKIP:
-            indices.add(found)
-    return ReadResult(fmt, tuple(sorted(indices)), headers=source.headers)
+        if found is SKIP:
+            continue
+        if found in first:
+            message = (f"register 0x{found:016x} is listed twice (first at line "
+                       f"{first[found]})")
+            if fmt != FORMAT:
+                raise source.error(line.number, message, hint="a KVM_GET_REG_LIST dump "
+                                   "lists each register once; were two lists pasted together?")
+            warnings.append(source.warning(line.number, message))
+        first.setdefault(found, line.number)
+    return ReadResult(fmt, tuple(sorted(first)), headers=source.headers,
+                      warnings=tuple(warnings))

@@ -21,13 +21,15 @@ _REGISTER_LIKE = re.compile(r"^(?:0[xX]|\d\w*[,;]?$|ARM64_|KVM_REG)")
 
 
 def carries_index(text: str) -> bool:
-    """Whether ``text`` holds a 64-bit index token."""
-    return _TOKEN.search(text) is not None
+    """Whether ``text`` holds a 64-bit register index token."""
+    return bool(indices(text))
 
 
 def indices(raw: str) -> list[int]:
-    """Every index token on a raw log line."""
-    return [int(token, 16) for token in _TOKEN.findall(raw)]
+    """Every index token on a raw log line that is a KVM register index
+    (top byte 0x60 or 0x40); other 64-bit numbers (addresses) are log text."""
+    found = (int(token, 16) for token in _TOKEN.findall(raw))
+    return [i for i in found if i >> codec.ARCH_SHIFT in codec.ARCH_NAMES]
 
 
 def _log_line(code: str) -> bool:
