@@ -354,3 +354,56 @@ def test_gzip_of_a_padded_description_stays_small(tmp_path):
     res = run_inproc("check", str(path), DST_612)
     assert res.rc == 1 and "more than the 4 MiB" in res.err, res
     assert res.err.startswith(f"{path}:0x"), res.err
+
+
+# -- the stream fuzzer (slow) ----------------------------------------------------
+
+FUZZ_SEED = 20260420
+FUZZ_RUNS = 2000
+
+
+def _fuzz_seeds() -> list[Path]:
+    return sorted(STREAMS.glob("*.qevm.gz")) + sorted(REAL.glob("*/*.qevm.gz"))
+
+
+@pytest.mark.slow
+def test_stream_fuzzer_finds_no_crash_hang_or_bloat():
+    """Mutate the real streams (fixed seed, bounded count) and read every
+    mutant in a subprocess: only located CompatErrors or a list, no run
+    over 10 s, peak RSS under 512 MiB (resource.getrusage there)."""
+    import subprocess
+    import sys
+    seeds = _fuzz_seeds()
+    assert len(seeds) >= 6
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "stream_fuzz.py"),
+                           str(FUZZ_RUNS), str(FUZZ_SEED), *map(str, seeds)],
+                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["unexpected"] == [], report["unexpected"][:20]
+    assert report["runs"] == FUZZ_RUNS and report["outcomes"]["error"] > FUZZ_RUNS // 10, report
+    assert report["slowest"][0] < 10, report["slowest"]
+    assert report["rss_mib"] < 512, report["rss_mib"]
+
+
+@pytest.mark.slow
+def test_mutated_streams_through_the_cli(tmp_path, compat_cli):
+    """A sample of the fuzzer's mutants through ``compat check`` in a
+    subprocess: never exit 2 or 3, never a traceback, errors located."""
+    import random
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from stream_fuzz import Seed, mutate
+    rng = random.Random(FUZZ_SEED)
+    seeds = [Seed(gzip.decompress(p.read_bytes())) for p in _fuzz_seeds()]
+    for run in range(12):
+        path = tmp_path / f"n1-linux-6.12-{run}.qevm"
+        path.write_bytes(mutate(rng, rng.choice(seeds)))
+        res = compat_cli("check", str(path), DST_612)
+        assert "Traceback" not in res.err and "internal error" not in res.err, res.err
+        if " error: " in res.err:          # refused: exit 1, located in the stream
+            assert res.rc == 1 and res.err.startswith(f"{path}:0x"), (run, res)
+        else:                                # read: the verdict decides the status
+            verdict = res.out.splitlines()[0]
+            assert res.rc == (0 if verdict.endswith(": ok") else 1), (run, res)
+            assert res.rc == 0 or "FAIL" in res.out, (run, res)

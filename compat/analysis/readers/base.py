@@ -100,8 +100,6 @@ class Source:
         opened = 0      # the line of the last /* that is still open
         binary = 0      # the first line holding binary bytes
         for number, raw in enumerate(self.text.splitlines(), 1):
-            if not binary and _BINARY.search(raw):
-                binary = number
             stripped = raw.strip()
             match = _HEADER.match(stripped)
             if match and not in_comment:
@@ -114,6 +112,8 @@ class Source:
             if in_comment and not was_open:
                 opened = number
             code = _TRAILING_HASH.sub("", code).strip()
+            if not binary and _BINARY.search(code):
+                binary = number     # comments may hold controls (shown escaped), code not
             if code:
                 lines.append(Line(number, code, raw))
         return tuple(lines), headers, (opened if in_comment else 0), binary
