@@ -407,3 +407,10 @@ def test_mutated_streams_through_the_cli(tmp_path, compat_cli):
             verdict = res.out.splitlines()[0]
             assert res.rc == (0 if verdict.endswith(": ok") else 1), (run, res)
             assert res.rc == 0 or "FAIL" in res.out, (run, res)
+
+
+def test_index_name_lines_are_not_a_value_list():
+    """Two columns whose second is a name are log text (trace), not values."""
+    text = "0x603000000013c103 TCR2_EL1\n0x603000000013c512 PIRE0_EL1\n"
+    got = parse_reglist(text, "names.txt", kernel="6.12")
+    assert got.format == "trace" and got.values is None and len(got.indices) == 2

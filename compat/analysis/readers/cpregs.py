@@ -21,15 +21,15 @@ from compat.core import codec
 FORMAT = "cpregs"
 ORDER = 20
 
-#: Two tokens, the first a number (a KVM index is never negative: no sign).
-_PAIR_SHAPED = re.compile(r"^\d\S*\s+\S+$")
+#: Two tokens that start as numbers (``INDEX NAME`` lines are no value list).
+_PAIR_SHAPED = re.compile(r"^\d\S*\s+[-+]?\d\S*$")
 _PAIR = re.compile(r"^(\S+)\s+(\S+)$")
 _HINT = ("a value list has one 'INDEX VALUE' pair per line, both C integer literals "
          "(0x6030000000140000 0x10001)")
 
 
 def sniff(source: Source) -> bool:
-    """Whether more than half the lines are two tokens, the first a number."""
+    """Whether more than half the lines are two tokens that start as numbers."""
     lines = source.lines
     pairs = sum(1 for line in lines if _PAIR_SHAPED.match(line.code))
     return 2 * pairs > len(lines)
