@@ -168,10 +168,15 @@ def test_plain_and_selftest_lists_refuse_non_kvm_indices(tmp_path, line):
     _expect_located(bad, 2, match="not a KVM register index")
 
 
-def test_plain_duplicates_are_errors_selftest_duplicates_warnings(tmp_path):
-    bad = tmp_path / "n1-linux-6.12.reglist"
-    bad.write_text("0x603000000013c103\n0x603000000013c512\n0x603000000013C103\n")
-    _expect_located(bad, 3, match="listed twice (first at line 1)")
+def test_duplicates_in_index_lists_are_reported(tmp_path):
+    dup = tmp_path / "n1-linux-6.12.reglist"
+    dup.write_text("0x603000000013c103\n0x603000000013c512\n0x603000000013C103\n")
+    got = read_reglist(dup)
+    assert len(got.indices) == 2
+    assert [w.format() for w in got.warnings] == [
+        f"{dup}:3: warning: register 0x603000000013c103 is listed twice (first at line 1)"]
+    res = run_inproc("check", str(dup), DST_612)
+    assert f"{dup}:3: warning: register 0x603000000013c103 is listed twice" in res.err, res
     sel = "ARM64_SYS_REG(3, 0, 2, 0, 3),\nARM64_SYS_REG(3, 0, 10, 2, 2),\nARM64_SYS_REG(3, 0, 2, 0, 3),\n"
     got = parse_reglist(sel, "sel.c", kernel="6.12")
     assert len(got.indices) == 2

@@ -2,8 +2,8 @@
 ``compat collect`` and most hand-made dumps write them.  The fallback
 format: it takes any text no other reader sniffed, and every line of it
 must be a register (or the C array syntax a selftest excerpt keeps).  A
-register listed twice is an error: ``KVM_GET_REG_LIST`` never repeats one,
-so a repeat means two dumps were pasted together."""
+register listed twice is a warning: ``KVM_GET_REG_LIST`` never repeats one,
+so a repeat may mean two dumps were pasted together."""
 
 from __future__ import annotations
 
