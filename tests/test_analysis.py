@@ -442,7 +442,23 @@ def test_html_renders_in_chromium(bundled_text, tmp_path):
 def test_trace_mode_keeps_lines_that_are_indices():
     """One annotated line must not make the reader drop the plain ones."""
     from compat.analysis.reglist import parse_reglist
-    text = ("0x603000000013c103\n0x603000000013c512 seen in the trace\n0x14\n"
+    text = ("0x603000000013c103\n0x603000000013c512 seen in the trace\n0x6030000000140000\n"
             "ARM64_SYS_REG(3, 0, 10, 2, 3),\n")
     got = parse_reglist(text, "n1-linux-6.12.reglist").indices
-    assert set(got) == {0x603000000013C103, 0x603000000013C512, 0x14, 0x603000000013C513}
+    assert set(got) == {0x603000000013C103, 0x603000000013C512, 0x6030000000140000,
+                        0x603000000013C513}
+    # a line that is a number but no KVM index is an error there too
+    with pytest.raises(CompatError, match=r"n1-linux-6.12.reglist:3: error: '0x14' is not a KVM"):
+        parse_reglist(text.replace("0x6030000000140000", "0x14"), "n1-linux-6.12.reglist")
+
+
+def test_readers_are_found_in_their_documented_order():
+    """Detection walks every format module in ORDER; the package docstring's
+    table lists them in that order."""
+    import compat.analysis.readers as pkg
+    found = [(m.ORDER, m.FORMAT) for m in pkg.readers()]
+    assert [f for _, f in found] == ["qemu-stream", "cpregs", "trace", "c-initializer", "plain"]
+    documented = re.findall(r"^(\d+)\s+``([\w-]+)``", pkg.__doc__, re.M)
+    assert [(int(o), f) for o, f in documented] == found
+    for module in pkg.readers():
+        assert callable(module.sniff) and callable(module.read)

@@ -347,7 +347,7 @@ class Simulator:
         where it comes from; ``(None, why)`` when nothing says."""
         if source.values is not None and index in source.values:
             return source.values[index], ("the source stream's value"
-                                          if source.format == "qemu-stream"
+                                          if source.from_stream
                                           else "the source's recorded value")
         if index in rules.written:
             return rules.values[index], "written by an enabled feature"

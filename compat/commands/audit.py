@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                    kernel_for, open_loaded, print_json, registry_path)
+                                    kernel_for, open_loaded, print_json, read_list, registry_path)
 from compat.core.style import echo
 
 _EPILOG = """\
@@ -51,12 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Audit; 0 if every promised migration passes, 1 if one fails."""
     from compat.analysis.audit import audit
-    from compat.analysis.reglist import read_reglist
 
     check_kernel_files(args, args.reglists)
     kernels = [kernel_for(args, path) for path in args.reglists]
     loaded = open_loaded(args)
-    lists = [read_reglist(path, kernel=kernel, host=args.host)
+    lists = [read_list(path, kernel=kernel, host=args.host)
              for path, kernel in zip(args.reglists, kernels)]
     report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine,
                    rules=args.rules)

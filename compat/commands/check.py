@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                    kernel_for, open_loaded, print_json)
+                                    kernel_for, open_loaded, print_json, read_list)
 from compat.core.style import echo
 
 _EPILOG = """\
@@ -52,7 +52,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Simulate the migration; 0 if it passes, 1 if it fails or its verdict
     is unknown (it depends on a value nothing gives)."""
-    from compat.analysis.reglist import read_reglist
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
     from compat.qemu import modes
 
@@ -60,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from_kernel = kernel_for(args, args.source, "from_kernel")
     to_kernel = kernel_for(args, args.destination, "to_kernel")
     loaded = open_loaded(args)
-    source = read_reglist(args.source, kernel=from_kernel)
-    destination = read_reglist(args.destination, kernel=to_kernel)
+    source = read_list(args.source, kernel=from_kernel)
+    destination = read_list(args.destination, kernel=to_kernel)
     rules = modes.resolve(args.rules or (COMPAT_PROPS if args.machine else NONE)).name
     sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination,

@@ -70,6 +70,18 @@ def kernel_option(value: str | None, option: str):
         raise CompatError.at(COMMAND_LINE, f"{option} {value!r}: {exc}") from None
 
 
+def read_list(path: "str | Path", **fallbacks: Any):
+    """:func:`compat.analysis.reglist.read_reglist`, its warnings (a
+    stream's list located heuristically, a register listed twice in
+    selftest source) printed on stderr as ``FILE: warning: ...``."""
+    from compat.analysis.reglist import read_reglist
+    from compat.core.style import echo
+    reglist = read_reglist(path, **fallbacks)
+    for warning in reglist.warnings:
+        echo(warning.format(), sys.stderr)
+    return reglist
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")

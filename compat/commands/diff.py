@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from compat.commands.common import (add_kernel_option, add_registry_option, check_kernel_files,
-                                    kernel_for, open_loaded, print_json)
+                                    kernel_for, open_loaded, print_json, read_list)
 from compat.core.style import echo
 
 _EPILOG = """\
@@ -38,14 +38,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the difference; 1 if a register that breaks migration has no
     registry rule (see :func:`uncovered`), else 0."""
     from compat.analysis.listdiff import diff_lists
-    from compat.analysis.reglist import read_reglist
 
     check_kernel_files(args, (args.old, args.new))
     old_kernel = kernel_for(args, args.old, "old_kernel")
     new_kernel = kernel_for(args, args.new, "new_kernel")
     registry = open_loaded(args).registry
-    old = read_reglist(args.old, kernel=old_kernel)
-    new = read_reglist(args.new, kernel=new_kernel)
+    old = read_list(args.old, kernel=old_kernel)
+    new = read_list(args.new, kernel=new_kernel)
     rows = diff_lists(old, new, registry)
     mode = _under_rules(args, registry, old, new, rows)
     if args.json:

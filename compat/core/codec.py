@@ -159,11 +159,19 @@ _C_INTEGER = re.compile(
     r"(?:[uU](?:ll|LL|[lL])?|(?:ll|LL|[lL])[uU]?)?", re.ASCII)
 
 
+#: The longest literal c_number reads (a 64-bit value in octal with its
+#: suffix and some leading zeros is far shorter).
+_MAX_LITERAL = 100
+
+
 def c_number(text: str) -> int:
     """A C integer literal: ``0x`` hex, leading ``0`` octal, else decimal,
     with C's ``U``/``L``/``LL`` suffixes.  The one number parser of compat:
     register indices, registry values and command arguments all read it,
     the way QEMU reads a property with base 0."""
+    if len(text) > _MAX_LITERAL:   # before int(): Python refuses 4,300+ digits
+        raise CodecError(f"'{text[:24]}...' is {len(text)} characters long, too long for "
+                         "a C integer literal of at most 64 bits")
     match = _C_INTEGER.fullmatch(text.strip())
     if match is None:
         raise CodecError(f"'{text}' is not a C integer literal (hex 0x..., octal 0..., "

@@ -25,27 +25,36 @@ section (``target/arm/machine.c``, ``vmstate_arm_cpu``) the cpreg list is
 and ``cpreg_vmstate_values`` (that many uint64 each).
 
 Without the description (``-machine suppress-vmdesc=on``) the reader falls
-back to a documented heuristic: it finds the ``cpu`` section's header and,
-inside it, the first 32-bit count followed by that many strictly increasing
-KVM register indexes; :attr:`StreamCpregs.described` says which way was used.
+back to a documented heuristic: it still walks the sections (RAM by its page
+flags, every other device to its section footer, ``0x7e`` and its id), and
+inside each real ``cpu`` section takes the first 32-bit count followed by
+that many strictly increasing KVM register indexes (and as many values);
+:attr:`StreamCpregs.described` says which way was used, and a note (a
+warning of the reader) says "located heuristically".  Every vCPU's list is
+read; one that differs from the requested vCPU's is a note too.
 
-Public API: :func:`read_stream`, :func:`is_stream`, :class:`StreamCpregs`.
+Public API: :func:`read_stream`, :func:`is_stream`, :class:`StreamCpregs`,
+and the reader protocol (:mod:`compat.analysis.readers`): ``sniff``/``read``.
 Errors are :class:`~compat.core.diagnostics.CompatError` located as
 ``FILE:OFFSET`` (a byte offset, ``0x``-prefixed) with what to do.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from compat.core.diagnostics import CompatError, Location
+from compat.analysis.readers import vmdesc
+from compat.analysis.readers.base import ReadResult, Source
+from compat.core.diagnostics import CompatError, Diagnostic, Location
 from compat.core.inputs import gunzip, read_input
+
+FORMAT = "qemu-stream"
+ORDER = 10
+BINARY = True
 
 MAGIC = b"QEVM"
 FILE_VERSION = 3
@@ -94,22 +103,28 @@ class StreamCpregs:
 
 def is_stream(data: bytes) -> bool:
     """Whether ``data`` starts a QEMU migration stream, plain or gzip-compressed
-    (gzip magic 1f 8b, then the ``QEVM`` magic once decompressed).  A gzip -9
+    (gzip magic 1f 8b, then the ``QEVM`` magic once decompressed; members that
+    are empty are passed over).  A gzip -9
     member can spend its first hundred bytes on Huffman tables before the first
     output byte, so pass the whole file (or at least its first few KiB):
     decompression stops as soon as four bytes come out."""
-    if data[:2] == b"\x1f\x8b":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = b""
-        try:
-            for start in range(0, len(data), 256):
-                out += inflater.decompress(data[start:start + 256], 4 - len(out))
-                if len(out) >= 4 or inflater.eof:
-                    break
-        except zlib.error:
-            return False
-        return out[:4] == MAGIC
-    return data[:4] == MAGIC
+    if data[:2] != b"\x1f\x8b":
+        return data[:4] == MAGIC
+    out, rest = b"", data
+    try:
+        while len(out) < 4 and rest[:2] == b"\x1f\x8b":
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pos = 0
+            while pos < len(rest) and len(out) < 4 and not inflater.eof:
+                out += inflater.decompress(rest[pos:pos + 256], 4 - len(out))
+                pos += 256
+            if not inflater.eof:
+                break
+            # the next member (an empty one may come first); gzip pads with NULs
+            rest = (inflater.unused_data + rest[pos:]).lstrip(b"\0")
+    except zlib.error:
+        return False
+    return out[:4] == MAGIC
 
 
 def read_stream(source: str | Path | bytes, *, name: str | None = None,
@@ -126,9 +141,38 @@ def read_stream(source: str | Path | bytes, *, name: str | None = None,
     return _Parser(data, label, instance).run()
 
 
+def sniff(source: Source) -> bool:
+    """Whether the input starts a migration stream (``QEVM``, maybe gzipped)."""
+    return is_stream(source.data[:65536])
+
+
+def read(source: Source) -> ReadResult:
+    """The stream's cpreg list of vCPU 0, with values."""
+    stream = read_stream(source.data, name=source.name)
+    if not stream.indexes:
+        raise CompatError.at(Location(source.name), "the migration stream holds no cpreg "
+                             "register", hint="pass a stream of an arm64 KVM guest")
+    where = Location(f"{source.name}:{stream.offset:#x}")
+    warnings = tuple(Diagnostic(where, note, severity="warning") for note in stream.notes)
+    return ReadResult(FORMAT, stream.indexes, values=dict(stream.values),
+                      description=f"QEMU migration stream ({stream.machine or 'machine unknown'})",
+                      from_stream=True, provenance=stream.provenance(), warnings=warnings)
+
+
 class _Truncated(Exception):
     def __init__(self, offset: int, need: int, what: str):
         self.offset, self.need, self.what = offset, need, what
+
+
+@dataclass(frozen=True)
+class _Cpu:
+    """One vCPU's cpreg list as found in its ``cpu`` section."""
+
+    instance: int
+    version: int
+    indexes: tuple[int, ...]
+    values: tuple[int, ...]
+    offset: int
 
 
 class _Parser:
@@ -139,10 +183,18 @@ class _Parser:
         self.pos = 0
         self.what = "the stream header"
         self.notes: list[str] = []
+        self.machine: str | None = None
+        self.page_size = 4096
+        self.eof_at = 0
 
     # -- errors -------------------------------------------------------------
     def error(self, offset: int, message: str, hint: str | None = None) -> CompatError:
         return CompatError.at(Location(f"{self.name}:{offset:#x}"), message, hint=hint)
+
+    def _truncated(self, exc: _Truncated) -> CompatError:
+        return self.error(exc.offset, f"truncated migration stream: {exc.need} more bytes "
+                          f"needed for {exc.what}, the file ends at byte {len(self.data)}",
+                          hint=_HINT_REMAKE)
 
     # -- primitives ---------------------------------------------------------
     def take(self, n: int) -> bytes:
@@ -175,9 +227,7 @@ class _Parser:
         try:
             return self._run()
         except _Truncated as exc:
-            raise self.error(exc.offset, f"truncated migration stream: {exc.need} more bytes "
-                             f"needed for {exc.what}, the file ends at byte {len(self.data)}",
-                             hint=_HINT_REMAKE) from None
+            raise self._truncated(exc) from None
 
     def _run(self) -> StreamCpregs:
         if len(self.data) < 8 or self.data[:4] != MAGIC:
@@ -193,14 +243,34 @@ class _Parser:
                              f"knows version {FILE_VERSION}",
                              hint="migrate with a QEMU from 1.3 on")
         desc = self._description()
-        machine = None
-        devices: dict[tuple[str, int], dict] = {}
         if desc is not None:
-            for dev in desc.get("devices", []):
-                if isinstance(dev, dict) and "name" in dev:
-                    devices.setdefault((dev["name"], int(dev.get("instance_id", 0))), dev)
-        cpus = sum(1 for (n, _) in devices if n == "cpu")
-        page_size = int(desc.get("page_size", 4096)) if desc else 4096
+            self.page_size = desc.page_size
+        cpus: dict[int, _Cpu] = {}
+        try:
+            self._walk(desc, cpus)
+        except (CompatError, _Truncated) as exc:
+            if self.instance not in cpus:
+                raise
+            why = (self._truncated(exc) if isinstance(exc, _Truncated) else exc).diagnostics[0]
+            self.notes.append(f"the stream after vCPU {self.instance}'s cpu section could not "
+                              f"be walked ({why.location}: {why.message}); other vCPUs were "
+                              "not compared")
+        if self.instance not in cpus:
+            raise self._no_cpu(self.eof_at)
+        target = cpus[self.instance]
+        for other in sorted(cpus.values(), key=lambda c: c.instance):
+            if other.indexes != target.indexes:
+                mine, theirs = set(target.indexes), set(other.indexes)
+                self.notes.append(
+                    f"vCPU {other.instance}'s cpreg list differs from vCPU {self.instance}'s "
+                    f"({len(theirs - mine)} registers only in vCPU {other.instance}, "
+                    f"{len(mine - theirs)} only in vCPU {self.instance}); this reads vCPU "
+                    f"{self.instance}")
+        described_cpus = sum(1 for (n, _) in desc.devices if n == "cpu") if desc else 0
+        return self._result(target, max(len(cpus), described_cpus, 1), desc is not None, version)
+
+    def _walk(self, desc: vmdesc.Description | None, cpus: dict[int, _Cpu]) -> None:
+        """Walk the sections up to EOF; every ``cpu`` section's list into ``cpus``."""
         ignore_shared = False
         ram_sections: set[int] = set()
         while True:
@@ -208,58 +278,55 @@ class _Parser:
             self.what = "a section header"
             kind = self.u8()
             if kind == CONFIGURATION:
-                machine, bits, caps = self._configuration(desc)
-                if bits and not desc:
-                    page_size = 1 << bits
-                ignore_shared = "x-ignore-shared" in caps
+                ignore_shared = self._configuration(desc)
             elif kind in (SECTION_START, SECTION_FULL):
                 section_id = self.u32()
                 idstr = self.string()
                 instance_id, version_id = self.u32(), self.u32()
-                if desc is None:
-                    self.pos = start
-                    return self._heuristic(machine, version)
                 if idstr == "ram":
                     ram_sections.add(section_id)
-                    self._ram(page_size, ignore_shared)
-                elif (idstr, instance_id) in devices:
-                    dev = devices[(idstr, instance_id)]
-                    if idstr == "cpu" and instance_id == self.instance:
-                        return self._cpu(dev, version_id, machine, cpus, version)
+                    self._ram(ignore_shared)
+                elif desc is not None:
+                    layout = desc.devices.get((idstr, instance_id))
+                    if layout is None:
+                        raise self.error(start, f"section '{idstr}' (instance {instance_id}) is "
+                                         "not in the stream's VM description, so it cannot be "
+                                         "skipped", hint="only RAM and vmstate-described devices "
+                                         "can precede the cpu section; report this stream")
                     self.what = f"section '{idstr}' (instance {instance_id})"
-                    self._struct(dev, idstr)
-                else:
-                    raise self.error(start, f"section '{idstr}' (instance {instance_id}) is not "
-                                     "in the stream's VM description, so it cannot be skipped",
-                                     hint="only RAM and vmstate-described devices can precede "
-                                     "the cpu section; report this stream")
+                    fields = self._struct(layout, idstr)
+                    if idstr == "cpu":
+                        cpus.setdefault(instance_id, self._described_cpu(
+                            fields, instance_id, version_id, start))
+                elif self._heuristic_section(start, section_id, idstr, instance_id,
+                                             version_id, cpus):
+                    return
                 self._footer(section_id)
             elif kind in (SECTION_PART, SECTION_END):
                 section_id = self.u32()
                 if section_id not in ram_sections:
                     raise self.error(start, f"section {section_id} continues but is not RAM; "
                                      "this reader can only skip RAM's iterative sections")
-                self._ram(page_size, ignore_shared)
+                self._ram(ignore_shared)
                 self._footer(section_id)
             elif kind == COMMAND:
                 self.u16()
                 self.take(self.u16())
             elif kind == EOF:
-                if desc is None:
-                    raise self._no_cpu(start, machine)
-                raise self._no_cpu(start, machine)
+                self.eof_at = start
+                return
             else:
                 raise self.error(start, f"unknown section type {kind:#04x}",
                                  hint=_HINT_REMAKE)
 
-    def _no_cpu(self, offset: int, machine: str | None) -> CompatError:
+    def _no_cpu(self, offset: int) -> CompatError:
         which = "'cpu' section" if self.instance == 0 else f"'cpu' instance {self.instance}"
         return self.error(offset, f"the stream has no {which}"
-                          + (f" (machine {machine})" if machine else ""),
+                          + (f" (machine {self.machine})" if self.machine else ""),
                           hint="migrate a VM with an Arm vCPU; for vCPU N > 0 check -smp")
 
-    def _description(self) -> dict | None:
-        """The JSON VM description after the EOF byte, found from the end."""
+    def _description(self) -> vmdesc.Description | None:
+        """The checked JSON VM description after the EOF byte, found from the end."""
         data = self.data
         end = len(data)
         pos = data.rfind(b"\x06", 0, end - 4)
@@ -267,36 +334,37 @@ class _Parser:
             (length,) = struct.unpack(">I", data[pos + 1:pos + 5])
             if pos + 5 + length == end and data[pos + 5:pos + 6] == b"{":
                 try:
-                    desc = json.loads(data[pos + 5:end])
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise self.error(pos + 5, f"the VM description is not valid JSON: {exc}",
-                                     hint=_HINT_REMAKE) from None
-                if not isinstance(desc, dict):
-                    raise self.error(pos + 5, "the VM description is not a JSON object")
-                return desc
+                    return vmdesc.parse(data[pos + 5:end])
+                except vmdesc.DescriptionError as exc:
+                    raise self.error(pos + 5, str(exc), hint=_HINT_REMAKE) from None
             pos = data.rfind(b"\x06", 0, pos)
         self.notes.append("the stream has no JSON VM description (suppress-vmdesc?); the "
                           "cpreg list was located heuristically")
         return None
 
-    def _configuration(self, desc: dict | None) -> tuple[str, int | None, set[str]]:
+    def _configuration(self, desc: vmdesc.Description | None) -> bool:
+        """Read the configuration section; whether ``x-ignore-shared`` is on."""
         self.what = "the configuration section"
         start = self.pos
         length = self.u32()
-        machine = self.take(length).decode("latin-1")
-        config = desc.get("configuration") if desc else None
-        bits, caps = None, set()
-        if isinstance(config, dict):
+        self.machine = self.take(length).decode("latin-1")
+        if desc is not None and desc.configuration is not None:
             # Newer QEMUs describe the section, its len and name fields included.
             self.pos = start
-            self._struct(config, "configuration")
-            return machine, None, caps
+            self._struct(desc.configuration, "configuration")
+            return False
+        caps = set()
         while self.peek() == SUBSECTION:
             at = self.pos
             self.u8()
             sub, _version = self.string(), self.u32()
             if sub == "configuration/target-page-bits":
                 bits = self.u32()
+                if not 10 <= bits <= 20:
+                    raise self.error(at, f"target-page-bits is {bits}; QEMU targets use 10 "
+                                     "to 16", hint=_HINT_REMAKE)
+                if desc is None:
+                    self.page_size = 1 << bits
             elif sub == "configuration/capabilities":
                 for _ in range(self.u32()):
                     caps.add(self.string())
@@ -306,7 +374,7 @@ class _Parser:
                 raise self.error(at, f"unknown configuration subsection '{sub}' in a stream "
                                  "without a VM description",
                                  hint="migrate without -machine suppress-vmdesc=on")
-        return machine, bits, caps
+        return "x-ignore-shared" in caps
 
     def _footer(self, section_id: int) -> None:
         if self.peek() == FOOTER:
@@ -318,7 +386,8 @@ class _Parser:
                 raise self.error(at, f"section footer names section {got}, expected "
                                  f"{section_id}: the stream is corrupt", hint=_HINT_REMAKE)
 
-    def _ram(self, page_size: int, ignore_shared: bool) -> None:
+    def _ram(self, ignore_shared: bool) -> None:
+        page_size = self.page_size
         self.what = "a RAM section"
         while True:
             at = self.pos
@@ -349,104 +418,138 @@ class _Parser:
             if flags & ~known:
                 raise self.error(at, f"unknown RAM page flags {flags:#x}", hint=_HINT_REMAKE)
 
-    def _struct(self, desc: dict, where: str) -> dict[str, list[tuple[int, int]]]:
-        """Skip one described struct; ``{field: [(offset, size), ...]}`` of
-        its own fields (not its subsections')."""
-        layout: dict[str, list[tuple[int, int]]] = {}
-        for fdesc in desc.get("fields", []):
-            try:
-                size = int(fdesc["size"])
-                count = int(fdesc.get("array_len", 1))
-            except (KeyError, TypeError, ValueError):
-                raise self.error(self.pos, f"the VM description of '{where}' has a field "
-                                 f"without a size: {fdesc!r}") from None
-            slots = layout.setdefault(str(fdesc.get("name")), [])
-            for _ in range(count):
-                slots.append((self.pos, size))
-                self.take(size)
-        for sub in desc.get("subsections", []):
+    def _struct(self, layout: vmdesc.Struct, where: str) -> dict[str, list[tuple[int, int, int]]]:
+        """Skip one described struct; ``{field: [(offset, size, count), ...]}``
+        of its own fields (not its subsections')."""
+        fields: dict[str, list[tuple[int, int, int]]] = {}
+        for f in layout.fields:
+            left = len(self.data) - self.pos
+            if f.size * f.count > left:
+                raise self.error(self.pos, f"the VM description gives field '{f.name}' of "
+                                 f"'{where}' {f.count} x {f.size} bytes, but only {left} bytes "
+                                 "are left in the stream", hint=_HINT_REMAKE)
+            fields.setdefault(f.name, []).append((self.pos, f.size, f.count))
+            self.pos += f.size * f.count
+        for sub in layout.subsections:
             at = self.pos
-            self.what = f"subsection '{sub.get('vmsd_name')}' of '{where}'"
+            self.what = f"subsection '{sub.name}' of '{where}'"
             if self.u8() != SUBSECTION:
-                raise self.error(at, f"subsection '{sub.get('vmsd_name')}' of '{where}' "
+                raise self.error(at, f"subsection '{sub.name}' of '{where}' "
                                  "is not where the VM description puts it", hint=_HINT_REMAKE)
             name = self.string()
             self.u32()
-            if name != sub.get("vmsd_name"):
+            if name != sub.name:
                 raise self.error(at, f"found subsection '{name}' where the VM description "
-                                 f"puts '{sub.get('vmsd_name')}'", hint=_HINT_REMAKE)
+                                 f"puts '{sub.name}'", hint=_HINT_REMAKE)
             self._struct(sub, name)
-        return layout
+        return fields
 
-    def _cpu(self, dev: dict, version_id: int, machine: str | None, cpus: int,
-             file_version: int) -> StreamCpregs:
-        section_at = self.pos
-        self.what = f"the 'cpu' section (instance {self.instance})"
-        layout = self._struct(dev, "cpu")
-        for key in ("cpreg_vmstate_array_len", "cpreg_vmstate_indexes", "cpreg_vmstate_values"):
-            if key == "cpreg_vmstate_array_len" and key not in layout:
-                raise self.error(section_at, "the 'cpu' section has no cpreg_vmstate_array_len "
-                                 "field: not an Arm vCPU (target/arm/machine.c)",
-                                 hint="pass a stream of qemu-system-aarch64 or qemu-system-arm")
-        (len_at, len_size), = layout["cpreg_vmstate_array_len"]
-        count = int.from_bytes(self.data[len_at:len_at + len_size], "big", signed=True)
-        idx = layout.get("cpreg_vmstate_indexes", [])
-        vals = layout.get("cpreg_vmstate_values", [])
-        if count < 0 or len(idx) != count or len(vals) != count \
-                or any(size != 8 for _, size in idx + vals):
+    def _described_cpu(self, fields, instance: int, version_id: int, section_at: int) -> _Cpu:
+        """The cpreg list of a walked ``cpu`` section, by its described layout."""
+        length = fields.get("cpreg_vmstate_array_len")
+        if not length:
+            raise self.error(section_at, "the 'cpu' section has no cpreg_vmstate_array_len "
+                             "field: not an Arm vCPU (target/arm/machine.c)",
+                             hint="pass a stream of qemu-system-aarch64 or qemu-system-arm")
+        len_at, len_size, len_count = length[0]
+        idx = fields.get("cpreg_vmstate_indexes", [])
+        vals = fields.get("cpreg_vmstate_values", [])
+        if len(length) != 1 or len_count != 1 or len_size != 4:
+            raise self.error(len_at, "the VM description's cpreg_vmstate_array_len is not one "
+                             "int32", hint=_HINT_REMAKE)
+        (count,) = struct.unpack_from(">i", self.data, len_at)
+        described = [sum(c for _, _, c in field) for field in (idx, vals)]
+        if count < 0 or described != [count, count] or len(idx) > 1 or len(vals) > 1 \
+                or any(size != 8 for _, size, _ in idx + vals):
             raise self.error(len_at, f"cpreg_vmstate_array_len is {count} but the VM "
-                             f"description has {len(idx)} indexes and {len(vals)} values",
-                             hint=_HINT_REMAKE)
-        indexes = [int.from_bytes(self.data[o:o + 8], "big") for o, _ in idx]
-        values = [int.from_bytes(self.data[o:o + 8], "big") for o, _ in vals]
-        if version_id not in KNOWN_CPU_VERSIONS:
+                             f"description has {described[0]} indexes and {described[1]} "
+                             "values of 8 bytes", hint=_HINT_REMAKE)
+        indexes = struct.unpack_from(f">{count}Q", self.data, idx[0][0]) if count else ()
+        values = struct.unpack_from(f">{count}Q", self.data, vals[0][0]) if count else ()
+        if version_id not in KNOWN_CPU_VERSIONS and instance == self.instance:
             self.notes.append(f"cpu vmstate version {version_id} is newer than this reader "
                               f"knows ({KNOWN_CPU_VERSIONS.stop - 1}); the VM description "
                               "gave the layout")
-        return self._result(indexes, values, version_id, machine, max(cpus, 1), True, len_at,
-                            file_version)
+        return _Cpu(instance, version_id, indexes, values, len_at)
 
-    def _result(self, indexes, values, version_id, machine, cpus, described, offset,
-                file_version) -> StreamCpregs:
-        pairs = dict(zip(indexes, values))
-        if len(pairs) != len(indexes):
-            raise self.error(offset, "the cpreg list names a register twice", hint=_HINT_REMAKE)
-        return StreamCpregs(self.name, tuple(sorted(pairs)), pairs, version_id, file_version,
-                            machine, self.instance, cpus, described, offset, tuple(self.notes))
+    def _result(self, cpu: _Cpu, cpus: int, described: bool, file_version: int) -> StreamCpregs:
+        pairs = dict(zip(cpu.indexes, cpu.values))
+        if len(pairs) != len(cpu.indexes):
+            raise self.error(cpu.offset, "the cpreg list names a register twice",
+                             hint=_HINT_REMAKE)
+        return StreamCpregs(self.name, tuple(sorted(pairs)), pairs, cpu.version, file_version,
+                            self.machine, self.instance, cpus, described, cpu.offset,
+                            tuple(self.notes))
 
-    def _heuristic(self, machine: str | None, file_version: int) -> StreamCpregs:
-        """No VM description: find the cpu section header, then the cpreg list."""
-        pattern = re.compile(rb"\x04.{4}\x03cpu" + re.escape(struct.pack(">I", self.instance))
-                             + rb"(.{4})", re.DOTALL)
-        headers = list(pattern.finditer(self.data, self.pos))
-        if not headers:
-            raise self._no_cpu(self.pos, machine)
-        cpus = len({m.group(0)[8:12] for m in
-                    re.finditer(rb"\x04.{4}\x03cpu(.{4}).{4}", self.data, re.DOTALL)}) or 1
-        header = headers[0]
-        (version_id,) = struct.unpack(">I", header.group(1))
-        if version_id not in KNOWN_CPU_VERSIONS:
-            raise self.error(header.start(), f"unknown cpu vmstate version {version_id}: "
-                             f"without a VM description this reader only knows versions "
-                             f"{KNOWN_CPU_VERSIONS.start}..{KNOWN_CPU_VERSIONS.stop - 1}",
-                             hint="migrate without -machine suppress-vmdesc=on so the stream "
-                             "describes its own layout")
+    # -- without a VM description ------------------------------------------
+    def _heuristic_section(self, start: int, section_id: int, idstr: str, instance_id: int,
+                           version_id: int, cpus: dict[int, _Cpu]) -> bool:
+        """Skip a device section whose layout is unknown, to its footer; in
+        a ``cpu`` section, find the cpreg list.  Only real section
+        boundaries are looked at (RAM was walked page by page), so a page of
+        guest memory that holds a section header is never taken for one.
+        Returns True when the walk cannot go on (no section footers)."""
+        content = self.pos
+        end = self._section_end(section_id)
+        if idstr == "cpu":
+            if version_id not in KNOWN_CPU_VERSIONS:
+                raise self.error(start, f"unknown cpu vmstate version {version_id}: "
+                                 f"without a VM description this reader only knows versions "
+                                 f"{KNOWN_CPU_VERSIONS.start}..{KNOWN_CPU_VERSIONS.stop - 1}",
+                                 hint="migrate without -machine suppress-vmdesc=on so the "
+                                 "stream describes its own layout")
+            found = self._cpreg_list(content, end if end is not None
+                                     else min(len(self.data), content + 64 * 1024))
+            if found is None:
+                raise self.error(start, "found the 'cpu' section but no cpreg list in it "
+                                 "(the stream has no VM description to locate it)",
+                                 hint="migrate without -machine suppress-vmdesc=on")
+            cpus.setdefault(instance_id, _Cpu(instance_id, version_id, *found))
+        if end is None:
+            if cpus:
+                self.notes.append("the stream has no section footers: the walk stopped at "
+                                  f"section '{idstr}', later vCPUs were not compared")
+                return True
+            raise self.error(start, f"cannot skip section '{idstr}': the stream has neither a "
+                             "VM description nor section footers",
+                             hint="migrate without -machine suppress-vmdesc=on")
+        self.pos = end
+        return False
+
+    def _section_end(self, section_id: int) -> int | None:
+        """Where the footer of ``section_id`` starts: the first ``0x7e ID``
+        followed by a plausible section header or EOF."""
         data = self.data
-        limit = min(len(data) - 4, header.end() + 64 * 1024)
-        for at in range(header.end(), limit):
-            (count,) = struct.unpack(">I", data[at:at + 4])
-            if not 8 <= count <= 8192 or at + 4 + 16 * count > len(data):
+        footer = bytes([FOOTER]) + struct.pack(">I", section_id)
+        at = data.find(footer, self.pos)
+        while at >= 0:
+            nxt = at + 5
+            kind = data[nxt] if nxt < len(data) else None
+            if kind in (EOF, SECTION_PART, SECTION_END, COMMAND):
+                return at
+            if kind in (SECTION_START, SECTION_FULL) and nxt + 10 <= len(data):
+                size = data[nxt + 5]
+                name = data[nxt + 6:nxt + 6 + size]
+                if size and len(name) == size and all(0x20 < b < 0x7f for b in name):
+                    return at
+            at = data.find(footer, at + 1)
+        return None
+
+    def _cpreg_list(self, start: int, end: int):
+        """``(indexes, values, offset)`` of the first int32 count followed by
+        that many strictly increasing KVM indexes (and as many values)
+        inside ``data[start:end]``, or None."""
+        data = self.data
+        for at in range(start, end - 4):
+            (count,) = struct.unpack_from(">I", data, at)
+            if not 8 <= count <= 8192 or at + 4 + 16 * count > end:
                 continue
-            indexes = struct.unpack(f">{count}Q", data[at + 4:at + 4 + 8 * count])
+            indexes = struct.unpack_from(f">{count}Q", data, at + 4)
             if all(i >> 56 in (0x40, 0x60) for i in indexes) and \
                     all(a < b for a, b in zip(indexes, indexes[1:])):
-                values = struct.unpack(f">{count}Q",
-                                       data[at + 4 + 8 * count:at + 4 + 16 * count])
-                return self._result(indexes, values, version_id, machine, cpus, False, at,
-                                    file_version)
-        raise self.error(header.start(), "found the 'cpu' section but no cpreg list in it "
-                         "(the stream has no VM description to locate it)",
-                         hint="migrate without -machine suppress-vmdesc=on")
+                values = struct.unpack_from(f">{count}Q", data, at + 4 + 8 * count)
+                return indexes, values, at
+        return None
 
 
 __all__ = ["StreamCpregs", "read_stream", "is_stream", "MAGIC", "KNOWN_CPU_VERSIONS"]
