@@ -1,7 +1,9 @@
 """Read TOML while remembering where every key and value stands.
 
-``tomllib`` parses TOML but forgets positions, and a registry error is only
-useful with ``file:line:col``.  After ``tomllib`` has accepted a document,
+The TOML parser (:data:`toml_parser`: the compiled ``tomli`` when it is
+installed, the standard library's ``tomllib`` otherwise; both implement
+TOML 1.0 with the same messages) forgets positions, and a registry error is
+only useful with ``file:line:col``.  After the parser has accepted a document,
 :class:`PositionIndex` scans the same text once more (a small scanner that
 only needs to handle valid TOML) and maps every key path, such as
 ``("registers", "TCR2_EL1", "encoding", "op0")`` or
@@ -20,13 +22,23 @@ from __future__ import annotations
 import bisect
 import re
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import read_input
+
+try:
+    # tomli's mypyc-compiled wheels parse about twice as fast as tomllib (the
+    # same parser, interpreted).  pyproject.toml keeps tomli below 2.4, whose
+    # TOML 1.1 extensions tomllib and the position scan below do not accept.
+    import tomli as toml_parser
+except ImportError:  # pragma: no cover - tomli is a dependency
+    import tomllib as toml_parser
+
+#: ``toml_parser.TOMLDecodeError``: a syntax error from either parser.
+TOMLDecodeError = toml_parser.TOMLDecodeError
 
 KeyPath = tuple[str | int, ...]
 
@@ -64,8 +76,8 @@ class SourceDocument:
 def load_toml_text(text: str, filename: str) -> SourceDocument:
     """Parse ``text``; a syntax error becomes a located :class:`CompatError`."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = toml_parser.loads(text)
+    except TOMLDecodeError as exc:
         raise _syntax_error(exc, filename, text) from None
     except RecursionError:
         line, col = _line_col(text, deepest_nesting(text))
@@ -135,7 +147,7 @@ def _skip_string(text: str, pos: int) -> int:
     return match.end() if match else pos + 1
 
 
-def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> CompatError:
+def _syntax_error(exc: TOMLDecodeError, filename: str, text: str) -> CompatError:
     message = str(exc)
     line = getattr(exc, "lineno", None)
     col = getattr(exc, "colno", None)
@@ -385,7 +397,7 @@ class _Scanner:
         raw = match.group()[1:-1]
         self.pos = match.end()
         if quote == '"' and "\\" in raw:
-            return tomllib.loads(f'k = "{raw}"')["k"]
+            return toml_parser.loads(f'k = "{raw}"')["k"]
         return raw
 
     def value(self, node: _Node) -> None:
