@@ -15,7 +15,7 @@ import tomli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BUNDLED, ROOT
+from conftest import BUNDLED, ROOT, examples
 from test_hostile import mutated_text
 
 from compat.core.diagnostics import CompatError
@@ -88,7 +88,7 @@ def test_corpora_include_syntax_errors():
     assert "toml-syntax.toml" in refused
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(text=mutated_text())
 def test_parsers_agree_on_mutated_registries(text):
     _assert_agree(text)
@@ -102,7 +102,7 @@ _TOML_BITS = st.sampled_from([
 ])
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=examples(300), **SETTINGS)
 @given(parts=st.lists(st.one_of(_TOML_BITS, st.text(max_size=3)), max_size=30))
 def test_parsers_agree_on_generated_toml(parts):
     """Token soup around TOML's corners, including TOML 1.1's (escapes

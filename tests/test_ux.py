@@ -363,6 +363,7 @@ def _chromium():
                  if shutil.which(n)), None)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
 @pytest.mark.parametrize("width,height", [(1280, 800), (412, 915)])
 def test_html_report_in_headless_chromium(compat_cli, tmp_path, no_tcr2, width, height):
