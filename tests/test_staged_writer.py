@@ -9,9 +9,9 @@ import pytest
 
 import compat.output as output
 from compat.plugin.api import OutputSpec
-from compat.plugin.host import PluginHost
 from conftest import BUNDLED
 from hostile_util import assert_graceful, run_inproc
+from test_output_safety import _with_plugin
 
 
 class TwoOutputs:
@@ -36,17 +36,6 @@ class TwoOutputs:
         return None
 
 
-def _with(monkeypatch, plugin) -> None:
-    real_create = PluginHost.create.__func__
-
-    def create(cls, named=(), **kwargs):
-        host = real_create(cls, named, **kwargs)
-        host.register(plugin, "two")
-        return host
-
-    monkeypatch.setattr(PluginHost, "create", classmethod(create))
-
-
 def _build(tmp_path: Path, out: Path, *extra: str):
     reg = tmp_path / "registry.toml"
     reg.write_text(BUNDLED.read_text())
@@ -57,7 +46,7 @@ def _build(tmp_path: Path, out: Path, *extra: str):
 def test_each_output_is_staged_before_the_next_renders(tmp_path, monkeypatch):
     out = tmp_path / "out"
     plugin = TwoOutputs(out, fail=False)
-    _with(monkeypatch, plugin)
+    _with_plugin(monkeypatch, plugin)
     res = _build(tmp_path, out)
     assert res.rc == 0, res.err
     # when "second" rendered, both files of "first" were already in temp files
@@ -74,7 +63,7 @@ def test_a_later_failure_leaves_no_output_and_no_directory(tmp_path, monkeypatch
     files and the directories the run created are gone."""
     out = tmp_path / "new" / "out"
     plugin = TwoOutputs(out, fail=True)
-    _with(monkeypatch, plugin)
+    _with_plugin(monkeypatch, plugin)
     res = _build(tmp_path, out)
     assert_graceful(res)
     assert res.rc == 1 and "second output exploded" in res.err
@@ -87,7 +76,7 @@ def test_a_later_failure_keeps_previous_outputs(tmp_path, monkeypatch):
     (out / "sub").mkdir(parents=True)
     (out / "a.txt").write_text("old a\n")
     (out / "keep.txt").write_text("not compat's\n")
-    _with(monkeypatch, TwoOutputs(out, fail=True))
+    _with_plugin(monkeypatch, TwoOutputs(out, fail=True))
     assert _build(tmp_path, out).rc == 1
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
         ["a.txt", "keep.txt", "sub"]
@@ -96,7 +85,7 @@ def test_a_later_failure_keeps_previous_outputs(tmp_path, monkeypatch):
 
 def test_check_reads_each_output_as_it_renders(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    _with(monkeypatch, TwoOutputs(out, fail=False))
+    _with_plugin(monkeypatch, TwoOutputs(out, fail=False))
     assert _build(tmp_path, out).rc == 0
     res = _build(tmp_path, out, "--check")
     assert res.rc == 0 and "3 files up to date" in res.out
