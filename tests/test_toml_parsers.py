@@ -144,3 +144,36 @@ def test_fallback_without_tomli(tmp_path: Path):
     assert fallback.returncode == normal.returncode == 1
     assert "toml-syntax.toml:" in normal.stderr and "TOML syntax" in normal.stderr
     assert fallback.stderr == normal.stderr
+
+
+def _nested(kind: str, depth: int) -> str:
+    if kind == "arrays":
+        return "a = " + "[" * depth + "]" * depth + "\n"
+    return "a = " + "{x = " * depth + "1" + "}" * depth + "\n"
+
+
+@pytest.mark.parametrize("kind", ["arrays", "tables"])
+@pytest.mark.parametrize("depth", [1, 50, 300, 450, 600, 2000])
+def test_compat_agrees_on_nesting(kind, depth):
+    """compat reads nesting the same with either parser: tomli stops after
+    400 levels, where loading asks tomllib (which reads arrays 496 deep);
+    past 500, both refuse with the same located error.  (The one difference
+    left: tomli reads inline tables nested 331-400 deep, which tomllib
+    refuses; a registry nests 4 deep.)"""
+    text = _nested(kind, depth)
+    assert _compat_answer(tomli, text) == _compat_answer(tomllib, text)
+    if depth >= 600:
+        assert "TOML nesting is too deep to read" in _compat_answer(tomli, _nested(kind, depth))
+
+
+def test_thousands_of_dotted_key_parts_load():
+    """tomli runs out of stack on 3000 dotted parts (tomllib reads them:
+    loading asks it then); key interning walks the parsed document, and a
+    key path deeper than Python's recursion is kept as parsed."""
+    text = "a." * 3000 + "b = 1\n"
+    assert _compat_answer(tomli, text) == _compat_answer(tomllib, text)
+    doc = source.load_toml_text(text, "r.toml")
+    node = doc.data
+    for _ in range(3000):
+        node = node["a"]
+    assert node == {"b": 1}
