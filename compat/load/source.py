@@ -203,6 +203,8 @@ _ENTITY_ARRAYS = frozenset({"changes", "accepts", "versions", "writes"})
 # Node roles: which values an entities-only scan walks into.
 _ROOT, _SECTION, _TOP, _ENTITY, _ENTITY_ARRAY, _ELEMENT, _DEEP = range(7)
 _WALKED = frozenset({_ROOT, _SECTION, _ENTITY, _ENTITY_ARRAY})
+#: Tables whose plain keys an entities-only scan need not record.
+_SKIPPABLE_KEYS = frozenset({_ENTITY, _ELEMENT, _DEEP})
 
 
 class _Node:
@@ -383,6 +385,8 @@ class _Scanner:
         return node
 
     def key_value(self, table: _Node) -> None:
+        if self.entities_only and table.role in _SKIPPABLE_KEYS and self.skip_key_value(table):
+            return
         keys, starts = self.read_key()
         node = table
         for part, start in zip(keys, starts):
@@ -391,6 +395,29 @@ class _Scanner:
                 node.key = start
         self.pos = _EQUALS.match(self.text, self.pos).end()
         self.value(node)
+
+    def skip_key_value(self, table: _Node) -> bool:
+        """In an entities-only scan, step over ``key = value`` without a node
+        when the key holds no entity (most of a register's keys); the table
+        is marked skipped, so asking for that key runs the full scan."""
+        fast = _SIMPLE_KEY.match(self.text, self.pos)
+        if fast is None:
+            return False
+        key = fast.group(1)
+        if table.role == _ENTITY and key in _ENTITY_ARRAYS:
+            return False
+        table.skipped = True
+        pos = _EQUALS.match(self.text, fast.end()).end()
+        ch = self.text[pos:pos + 1]
+        if ch in ("[", "{"):
+            self.pos = pos
+            self.skip_value()
+        elif ch in ("\"", "'"):
+            self.pos = _skip_string(self.text, pos)
+        else:
+            match = _SCALAR.match(self.text, pos)
+            self.pos = match.end() if match else pos + 1
+        return True
 
     def read_key(self) -> tuple[KeyPath, list[int]]:
         fast = _SIMPLE_KEY.match(self.text, self.pos)
