@@ -36,5 +36,7 @@ setup(
     packages=find_packages(include=["compat", "compat.*"])
     + ["compat." + name for name in find_packages(include=["plugins", "plugins.*"])],
     package_dir={"compat.plugins": "plugins"},
+    # real register lists for the README's tour (compat samples)
+    package_data={"compat": ["data/samples/*.reglist", "data/samples/README.md"]},
     cmdclass={"build_py": BuildPyWithData},
 )

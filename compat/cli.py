@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-register": ("compat.commands.new_register", "scaffold a registry entry"),
     "collect": ("compat.commands.collect", "this arm64 host's vCPU register list, from KVM"),
     "lab": ("compat.commands.lab", "real Debian arm64 kernels' register lists under QEMU"),
+    "samples": ("compat.commands.samples", "list or copy the real register lists bundled "
+                "with compat"),
 }
 
 
@@ -48,14 +50,16 @@ EXIT: dict[str, tuple[str, str]] = {
     "encode": ("encoded", "the expression or name is not valid"),
     "explain": ("the register was found", "it is unknown (or the registry has errors)"),
     "plugins": ("plugins listed", "a plugin or the registry could not be loaded"),
-    "check": ("the migration passes", "it fails (the reasons are printed), or bad input"),
-    "audit": ("nothing found", "a promised migration fails or a register varies between "
-              "lists and the registry lacks it, or bad input"),
+    "check": ("the migration passes", "it fails (the reasons are printed), its verdict is "
+              "unknown (it depends on a value nothing gives), or bad input"),
+    "audit": ("every promised migration passes (registers outside every promise are only listed)",
+              "a promised migration fails, or bad input"),
     "diff": ("every register that breaks migration has a registry rule (or none changed)",
              "a register breaks migration and no registry rule covers it, or bad input"),
     "new-register": ("the entry was printed or added", "bad input, or the register exists"),
     "collect": ("the register list was written", "KVM or the output is unusable"),
     "lab": ("done", "a kernel, download, boot or collection failed"),
+    "samples": ("listed or copied", "a file could not be written (nothing is overwritten)"),
 }
 
 #: Statuses every command shares.

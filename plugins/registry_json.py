@@ -1,8 +1,10 @@
-"""Built-in output ``registry-json``: the resolved model, for other tools.
+"""Built-in output ``registry-json``: the resolved view, for other tools.
 
-One JSON document with the registers (decoded), features and machine
-versions together with what compat derived for each machine version: the
-registers it hides or tolerates and the features it refuses.  A machine
+One JSON document with the registers (decoded, with their value limits and
+CPU property), features and machine versions together with what compat
+decided for each machine version (:meth:`RenderContext.resolved`): the
+registers it hides or tolerates, the values it pins and the features it
+refuses.  A machine
 version refers to a register by ``name`` and ``index`` and to the changes
 that are the reason by their position in that register's ``changes``
 (``reasons``): each fact is written once, under ``registers``.  Keys are sorted and lists ordered (registers and features by
@@ -17,9 +19,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from compat.plugin import (Change, Derivation, Feature, format_index, MachineRules, provenance,
-                           MachineVersion, output_hooks, OutputSpec, Register, Registry,
-                           RenderContext, Rule)
+from compat.plugin import (Change, Feature, format_index, MachineView, output_hooks, OutputSpec,
+                           provenance, Registry, RegisterView, RenderContext, ResolvedView, Rule)
+from compat.qemu.resolved import cpu_property_json, limit_json, pin_json
 
 
 FILE = "registry.json"
@@ -27,24 +29,28 @@ FILE = "registry.json"
 #: 2: a machine version's hidden/tolerated entries refer to the register
 #: (``name``, ``index``) and to its ``changes`` by position (``reasons``)
 #: instead of copying the change objects.
-SCHEMA_VERSION = 2
+#: 3: value rules: a register's ``accepts`` and ``cpu-property``, its
+#: ``rules`` (one line per rule, as ``compat explain`` and the docs say
+#: them), and a machine version's ``pins`` (the limit and the kernel that
+#: forced each pin, by position in the register's ``accepts``).
+SCHEMA_VERSION = 3
 OUTPUT = OutputSpec(name="registry-json", files=(FILE,),
                     description="the resolved registry and derived rules as JSON")
 
 
 def render_files(context: RenderContext) -> dict[str, str]:
-    return {FILE: render(context.registry, context.derivation, context.source_name)}
+    return {FILE: render(context.resolved(), context.source_name)}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 
-def render(registry: Registry, derivation: Derivation, source_name: str) -> str:
+def render(view: ResolvedView, source_name: str) -> str:
     """The JSON text: sorted keys, one top-level key a line and one
     register, feature or machine a line, so diffs stay readable.  (An
     ``indent`` makes :mod:`json` fall back to its pure-Python encoder, about
     ten times slower on large registries.)"""
-    return dumps(model(registry, derivation, source_name, lazy=True))
+    return dumps(model(view, source_name, lazy=True))
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -64,29 +70,27 @@ def dumps(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def model(registry: Registry, derivation: Derivation, source_name: str, *,
-          lazy: bool = False) -> dict[str, Any]:
-    """The resolved model as plain JSON-ready data.  With ``lazy`` the
+def model(view: ResolvedView, source_name: str, *, lazy: bool = False) -> dict[str, Any]:
+    """The resolved view as plain JSON-ready data.  With ``lazy`` the
     registers are an iterator, so :func:`dumps` never holds all of their
     objects at once (about half of a 100k-register build's peak memory)."""
+    registry = view.registry
     changes: dict[int, dict[str, Any]] = {}  # one object per change, however often cited
-    registers = (_register(registry, registry.registers[n], changes)
-                 for n in sorted(registry.registers))
+    registers = (_register(registry, v, changes) for v in view.registers())
     return {
         "generated-by": "compat",
         "source": source_name,
         "schema-version": SCHEMA_VERSION,
         "registry-schema-version": registry.schema_version,
         "registers": registers if lazy else list(registers),
-        "features": [_feature(registry, registry.features[n], derivation)
+        "features": [_feature(registry, registry.features[n], view)
                      for n in sorted(registry.features)],
         "machine-families": [
             {"name": fam.name, "cpu-driver": fam.cpu_driver, "layout": fam.layout,
              "description": fam.description,
              "versions": [v.name for v in fam.versions], "source": provenance(fam.location)}
             for fam in (registry.machines[n] for n in sorted(registry.machines))],
-        "machine-versions": [_machine(m, derivation.for_machine(m.name), derivation, changes)
-                             for m in registry.machine_versions()],
+        "machine-versions": [_machine(m, changes) for m in view.machines],
         "outputs": None if registry.outputs is None else sorted(registry.outputs),
         "plugins": sorted(registry.plugins),
     }
@@ -115,7 +119,8 @@ def _change_data(change: Change) -> dict[str, Any]:
     }
 
 
-def _register(registry: Registry, reg: Register, changes: dict) -> dict[str, Any]:
+def _register(registry: Registry, view: RegisterView, changes: dict) -> dict[str, Any]:
+    reg = view.register
     d = reg.decoded
     return {
         "name": reg.name,
@@ -134,12 +139,16 @@ def _register(registry: Registry, reg: Register, changes: dict) -> dict[str, Any
         "written-by": list(registry.writers(reg)),
         "sources": list(reg.sources),
         "source": provenance(reg.location),
+        "accepts": [dict(limit_json(limit), where=provenance(limit.location))
+                    for limit in reg.accepts],
+        "cpu-property": cpu_property_json(reg.cpu_property),
+        "rules": list(view.summary),
     }
 
 
-def _feature(registry: Registry, feature: Feature, derivation: Derivation) -> dict[str, Any]:
-    refused = [m.machine.name for m in derivation.machines
-               if any(r.feature.name == feature.name for r in m.refusals)]
+def _feature(registry: Registry, feature: Feature, view: ResolvedView) -> dict[str, Any]:
+    refused = [m.machine.name for m in view.machines
+               if any(r.feature == feature.name for r in m.refusals)]
     return {
         "name": feature.name,
         "description": feature.description,
@@ -176,18 +185,13 @@ def _rule(rule: Rule, changes: dict) -> dict[str, Any]:
     return found
 
 
-def _machine(machine: MachineVersion, rules: MachineRules | None,
-             derivation: Derivation, changes: dict) -> dict[str, Any]:
-    hidden = rules.hidden if rules else ()
-    tolerated = rules.tolerated if rules else ()
-    refusals = []
-    for r in (rules.refusals if rules else ()):
-        refusals.append({
-            "feature": r.feature.name, "register": r.register.name,
-            "index": format_index(r.register.index), "value": hex(r.value),
-            "oldest-allowing": derivation.oldest_allowing(r.feature.name, machine.family),
-        })
-    refusals.sort(key=lambda r: (r["feature"], r["register"]))
+def _machine(view: MachineView, changes: dict) -> dict[str, Any]:
+    machine, rules = view.machine, view.rules
+    refusals = sorted(({"feature": r.feature, "register": r.refusal.register.name,
+                        "index": format_index(r.refusal.register.index),
+                        "value": hex(r.refusal.value), "oldest-allowing": r.oldest_allowing}
+                       for r in view.refusals),
+                      key=lambda r: (r["feature"], r["register"]))
     return {
         "name": machine.name,
         "family": machine.family,
@@ -197,10 +201,11 @@ def _machine(machine: MachineVersion, rules: MachineRules | None,
         "description": machine.description,
         "hide-overrides": sorted(machine.hide),
         "tolerate-missing-overrides": sorted(machine.tolerate_missing),
-        "hidden": [_rule(r, changes) for r in hidden],
-        "hidden-indices": [format_index(r.index) for r in hidden],
-        "tolerated": [_rule(r, changes) for r in tolerated],
-        "tolerated-indices": [format_index(r.index) for r in tolerated],
+        "hidden": [_rule(r, changes) for r in rules.hidden],
+        "hidden-indices": [format_index(r.index) for r in rules.hidden],
+        "tolerated": [_rule(r, changes) for r in rules.tolerated],
+        "tolerated-indices": [format_index(r.index) for r in rules.tolerated],
+        "pins": [pin_json(p) for p in view.pins],
         "refusals": refusals,
         "source": provenance(machine.location),
     }

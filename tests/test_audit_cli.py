@@ -38,11 +38,11 @@ def test_check_without_rules_fails_forward(compat_cli):
     for name in ("TCR2_EL1", "PIRE0_EL1", "PIR_EL1"):
         assert name in r.out
     assert "failed to load cpu:cpreg_vmstate_array_len" in r.out
-    assert "rules none" in r.out
+    assert "rules qemu-10.0" in r.out and "assuming QEMU 10.0 as shipped" in r.out
 
 
 def test_check_passes_exit_0(compat_cli):
-    r = compat_cli("check", reg("n1", "6.13"), reg("n1", "6.12"))
+    r = compat_cli("check", reg("n1", "6.14"), reg("n1", "6.15"))
     assert (r.rc, r.err) == (0, "")
     assert ": ok" in r.out
 
@@ -148,29 +148,176 @@ def test_audit_missing_bmap2_then_paste_suggestion(compat_cli, no_bmap2):
     assert fixed.rc == 0, fixed.out + fixed.err
 
 
+REAL = REGLISTS.parent / "real"
+
+
+def test_audit_text_leads_with_the_verdict_then_one_block_per_register(compat_cli, no_bmap2):
+    r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists())
+    assert r.rc == 1, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == ("FAIL: 40 of 144 promised migrations fail, on 1 register: "
+                        "KVM_REG_ARM_VENDOR_HYP_BMAP_2 (not in the registry)")
+    assert lines[1] == "audited 144 migrations among 12 register lists (n1, v2) on 5 machine types"
+    assert lines[2].startswith("rules: compat-props: a QEMU carrying compat's generated tables")
+    # one block for the register, though it fails with two different errors
+    heads = [ln for ln in lines if ln.startswith("KVM_REG_ARM_VENDOR_HYP_BMAP_2 (")]
+    assert heads == ["KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003): 40 backward "
+                     "migrations fail (16 kernel pairs)"], heads
+    assert "  failed to load cpu:cpreg_vmstate_array_len:" in lines
+    assert any(ln.startswith("  error while loading state") for ln in lines)
+    # its fix is the entry to paste, shown without --suggest
+    assert "[registers.KVM_REG_ARM_VENDOR_HYP_BMAP_2]" in lines
+    assert r.out.count("[registers.") == 1
+
+
+def test_audit_registers_outside_every_promise_are_one_line_and_exit_0(compat_cli):
+    lists = sorted(str(p) for p in REAL.glob("qemu11.1-max-*.reglist"))
+    r = compat_cli("audit", *lists)
+    assert (r.rc, r.err) == (0, "")          # documented: listed, not failed
+    lines = r.out.splitlines()
+    # 9 kernels from 6.12 (72 ordered pairs) on virt-10.0..10.2, 8 from 6.16 on
+    # virt-11.0 (56), 6 from 6.18 on virt-11.1 (30)
+    assert lines[0] == "ok: all 302 promised migrations pass", lines[0]
+    (names,) = [ln for ln in lines if "outside every machine type's promise" in ln]
+    assert names.startswith("14 registers not in the registry vary only outside every "
+                            "machine type's promise (reported, not a failure): ")
+    assert "FPMR" in names and names.endswith("(--suggest prints a registry entry for each)")
+    assert "[registers." not in r.out and len(lines) == 5, r.out
+    suggested = compat_cli("audit", *lists, "--suggest")
+    assert suggested.rc == 0
+    assert suggested.out.count("[registers.") == 14 and "[registers.FPMR]" in suggested.out
+    assert compat_cli("audit", *lists, "--json").rc == 0
+
+
+def test_audit_exit_status_is_what_help_and_readme_say(compat_cli):
+    """The README's exit-status table is each command's --help, word for word."""
+    from compat.cli import EXIT
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    rows = {m[0]: (m[1], m[2]) for m in
+            re.findall(r"^\| `([\w-]+)` \| (.*?) \| (.*?) \|$", readme, re.M)}
+    for command, (ok, fail) in EXIT.items():
+        assert rows[command] == (ok, fail), command
+        text = " ".join(compat_cli(command, "--help").out.split())
+        assert f"0 {ok} 1 {fail}" in text, command
+    assert "outside every promise" in EXIT["audit"][0]
+
+
 class _Cells(HTMLParser):
+    """Every cell of the report's tables: a detail matrix's as
+    ``(machine, host, source, destination) -> class``, the overview's as
+    ``("heatmap", host, machine, source, destination) -> (class, link)``."""
+
     def __init__(self):
         super().__init__()
-        self.cells = {}
+        self.cells, self.heat = {}, {}
         self.table = None
+        self.ids, self.last = set(), None
+        self.rows = {}                      # heatmap host -> machine rows, in order
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
         if tag == "table":
-            self.table = (a.get("data-machine"), a.get("data-host"))
-        elif tag == "td" and self.table:
-            self.cells[self.table + (a["data-source"], a["data-destination"])] = a["class"]
+            self.table = (a["class"], a.get("data-machine"), a.get("data-host"))
+        elif tag == "td" and self.table and self.table[0] == "matrix":
+            self.cells[self.table[1:] + (a["data-source"], a["data-destination"])] = a["class"]
+        elif tag == "td" and self.table and self.table[0] == "heatmap":
+            host = self.table[2]
+            if a["data-machine"] not in self.rows.setdefault(host, []):
+                self.rows[host].append(a["data-machine"])
+            self.last = ("heatmap", host, a["data-machine"], a["data-source"],
+                         a["data-destination"])
+            self.heat[self.last] = (a["class"].split()[0], None)
+        elif tag == "a" and self.last:
+            self.heat[self.last] = (self.heat[self.last][0], a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.last = None
 
 
 def test_audit_html_file(compat_cli, tmp_path, no_bmap2):
     out = tmp_path / "report.html"
     r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists(), "--html", str(out))
     assert r.rc == 1
+    html = out.read_text()
     parser = _Cells()
-    parser.feed(out.read_text())
+    parser.feed(html)
     assert parser.cells[("virt-10.1", "v2", "6.16", "6.13")] == "fail"
     assert parser.cells[("virt-10.1", "v2", "6.13", "6.16")] == "ok"
-    assert parser.cells[("virt-11.0", "v2", "6.13", "6.16")] == "na"
+    assert parser.cells[("virt-11.0", "v2", "6.15", "6.15")] == "na"
+    # kernels outside virt-11.0's promise (6.15 and later) leave its tables
+    assert ("virt-11.0", "v2", "6.13", "6.16") not in parser.cells
+    assert {k[2] for k in parser.cells if k[:2] == ("virt-11.0", "v2")} == {"6.15", "6.16"}
+    assert "Not shown, outside virt-11.0's promise: Linux 6.6, 6.12, 6.13, 6.14." in html
+
+
+def test_audit_html_overview_heatmap(compat_cli, tmp_path, no_bmap2):
+    """Machine types x kernel pairs per host, coloured as the detail tables,
+    a failing cell linking to the block of the register that fails it."""
+    out = tmp_path / "report.html"
+    r = compat_cli("audit", "-r", str(no_bmap2), *all_reglists(), "--html", str(out), "--json")
+    assert r.rc == 1
+    data = json.loads(r.out)
+    html = out.read_text()
+    parser = _Cells()
+    parser.feed(html)
+    # every audited cell of every matrix is in the overview, with its status
+    audited = 0
+    for m in data["matrices"]:
+        for c in m["cells"]:
+            key = ("heatmap", m["host"], m["machine"], c["source"], c["destination"])
+            if c["status"] == "na" and key not in parser.heat:
+                continue                      # a row or column outside every promise
+            status, link = parser.heat[key]
+            assert status == c["status"], key
+            assert (link is not None) == (status == "fail"), key
+            audited += status != "na"
+            if link:
+                assert link[1:] in parser.ids
+                block = html[html.index(f'id="{link[1:]}"'):]
+                assert block.index("KVM_REG_ARM_VENDOR_HYP_BMAP_2") < block.index("</div>")
+    assert audited == data["pairs"] == 144
+    # virt-11.1's promise holds no pair of lists: its row is left out, and said so
+    assert parser.rows == {h: ["virt-11.0", "virt-10.2", "virt-10.1", "virt-10.0"]
+                           for h in ("n1", "v2")}
+    assert "Not shown: virt-11.1, no pair of n1's lists inside the promise." in html
+    # no same-list column; every column has some machine type that audits it
+    for host in ("n1", "v2"):
+        columns = {k[3:] for k in parser.heat if k[1] == host}
+        assert len(columns) == 6 * 5
+        assert all(any(parser.heat[("heatmap", host, m, *col)][0] != "na"
+                       for m in parser.rows[host]) for col in columns)
+
+
+def test_audit_html_drops_kernels_outside_every_promise():
+    """Linux 6.1 (6.1.0-50) is older than every promise: neither the overview
+    nor a detail table has its row or column; the rules the audit ran with
+    head the page."""
+    from compat.analysis.audit import audit
+    from compat.analysis.html_report import render_html
+    from compat.analysis.reglist import read_reglist
+    from compat.load.pipeline import load
+    from compat.core import resources
+    from compat.qemu.modes import resolve
+    loaded = load(*resources.default_registry())
+    lists = [read_reglist(p) for p in sorted(REAL.glob("qemu11.1-max-*.reglist"))]
+    report = audit(lists, loaded.registry, loaded.derivation)
+    html = render_html(report)
+    parser = _Cells()
+    parser.feed(html)
+    kernels = {k[3] for k in parser.heat} | {k[4] for k in parser.heat}
+    assert "6.1" not in kernels and "6.12" in kernels
+    assert not any("6.1" in k[2:] for k in parser.cells)
+    # the detail tables say which kernels they leave out: 6.1 everywhere, more on
+    # virt-11.0 (6.15 and later) and virt-11.1 (6.18 and later)
+    assert re.findall(r"promise: Linux (6\.1)[,.]", html) == ["6.1"] * len(report.matrices)
+    described = resolve("compat-props").describe("each machine type")
+    assert f"Rules: compat-props: {described}." in html.replace("&#x27;", "'")
+    other = render_html(report, rules="qemu-11.1").replace("&#x27;", "'")
+    assert f"Rules: qemu-11.1: {resolve('qemu-11.1').describe()}." in other
 
 
 def test_audit_machine_filter_and_bad_lists(compat_cli, tmp_path):

@@ -1,4 +1,4 @@
-"""The stdlib collector (compat/lab/collector.py) against a fake ioctl layer."""
+"""The stdlib collector (compat/collector.py) against a fake ioctl layer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from compat.lab import collector as c
+from compat import collector as c
 
 REGS = [0x603000000013C103, 0x6030000000160000, 0x6030000000100000 + 2]
 
@@ -34,6 +34,8 @@ class FakeKVM:
         self.calls.append(request)
         if self.fail == request:
             raise OSError(errno.EINVAL, "Invalid argument")
+        if request == c.KVM_GET_API_VERSION:
+            return 12
         if request == c.KVM_CHECK_EXTENSION:
             return 1 if arg in self.caps else 0
         if request in (c.KVM_CREATE_VM, c.KVM_CREATE_VCPU):
@@ -191,3 +193,32 @@ def test_compat_collect_without_kvm_device(monkeypatch, capsys, tmp_path):
     assert main(["collect", "--device", str(tmp_path / "kvm")]) == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and "load KVM" in err
+
+
+def test_a_device_that_is_not_kvm_is_named_so(tmp_path):
+    """``--device /dev/null``: the ioctl answers ENOTTY, which means "not a KVM
+    device", not a missing capability (issue 20.10); the real ioctl layer."""
+    for dev in ("/dev/null", str(tmp_path / "file")):
+        (tmp_path / "file").write_bytes(b"")
+        with pytest.raises(c.CollectError) as info:
+            c.collect(["psci-0.2"], required=["psci-0.2"], dev=dev)
+        assert info.value.message.startswith(f"{dev} is not a KVM device (KVM_GET_API_VERSION: ")
+        assert "capability" not in info.value.message
+
+
+def test_enotty_on_a_capability_check_is_not_kvm_either():
+    class NoCaps(FakeKVM):
+        def ioctl(self, fd, request, arg=0):
+            if request == c.KVM_CHECK_EXTENSION:
+                raise OSError(errno.ENOTTY, "Inappropriate ioctl for device")
+            return super().ioctl(fd, request, arg)
+    with pytest.raises(c.CollectError, match="is not a KVM device .KVM_CHECK_EXTENSION"):
+        c.collect(["psci-0.2"], layer=NoCaps())
+
+
+def test_another_api_version_is_refused():
+    class Old(FakeKVM):
+        def ioctl(self, fd, request, arg=0):
+            return 11 if request == c.KVM_GET_API_VERSION else super().ioctl(fd, request, arg)
+    with pytest.raises(c.CollectError, match="answers KVM API version 11, not 12"):
+        c.collect(["psci-0.2"], layer=Old())

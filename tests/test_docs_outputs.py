@@ -11,7 +11,7 @@ import pytest
 
 from compat.load.pipeline import load_text, render, select_outputs
 from compat.plugin.host import PluginHost
-from compat.plugins.docs import model as docmodel, rst as docs_rst
+from compat.plugins.docs import rst as docs_rst, view as docview
 
 RST = "kvm-register-compat.rst"
 MD = "kvm-register-compat.md"
@@ -120,13 +120,17 @@ def test_rst_register_table_has_a_row_per_register(bundled_files):
     assert "ARM64_SYS_REG(3, 0, 2, 0, 3)" in tcr2[2]
     assert "gated on FEAT_TCRX in Linux 6.13" in tcr2[3]
     assert tcr2[4] == "0fcb4eea5345"
-    assert tcr2[5] == "tolerate-missing"
+    assert tcr2[5] == "tolerate-missing on virt-10.0..virt-10.2"
     assert "safe because" in tcr2[6]
     bmap2 = by_name["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
-    assert bmap2[5] == "hide"
+    assert bmap2[5].split() == ("hide on virt-10.0..virt-10.2 "
+                                "refuse feature impl-cpu on virt-10.0..virt-10.2").split()
     assert "value & 0xffffffffffffffff == 0x0" in bmap2[6]
     assert "impl-cpu" in bmap2[6]
-    assert by_name["KVM_REG_ARM_PSCI_VERSION"][5] == "none"
+    # the pin the C sets (compat-props) reads the same here (issue 18 item 4)
+    assert by_name["KVM_REG_ARM_PSCI_VERSION"][5] == \
+        "pin kvm-psci-version=1.1 on virt-10.0..virt-10.2"
+    assert by_name["KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1"][5] == "none"
 
 
 def test_rst_machine_sections(bundled_files):
@@ -278,7 +282,8 @@ def test_md_machine_sections(bundled_files):
 def test_rst_and_md_share_content(bundled_files):
     """Both renderers print every register, machine type and feature."""
     loaded = load_text(_bundled(), host=host())
-    model = docmodel.build(loaded.registry, loaded.derivation, loaded.source_name)
+    from compat.qemu.resolved import resolve
+    model = docview.build(resolve(loaded.registry, loaded.derivation), loaded.source_name)
     rst_plain = parse_rst(bundled_files[RST]).astext()
     md_plain = bundled_files[MD].replace("\\", "")
     for row in model.registers:

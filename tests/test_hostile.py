@@ -379,7 +379,9 @@ def test_closed_stdout_is_quiet():
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.stdout.close()
         err = proc.stderr.read().decode()
-        assert proc.wait(timeout=60) in (0, 1) and err == "", err
+        # the output cannot be written: exit 1, quietly (the pipe is closed
+        # before the interpreter has even started, so every run sees it)
+        assert proc.wait(timeout=60) == 1 and err == "", (args[0], err)
 
 
 @pytest.mark.parametrize("case", [p for p in _corpus_cases() if p.suffix == ".toml"],
@@ -387,7 +389,10 @@ def test_closed_stdout_is_quiet():
 def test_corpus_in_a_subprocess(compat_cli, case):
     """The corpus through the real entry point (no traceback, no exit 3)."""
     res = compat_cli("validate", "-r", str(case), timeout=60)
-    assert res.rc in (0, 1) and "Traceback" not in res.err and "internal error" not in res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err
+    # exit 1 exactly when an error is printed, 0 exactly when it says valid
+    assert res.rc == (1 if ": error: " in res.err else 0), res
+    assert (res.rc == 0) == (": valid: " in res.out), res
 
 
 # -- the two JSON Schema validators agree ------------------------------------------
@@ -703,9 +708,10 @@ def test_a_terminal_that_cannot_show_the_text(tmp_path, env):
     body = (REGLISTS / "n1-linux-6.12.reglist").read_text().replace("# host: n1", "# host: hé\u202e")
     reg = tmp_path / "x.reglist"
     reg.write_text(body, encoding="utf-8")
-    for args in (["audit", str(reg)], ["check", str(reg), str(reg)], ["validate", "-r", "/nonexistent/é"]):
+    for args, status in ((["audit", str(reg)], 0), (["check", str(reg), str(reg)], 0),
+                         (["validate", "-r", "/nonexistent/é"], 1)):   # a missing registry
         proc = _compat_proc(*args, env=env)
-        assert proc.returncode in (0, 1), (args, proc.stderr)
+        assert proc.returncode == status, (args, proc.stderr)
         assert "internal error" not in proc.stderr
 
 
@@ -724,10 +730,11 @@ def test_deleted_working_directory(tmp_path):
     os.chdir(gone)
     try:
         gone.rmdir()
-        for args in (["validate"], ["decode", "0x603000000013c103"],
-                     ["check", "a.reglist", "b.reglist"]):
+        # the bundled registry needs no working directory; the lists are missing
+        for args, status in ((["validate"], 0), (["decode", "0x603000000013c103"], 0),
+                             (["check", "a.reglist", "b.reglist"], 1)):
             res = run_inproc(*args)
-            assert res.rc in (0, 1), (args, res)
+            assert res.rc == status, (args, res)
             assert_graceful(res)
     finally:
         os.chdir(old)
@@ -939,6 +946,8 @@ def test_list_headers_cannot_drive_the_terminal(tmp_path, command):
                         f"0x6030000000130000\n{extra}")
         lists.append(str(path))
     res = run_inproc(command, *lists)
-    assert res.rc in (0, 1), res.err
+    # 6.12 -> 6.16 loses TCR2_EL1: stock QEMU fails (check); the registry
+    # covers it (diff) and its tolerance passes every machine type (audit)
+    assert res.rc == {"check": 1, "diff": 0, "audit": 0}[command], res.err
     assert "\x1b" not in res.out and "\x07" not in res.out, res.out
     assert "\\x1b" in res.out

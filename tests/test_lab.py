@@ -103,6 +103,40 @@ def test_console_without_markers_shows_the_tail():
     assert "Kernel panic" in str(info.value)
 
 
+def test_console_tail_prints_real_lines_each_escaped():
+    """Multi-line diagnostics show real lines (no literal \\n), indented, so a
+    console line cannot pass for a diagnostic; control characters in a line
+    are escaped (issue 20.10)."""
+    console = "Booting Linux\nclear \x1b[2J screen\ncompat lab: error: forged\nKernel panic"
+    with pytest.raises(CompatError) as info:
+        lab_collect.parse_console(console, where="linux x", tail=console, seconds=3,
+                                  timed_out=False, timeout=9)
+    text = info.value.format()
+    assert "\\n" not in text and "\x1b" not in text
+    assert text.splitlines() == [
+        "compat lab: error: linux x: the guest never reached the collector (QEMU ran 3.0 s); "
+        "last console lines:",
+        "    Booting Linux", "    clear \\x1b[2J screen", "    compat lab: error: forged",
+        "    Kernel panic"]
+    assert info.value.to_json()["diagnostics"][0]["message"].endswith("\nKernel panic")
+
+
+def test_a_failing_apt_tool_prints_its_stderr_as_lines(tmp_path):
+    if not system_archive_uris():
+        pytest.skip("this machine's apt sources name no Debian archive")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "apt-get").write_text("#!/bin/sh\necho 'E: first problem' >&2\n"
+                                  "echo 'E: second problem' >&2\nexit 100\n")
+    (fake / "apt-get").chmod(0o755)
+    proc = _compat("lab", "kernels", "--cache", str(tmp_path / "c"),
+                   env=dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}"))
+    assert proc.returncode == 1, proc.stderr
+    assert "compat lab: error: apt-get update failed (exit 100):\n    E: first problem\n" \
+        "    E: second problem\ncompat lab: note: " in proc.stderr, proc.stderr
+    assert "\\n" not in proc.stderr
+
+
 def test_collector_error_in_the_guest_is_reported():
     with pytest.raises(CompatError, match="KVM_CREATE_VM failed"):
         lab_collect.parse_console("compat-collector: error: KVM_CREATE_VM failed: x\n",
@@ -110,7 +144,7 @@ def test_collector_error_in_the_guest_is_reported():
 
 
 def test_incomplete_list_on_the_console():
-    from compat.lab import collector
+    from compat import collector
     text = f"{collector.BEGIN}\r\n0x6030000000130000\r\n{collector.END} 2 ===\r\n"
     with pytest.raises(CompatError, match="incomplete"):
         lab_collect.parse_console(text, where="x", tail="", seconds=1, timed_out=False, timeout=9)
@@ -140,6 +174,35 @@ def test_boot_timeout_kills_qemu(tmp_path):
             break
         time.sleep(0.1)
     assert alive.returncode == 1, f"still running: {alive.stdout}"
+
+
+def _without_roms():
+    """A command prefix running QEMU with its data directories (option ROMs)
+    hidden under empty tmpfs mounts, as on a machine where qemu-system-arm came
+    without its recommended ROM packages; skips where that cannot be done."""
+    _need("qemu-system-aarch64", "unshare", "mount")
+    dirs = subprocess.run(["qemu-system-aarch64", "-L", "help"], capture_output=True,
+                          text=True).stdout.split()
+    dirs = [d for d in dirs if os.path.isdir(d)]
+    if not dirs or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("cannot hide QEMU's data directories (needs root: unshare -m, mount)")
+    mounts = "; ".join(f"mount -t tmpfs none '{d}' || exit 97" for d in dirs)
+    return ("unshare", "-m", "sh", "-c", mounts + '; exec "$@"', "sh")
+
+
+def test_boot_needs_no_option_rom(tmp_path):
+    """virt's default NIC makes QEMU load efi-virtio.rom; the lab boots with
+    -nic none, so a QEMU without ROM packages runs (issue 20.10)."""
+    prefix = _without_roms()
+    kernel, initrd = tmp_path / "Image", tmp_path / "initrd"
+    kernel.write_bytes(bytes(4096))        # spins at address 0: QEMU runs until killed
+    initrd.write_bytes(bytes(512))
+    control = subprocess.run([*prefix, "qemu-system-aarch64", "-M", "virt", "-nographic",
+                              "-kernel", str(kernel)], capture_output=True, text=True, timeout=30)
+    assert 'failed to find romfile "efi-virtio.rom"' in control.stderr, control.stderr
+    res = boot_mod.boot(kernel, initrd, timeout=3, command_prefix=prefix)
+    assert "romfile" not in res.console, res.console
+    assert res.timed_out, res.console
 
 
 @pytest.mark.lab
@@ -284,3 +347,16 @@ def test_inst_lines_of_an_apt_simulation():
            "Conf qemu-system-arm (1:10.0.2+ds-2~bpo12+1 Debian Backports [amd64])\n")
     rows = [m.groups() for m in map(debian_qemu._INST.match, out.splitlines()) if m]
     assert rows == [("libebur128-1", "1.2.6-1+b1"), ("qemu-system-arm", "1:10.0.2+ds-2~bpo12+1")]
+
+
+def test_the_lab_writes_through_output_py_or_a_stated_exception():
+    """Issue 22.5: the lab's outputs go through compat/output.py; the cache's
+    staging trees (docs/architecture.md names them) are the only direct writers."""
+    import re
+    staging = {"initramfs.py", "kernels.py"}   # the initramfs tree, the kernel image's temp dir
+    direct = [f"{p.name}:{n}" for p in sorted((ROOT / "compat" / "lab").glob("*.py"))
+              if p.name not in staging
+              for n, line in enumerate(p.read_text().splitlines(), 1)
+              if re.search(r"\.(write_text|write_bytes)\(", line)]
+    assert direct == [], direct
+    assert "initramfs staging trees" in (ROOT / "docs" / "architecture.md").read_text()

@@ -43,11 +43,11 @@ def test_round_trip_and_format(text, data):
     lines = text.splitlines()
     assert lines[0] == "{" and lines[-1] == "}"
     # one register a line, sorted by name
-    register_lines = [ln for ln in lines if ln.startswith('    {"changes"')]
+    register_lines = [ln for ln in lines if ln.startswith('    {"accepts"')]
     assert len(register_lines) == len(data["registers"])
     assert data["generated-by"] == "compat"
     assert data["source"] == "registry.toml"
-    assert data["schema-version"] == 2
+    assert data["schema-version"] == 3
 
 
 def test_registers_match_registry(data):
@@ -133,6 +133,43 @@ def test_machine_rules_refer_to_registers(data):
     (bmap2,) = [h for h in v101["hidden"] if h["name"] == "KVM_REG_ARM_VENDOR_HYP_BMAP_2"]
     assert regs["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]["changes"][bmap2["reasons"][0]]["commit"] \
         == "c0000e58c74e"
+
+
+def test_value_rules(data):
+    """Schema 3: a register's value limits and CPU property, and each machine
+    version's pins with the limit and the kernel that forced them, by
+    position in the register's ``accepts`` (as reasons point at changes)."""
+    loaded = load_text(BUNDLED.read_text(), host=host())
+    psci = {r["name"]: r for r in data["registers"]}["KVM_REG_ARM_PSCI_VERSION"]
+    reg = loaded.registry.registers["KVM_REG_ARM_PSCI_VERSION"]
+    assert [(a["kernel"], a["max"], a["default"], a["commit"]) for a in psci["accepts"]] == \
+        [("5.18", "0x10001", "0x10001", "512865d83fd9"),
+         ("6.13", "0x10003", "0x10003", "8be82d536a9f")]
+    assert psci["accepts"][0]["mask"] is None
+    assert psci["accepts"][1]["where"] == f"registry.toml:{reg.accepts[1].location.line}"
+    assert psci["cpu-property"] == {
+        "name": "kvm-psci-version", "format": "major.minor", "qemu": "11.0", "accel": "kvm",
+        "commit": None, "source": reg.cpu_property.source}
+    assert psci["rules"] == ["pin kvm-psci-version=1.1 on virt-10.0..virt-10.2"]
+    pins = {m["name"]: m["pins"] for m in data["machine-versions"]}
+    assert pins["virt-11.1"] == pins["virt-11.0"] == []
+    for name in ("virt-10.2", "virt-10.1", "virt-10.0"):
+        (pin,) = pins[name]
+        assert pin == {"name": "KVM_REG_ARM_PSCI_VERSION", "index": "0x6030000000140000",
+                       "property": "kvm-psci-version", "value": "1.1",
+                       "register-value": "0x10001", "limit": 0, "forced-by": 1,
+                       "forced-by-kernel": "6.13"}
+        assert psci["accepts"][pin["forced-by"]]["kernel"] == pin["forced-by-kernel"]
+    # the same pins the compat-props C sets (compat.qemu.value_rules decides both)
+    from compat.qemu.value_rules import pins_for
+    for machine in loaded.registry.machine_versions():
+        assert [(p["name"], p["register-value"]) for p in pins[machine.name]] == \
+            [(p.register.name, hex(p.value)) for p in pins_for(loaded.registry, machine)]
+    regs = {r["name"]: r for r in data["registers"]}
+    assert regs["TCR2_EL1"]["accepts"] == [] and regs["TCR2_EL1"]["cpu-property"] is None
+    assert regs["KVM_REG_ARM_VENDOR_HYP_BMAP_2"]["rules"] == [
+        "hide on virt-10.0..virt-10.2", "refuse feature impl-cpu on virt-10.0..virt-10.2"]
+    assert regs["KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1"]["rules"] == []
 
 
 def test_features(data):

@@ -106,6 +106,7 @@ class AuditReport:
     matrices: tuple[Matrix, ...]     # machine order (newest first), then host
     uncovered: tuple[Uncovered, ...]
     pair_count: int
+    rules: str = COMPAT_PROPS         # the rules mode (compat.qemu.modes): the QEMU assumed
 
     @property
     def failures(self) -> list[tuple[Matrix, Cell]]:
@@ -119,8 +120,10 @@ class AuditReport:
 
     def to_json(self) -> dict:
         """A JSON-ready description."""
+        from compat.qemu.modes import resolve
         return {
             "ok": self.ok,
+            "rules": resolve(self.rules).to_json(),
             "pairs": self.pair_count,
             "lists": [r.to_json() for r in self.lists],
             "failures": [dict(cell.result.to_json(), machine=m.machine.name)
@@ -149,36 +152,12 @@ class AuditReport:
         return sorted(groups.values(), key=lambda g: (g.failure.name or g.failure.qemu_name,
                                                       g.failure.index, g.failure.kind))
 
-    def to_text(self) -> str:
-        """The human-readable report: failures grouped by register, then the
-        registers the registry lacks, then a one-line verdict."""
-        hosts = sorted({r.host for r in self.lists})
-        machines = len({m.machine.name for m in self.matrices})
-        out = [f"audited {plural(self.pair_count, 'migration')} among "
-               f"{plural(len(self.lists), 'register list')} ({', '.join(hosts)}) on "
-               f"{plural(machines, 'machine type')}"]
-        for group in self.failure_groups():
-            out.append("")
-            out += group.to_text_lines()
-        for u in self.uncovered:
-            out.append("")
-            out.append(f"{u.name} ({codec.format_index(u.index)}, {u.decoded.qemu_name}) is "
-                       f"{u.change} in Linux {u.kernel} on {', '.join(u.hosts)} and not in "
-                       f"the registry: it breaks {u.breaks} migration"
-                       + ("" if u.promised else " (outside every machine type's promise: "
-                          "reported, not a failure)") + ". Suggested entry:")
-            out.append(u.toml().rstrip("\n"))
-        out.append("")
-        outside = sum(not u.promised for u in self.uncovered)
-        if self.ok:
-            out.append("ok: every promised migration passes and the registry covers every "
-                       "register that changes" + (f" inside a promise ({outside} outside every "
-                                                  "promise not in the registry)" if outside else ""))
-        else:
-            out.append(f"FAIL: {plural(len(self.failures), 'failing migration')}, "
-                       f"{plural(len(self.uncovered) - outside, 'register')} not in the registry"
-                       + (f" (and {outside} outside every promise)" if outside else ""))
-        return "\n".join(out)
+    def to_text(self, *, suggest: bool = False) -> str:
+        """The report a person reads (:mod:`compat.analysis.audit_text`):
+        the verdict, then one block per failing register; with ``suggest``
+        the entries of registers outside every promise too."""
+        from compat.analysis.audit_text import audit_text
+        return audit_text(self, suggest=suggest)
 
 
 @dataclass
@@ -232,8 +211,13 @@ def _pairs_text(pairs) -> list[str]:
 
 def audit(lists: Sequence[RegList], registry: Registry,
           derivation: Derivation | None = None,
-          machines: Iterable[str] | None = None) -> AuditReport:
-    """Simulate every promised migration among ``lists`` (see the module docstring)."""
+          machines: Iterable[str] | None = None, rules: str = COMPAT_PROPS) -> AuditReport:
+    """Simulate every promised migration among ``lists`` (see the module
+    docstring) under the rules mode ``rules`` (each machine type's compat
+    tables by default; another mode's QEMU applies the same rules on every
+    machine type, which still say which pairs are promised)."""
+    from compat.qemu.modes import resolve
+    rules = resolve(rules).name
     by_host = _group(lists)
     sim = Simulator(registry, derivation)
     cpreg = {id(r): sim.cpreg(r) for r in lists}
@@ -244,8 +228,8 @@ def audit(lists: Sequence[RegList], registry: Registry,
     matrices = []
     pairs = 0
     for machine in versions:
-        rules = sim.rule_set(COMPAT_PROPS, machine.name)
-        hidden = rules.hidden
+        rule_set = sim.rule_set(rules, machine.name)
+        hidden = rule_set.hidden
         visible = {key: (s - hidden if hidden else s) for key, s in cpreg.items()}
         for host, members in by_host.items():
             kernels = tuple(r.kernel for r in members)
@@ -261,19 +245,19 @@ def audit(lists: Sequence[RegList], registry: Registry,
                                           f"{machine.min_kernel} and later)")
                         continue
                     pairs += 1
-                    if sim.passes(cpreg[id(src)], cpreg[id(dst)], rules):
+                    if sim.passes(cpreg[id(src)], cpreg[id(dst)], rule_set, src, dst):
                         extra = visible[id(src)] - visible[id(dst)]
                         cells[key] = Cell(OK, "passes" if not extra else
                                           f"passes: tolerates {_names(sim, extra)}")
                         continue
-                    result = sim.simulate(src, dst, rules)
-                    reason = "; ".join(f"{f.name or f.qemu_name}: {f.qemu_error}"
-                                       for f in result.failures)
+                    result = sim.simulate(src, dst, rule_set)
+                    reason = "; ".join([f"{f.name or f.qemu_name}: {f.qemu_error}"
+                                        for f in result.failures] + list(result.depends_on))
                     cells[key] = Cell(FAIL, reason, result)
             matrices.append(Matrix(machine, host, kernels, cells))
     min_kernels = [m.min_kernel for m in versions]
     return AuditReport(tuple(lists), tuple(matrices),
-                       _uncovered(by_host, cpreg, sim, min_kernels), pairs)
+                       _uncovered(by_host, cpreg, sim, min_kernels), pairs, rules)
 
 
 def _names(sim: Simulator, indices) -> str:

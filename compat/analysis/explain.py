@@ -7,24 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from compat.core.codec import format_index
-from compat.core.derive import Derivation, Rule
+from compat.core.derive import Derivation
 from compat.core.model import Register, Registry
-from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerance_for
-
-
-@dataclass(frozen=True)
-class MachineLine:
-    machine: str
-    min_kernel: str
-    rule: Rule | None
-    refused: tuple[str, ...]
+from compat.qemu.resolved import (RegisterView, ResolvedView, cpu_property_json,
+                                  cpu_property_text, limit_json, limit_text, pin_json, resolve)
+from compat.qemu.tolerance import NOT_ON_BOTH_ENDS
 
 
 @dataclass(frozen=True)
 class Explanation:
-    register: Register
-    machines: tuple[MachineLine, ...]
-    tolerance: Tolerance | None      # QEMU master's per-CPU tolerance, if any
+    """A register's facts and decisions, read from the resolved view only."""
+
+    view: RegisterView
+
+    @property
+    def register(self) -> Register:
+        return self.view.register
 
     def to_text(self) -> str:
         reg = self.register
@@ -48,30 +46,29 @@ class Explanation:
             out.append(f"  safe because: {reg.safe_because}")
         if reg.used_by:
             out.append(f"  written by features: {', '.join(reg.used_by)}")
+        out += [f"  accepts {limit_text(limit)}" for limit in reg.accepts]
+        if reg.cpu_property is not None:
+            out.append(f"  CPU property: {cpu_property_text(reg.cpu_property)}")
         for source in reg.sources:
             out.append(f"  source: {source}")
-        if self.tolerance is None:
+        tol = self.view.tolerance
+        if tol is None:
             out.append("  QEMU tolerance (-cpu host, KVM): none")
         else:
-            tol = self.tolerance
             detail = (f"mask {tol.mask:#x}, value {tol.value:#x}"
                       if tol.kind != NOT_ON_BOTH_ENDS else "missing on either end")
             out.append(f"  QEMU tolerance (-cpu host, KVM): {tol.kind} ({detail})")
+        out.append("  rules: " + ("; ".join(self.view.summary) or "none"))
         out.append("  machine types:")
-        for line in self.machines:
-            if line.rule is None:
-                what = "migrated as is (no rule needed)"
-            else:
-                what = "hidden" if line.rule.kind == "hide" else "tolerated when missing"
-                why = ", ".join(c.describe() for c in line.rule.reasons) or "explicit override"
-                what += f" ({why})"
-            out.append(f"    {line.machine} (min-kernel {line.min_kernel}): {what}")
-            for feature in line.refused:
+        for d in self.view.decisions:
+            out.append(f"    {d.machine.name} (min-kernel {d.machine.min_kernel}): "
+                       f"{d.describe()}")
+            for feature in sorted({r.feature for r in d.refusals}):
                 out.append(f"      guard: refuses feature '{feature}'")
         return "\n".join(out)
 
     def to_json(self) -> dict[str, Any]:
-        reg = self.register
+        reg, tol = self.register, self.view.tolerance
         return {
             "name": reg.name,
             "index": format_index(reg.index),
@@ -87,20 +84,23 @@ class Explanation:
                 "mask": f"{reg.safe_when.mask:#x}", "value": f"{reg.safe_when.value:#x}"},
             "safe-because": reg.safe_because,
             "used-by": list(reg.used_by),
-            "tolerance": None if self.tolerance is None else {
-                "kind": self.tolerance.kind, "mask": f"{self.tolerance.mask:#x}",
-                "value": f"{self.tolerance.value:#x}"},
-            "machines": [{"machine": m.machine, "min-kernel": m.min_kernel,
-                          "rule": None if m.rule is None else m.rule.kind,
-                          "override": bool(m.rule and m.rule.override),
-                          "refused-features": list(m.refused)} for m in self.machines],
+            "accepts": [limit_json(limit) for limit in reg.accepts],
+            "cpu-property": cpu_property_json(reg.cpu_property),
+            "tolerance": None if tol is None else {
+                "kind": tol.kind, "mask": f"{tol.mask:#x}", "value": f"{tol.value:#x}"},
+            "rules": list(self.view.summary),
+            "machines": [{"machine": d.machine.name, "min-kernel": str(d.machine.min_kernel),
+                          "rule": None if d.rule is None else d.rule.kind,
+                          "override": bool(d.rule and d.rule.override),
+                          "pin": None if d.pin is None else pin_json(d.pin),
+                          "refused-features": sorted({r.feature for r in d.refusals}),
+                          "describe": d.describe()}
+                         for d in self.view.decisions],
         }
 
 
-def explain_register(registry: Registry, derivation: Derivation, reg: Register) -> Explanation:
-    lines = []
-    for rules in derivation.machines:
-        rule = rules.rule_for(reg.name)
-        refused = tuple(r.feature.name for r in rules.refusals if r.register.name == reg.name)
-        lines.append(MachineLine(rules.machine.name, str(rules.machine.min_kernel), rule, refused))
-    return Explanation(reg, tuple(lines), tolerance_for(reg))
+def explain_register(registry: Registry, derivation: Derivation, reg: Register,
+                     view: ResolvedView | None = None) -> Explanation:
+    """Explain ``reg`` from the resolved view (``view``, or one resolved now)."""
+    view = view or resolve(registry, derivation)
+    return Explanation(view.register(reg.name))

@@ -16,56 +16,65 @@ is an assumption about how QEMU sizes its incoming array under the rules;
 DOMAIN.md does not spell it out.
 3. a local register the stream lacks keeps its reset value (no failure).
 
-Three rule sets (``--rules``):
+Four rules modes (``--rules``), each standing for one QEMU
+(:mod:`compat.qemu.modes` says which, in words, for every verdict):
 
 ``compat-props``
     a machine type's rules from the derivation: hidden registers leave both
     lists; tolerated (``x-mig-safe-missing-regs``) registers are ignored when
-    they arrive and the destination lacks them.  A feature that writes a
-    register the machine type hides and that the machine type must refuse
-    fails at VM start with the guard's message.
-``tolerances``
-    QEMU master's per-CPU tolerances, as :mod:`compat.qemu.tolerance`
-    decides them (the same decision the generated C is written from):
+    they arrive and the destination lacks them; values the machine type pins
+    (``kvm-psci-version``).  A feature that writes a register the machine
+    type hides and that the machine type must refuse fails at VM start with
+    the guard's message.
+``tolerances`` / ``qemu-11.1``
+    QEMU's per-CPU tolerances, as :mod:`compat.qemu.tolerance` decides them
+    (every one the registry implies, or only those QEMU 11.1 ships):
     ``ToleranceNotOnBothEnds`` registers are ignored when they arrive and
     the destination lacks them; a ``ToleranceOnlySrcTestValue`` register
     only if the source's ``value & mask == expected``.
-``none``
+``qemu-10.0`` (alias ``none``)
     plain QEMU without any rule.
 
-Register values are the source's own when it is a migration stream;
-otherwise the registry's reset values (0 when unknown), overridden by the
-writes of enabled features (and then a value-dependent verdict says so).
+Register values: the source's own when the input carries them (a stream, a
+``.cpregs`` list); otherwise what a real source would send: the value an
+enabled feature writes, a value the rules pin (the machine type's tables,
+or ``--cpu-option kvm-psci-version=1.1`` on a QEMU that has the property),
+else the source kernel's value for a new vCPU (``default`` in the
+registry's ``accepts``, else the register's ``reset``).  Only where none is
+known does the verdict depend on values: it is then "unknown", not a pass.
 
 Value rules (:mod:`compat.qemu.value_rules`): a register on both sides whose
 source value the destination kernel refuses (``accepts`` in the registry,
 e.g. KVM_REG_ARM_PSCI_VERSION above 0x10001 on Linux <= 6.12) fails the
-migration with QEMU's ``Could not set register ...``.  Without the source's
-value the verdict passes with a warning that it depends on that value,
-unless the machine type pins it (``compat-props``) or the source kernel
-cannot hold a refused value.
+migration with QEMU's ``Could not set register ...``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from compat.core import codec
 from compat.analysis.reglist import RegList
 from compat.core.derive import Derivation, MachineRules
 from compat.core.diagnostics import COMMAND_LINE, CompatError, did_you_mean
-from compat.core.model import BACKWARD, Register, Registry, change_for
+from compat.core.model import Register, Registry
+from compat.qemu import modes
+from compat.qemu.modes import RulesMode
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import refusal_fix, refusal_message
 
-COMPAT_PROPS, TOLERANCES, NONE = "compat-props", "tolerances", "none"
+COMPAT_PROPS, TOLERANCES = modes.COMPAT_PROPS.name, modes.TOLERANCES.name
 #: the tolerances QEMU 11.1 ships (compat.qemu.tolerance.SHIPPED), not compat's whole list
-QEMU_11_1 = "qemu-11.1"
-RULES_MODES = (COMPAT_PROPS, TOLERANCES, QEMU_11_1, NONE)
+QEMU_11_1 = modes.QEMU_11_1.name
+#: QEMU without cpreg migration rules (``none`` is its alias)
+QEMU_10_0 = NONE = modes.QEMU_10_0.name
+#: every name ``--rules`` accepts, aliases included
+RULES_MODES = modes.NAMES
 
 LENGTH_ERROR = "failed to load cpu:cpreg_vmstate_array_len"
 LOAD_ERROR = "error while loading state for instance 0x0 of device 'cpu'"
+PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,9 @@ class Failure:
     qemu_name: str
     name: str | None                 # registry name, else the built-in name
     direction: str                   # backward | forward | same-kernel | start
-    kind: str                        # length | unknown-register | value-test | guard
+    kind: str                        # length | unknown-register | value-test | value | guard | cpu-option
     qemu_error: str                  # what QEMU prints
-    fix: str                         # the registry rule that would fix it
+    fix: str                         # what makes it pass, for the QEMU the rules assume
     in_registry: bool
 
     @property
@@ -100,16 +109,33 @@ class MigrationResult:
 
     source: RegList
     destination: RegList
-    rules: str
+    rules: str                           # the rules mode's name (qemu-10.0, ...)
     machine: str | None
     features: tuple[str, ...]
     failures: tuple[Failure, ...]
     notes: tuple[str, ...] = ()
-    depends_on: tuple[str, ...] = ()     # value-dependent warnings (source values unknown)
+    depends_on: tuple[str, ...] = ()     # values no input or registry fact gives
+    cpu_options: tuple[str, ...] = ()    # -cpu host,NAME=VALUE as given
+    #: (incoming, local) cpreg counts when the incoming list is too long
+    length: tuple[int, int] | None = None
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``fail``, or ``unknown`` (it depends on a value nothing gives)."""
+        return FAIL if self.failures else UNKNOWN if self.depends_on else PASS
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return self.verdict == PASS
+
+    @property
+    def mode(self) -> RulesMode:
+        return modes.resolve(self.rules)
+
+    @property
+    def assumes(self) -> str:
+        """The QEMU the verdict assumes, in words."""
+        return self.mode.describe(self.machine)
 
     @property
     def direction(self) -> str:
@@ -122,27 +148,36 @@ class MigrationResult:
 
     def to_json(self) -> dict:
         """A JSON-ready description."""
-        return {"source": self.source.to_json(), "destination": self.destination.to_json(),
-                "direction": self.direction, "rules": self.rules, "machine": self.machine,
-                "features": list(self.features), "ok": self.ok,
-                "qemu_error": self.qemu_error,
-                "failures": [f.to_json() for f in self.failures], "notes": list(self.notes),
-                "depends_on": list(self.depends_on)}
+        out = {"source": self.source.to_json(), "destination": self.destination.to_json(),
+               "direction": self.direction, "rules": self.mode.to_json(self.machine),
+               "machine": self.machine, "features": list(self.features),
+               "cpu_options": list(self.cpu_options), "verdict": self.verdict, "ok": self.ok,
+               "qemu_error": self.qemu_error,
+               "failures": [f.to_json() for f in self.failures], "notes": list(self.notes),
+               "depends_on": list(self.depends_on)}
+        if self.length is not None:
+            out["length"] = {"incoming": self.length[0], "destination": self.length[1]}
+        return out
 
     def to_text(self) -> str:
-        """A human-readable report."""
-        rules = self.rules + (f" ({self.machine})" if self.machine else "")
+        """A human-readable report; its first line names the QEMU it assumes."""
+        context = [self.direction, f"rules {self.rules}"
+                   + (f" ({self.machine})" if self.machine else "")]
         if self.features:
-            rules += ", features " + ", ".join(self.features)
-        verdict = "FAILS" if not self.ok else "ok, depending on values" if self.depends_on \
-            else "ok"
-        head = (f"{self.source.name} -> {self.destination.name} ({self.direction}, "
-                f"rules {rules}): {verdict}")
-        lines = [head]
+            context.append("features " + ", ".join(self.features))
+        if self.cpu_options:
+            context.append("-cpu host," + ",".join(self.cpu_options))
+        verdict = {PASS: "ok", FAIL: "FAILS", UNKNOWN: "UNKNOWN (depends on values)"}[self.verdict]
+        lines = [f"{self.source.name} -> {self.destination.name} ({', '.join(context)}): "
+                 f"{verdict}, assuming {self.assumes}"]
         for note in self.notes:
             lines.append(f"  note: {note}")
         for warning in self.depends_on:
             lines.append(f"  warning: {warning}")
+        if self.length is not None:
+            lines.append(f"  {LENGTH_ERROR}: the stream carries {self.length[0]} cpreg "
+                         f"registers, the destination has {self.length[1]}; only the source "
+                         "has:")
         for f in self.failures:
             lines.append(f"  {f.label}: {f.qemu_error}")
             lines.append(f"    fix: {f.fix}")
@@ -176,11 +211,22 @@ class RuleSet:
     hidden: frozenset[int]                     # removed from both lists
     tolerated: frozenset[int]                  # ignored when unknown at destination
     value_tests: dict[int, Tolerance]          # ToleranceOnlySrcTestValue, by index
-    values: dict[int, int]                     # register values (reset + features)
+    values: dict[int, int]                     # values written by enabled features
     features: tuple[str, ...]
     guards: tuple[Guard, ...] = ()              # refused features (VM start fails)
-    pins: dict[int, tuple[int, str]] = None     # index -> (value, property=value) the machine pins
+    #: index -> (value, what sets it): the machine type's pins, then -cpu options
+    pins: dict[int, tuple[int, str]] = field(default_factory=dict)
     written: frozenset[int] = frozenset()       # values set by enabled features (known)
+    cpu_options: tuple = ()                     # compat.qemu.cpu_options.CpuOption
+    refused_options: tuple = ()                 # options the mode's QEMU lacks
+
+    @property
+    def qemu(self) -> RulesMode:
+        return modes.resolve(self.mode)
+
+    @property
+    def machine_name(self) -> str | None:
+        return self.machine.machine.name if self.machine else None
 
 
 class Simulator:
@@ -216,13 +262,19 @@ class Simulator:
     # -- rule sets ---------------------------------------------------------
 
     def rule_set(self, mode: str = NONE, machine: str | None = None,
-                 features: Iterable[str] = ()) -> RuleSet:
-        """Precompute ``mode``'s rules for ``machine`` with ``features`` enabled."""
-        if mode not in RULES_MODES:
-            raise CompatError.at(COMMAND_LINE, f"unknown rules '{mode}'",
-                                 hint="use one of " + ", ".join(RULES_MODES))
+                 features: Iterable[str] = (), cpu_options: Iterable[str] = ()) -> RuleSet:
+        """Precompute ``mode``'s rules for ``machine`` with ``features`` enabled
+        and ``cpu_options`` (``kvm-psci-version=1.1``) on ``-cpu host``."""
+        qemu = modes.resolve(mode)
+        mode = qemu.name
         features = tuple(sorted(set(features)))
         values = self._values(features)
+        written = self._written(features)
+        from compat.qemu.cpu_options import parse_cpu_options
+        options = parse_cpu_options(self.registry, cpu_options)
+        usable = tuple(o for o in options if qemu.has_property(o.prop.qemu))
+        refused = tuple(o for o in options if o not in usable)
+        user_pins = {o.register.index: (o.value, f"-cpu host,{o.text}") for o in usable}
         if mode == COMPAT_PROPS:
             if machine is None:
                 raise CompatError.at(COMMAND_LINE,
@@ -234,33 +286,39 @@ class Simulator:
                             refusal_fix(self.derivation, rules, refusal))
                       for refusal in rules.refusals if refusal.feature.name in features]
             from compat.qemu.value_rules import pins_for
-            pins = {p.register.index: (p.value, f"{p.register.cpu_property.name}="
-                                       f"{p.property_value}")
+            pins = {p.register.index: (p.value, f"{rules.machine.name}'s compat property "
+                                       f"{p.register.cpu_property.name}={p.property_value}")
                     for p in pins_for(self.registry, rules.machine)}
+            pins.update(user_pins)
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
-                           tuple(guards), pins, self._written(features))
+                           tuple(guards), pins, written, usable, refused)
         machine_rules = self.machine_rules(machine) if machine else None
         if mode == NONE:
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
-                           written=self._written(features))
+                           (), user_pins, written, usable, refused)
         tolerated, tests = set(), {}
-        shipped = tolerances(self.registry, mode[len("qemu-"):]) if mode == QEMU_11_1 else None
+        shipped = tolerances(self.registry, qemu.release) if mode == QEMU_11_1 else None
         for tolerance in shipped if shipped is not None else self._tolerances:
             if tolerance.kind == NOT_ON_BOTH_ENDS:
                 tolerated.add(tolerance.index)
             else:
                 tests[tolerance.index] = tolerance
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
-                       features, written=self._written(features))
+                       features, (), user_pins, written, usable, refused)
 
     def machine_rules(self, name: str) -> MachineRules:
         """The derived rules of machine type ``name``; CompatError if unknown."""
         rules = self.derivation.for_machine(name)
         if rules is None:
             names = [m.name for m in self.registry.machine_versions()]
+            suggestion = did_you_mean(name, names)
+            if not suggestion:    # "10.1" for "virt-10.1": the family's prefix was left out
+                prefixed = [n for n in names if n.endswith("-" + name)]
+                if prefixed:
+                    suggestion = f" (did you mean '{prefixed[0]}'?)"
             raise CompatError.at(COMMAND_LINE,  # --machine: the registry's names are known
-                                 f"unknown machine type '{name}'{did_you_mean(name, names)}",
+                                 f"unknown machine type '{name}'{suggestion}",
                                  hint="the registry defines " + ", ".join(names))
         return rules
 
@@ -269,7 +327,7 @@ class Simulator:
                          for name in features for w in self.registry.features[name].writes)
 
     def _values(self, features: tuple[str, ...]) -> dict[int, int]:
-        values = {reg.index: reg.reset or 0 for reg in self.registry.registers.values()}
+        values: dict[int, int] = {}
         for name in features:
             feature = self.registry.features.get(name)
             if feature is None:
@@ -283,11 +341,37 @@ class Simulator:
                 values[self.registry.registers[write.register].index] = write.value
         return values
 
+    def source_value(self, index: int, source: RegList,
+                     rules: RuleSet) -> tuple[int | None, str]:
+        """The value a real source on ``source`` sends for ``index``, and
+        where it comes from; ``(None, why)`` when nothing says."""
+        if source.values is not None and index in source.values:
+            return source.values[index], ("the source stream's value"
+                                          if source.format == "qemu-stream"
+                                          else "the source's recorded value")
+        if index in rules.written:
+            return rules.values[index], "written by an enabled feature"
+        if index in rules.pins:
+            value, by = rules.pins[index]
+            return value, f"set by {by}"
+        reg = self.by_index.get(index)
+        if reg is not None:
+            default = reg.default_at(source.kernel)
+            if default is not None:
+                return default, f"what Linux {source.kernel} gives a new vCPU"
+            if reg.reset is not None:
+                return reg.reset, "its reset value, a new vCPU's"
+        return None, "no default is recorded"
+
     # -- simulation --------------------------------------------------------
 
-    def passes(self, src: frozenset[int], dst: frozenset[int], rules: RuleSet) -> bool:
-        """The fast verdict on two cpreg sets (no explanation)."""
-        if rules.guards:
+    def passes(self, src: frozenset[int], dst: frozenset[int], rules: RuleSet,
+               source: RegList | None = None, destination: RegList | None = None) -> bool:
+        """The fast verdict on two cpreg sets (no explanation).  With the
+        lists themselves, values count too (tolerance tests and value rules,
+        from the source kernel's defaults); without them a value test
+        assumes the register's reset value."""
+        if rules.guards or rules.refused_options:
             return False
         if rules.hidden:
             src, dst = src - rules.hidden, dst - rules.hidden
@@ -295,43 +379,92 @@ class Simulator:
             if index in rules.tolerated:
                 continue
             test = rules.value_tests.get(index)
-            if test is None or not test.allows(rules.values.get(index, 0)):
+            if test is None:
+                return False
+            if source is not None:
+                value = self.source_value(index, source, rules)[0]
+            else:
+                reg = self.by_index.get(index)
+                value = rules.values.get(index, reg.reset if reg is not None else None)
+            if value is None or not test.allows(value):
+                return False
+        if source is not None and destination is not None:
+            return self._values_pass(source, destination, rules, src & dst)
+        return True
+
+    def _values_pass(self, source: RegList, destination: RegList, rules: RuleSet,
+                     both: frozenset[int]) -> bool:
+        from compat.qemu.value_rules import source_may_exceed, value_registers
+        for reg in value_registers(self.registry):
+            limit = reg.limit_at(destination.kernel) if reg.index in both else None
+            if limit is None:
+                continue
+            value = self.source_value(reg.index, source, rules)[0]
+            if value is None:
+                if source_may_exceed(reg, source.kernel, destination.kernel):
+                    return False
+            elif limit.refuses(value):
                 return False
         return True
 
     def simulate(self, source: RegList, destination: RegList, rules: RuleSet) -> MigrationResult:
         """Migrate ``source`` to ``destination`` under ``rules``, explaining failures."""
+        from compat.analysis import fixes
         direction = direction_of(source, destination)
         notes = self._notes(source, destination, rules)
         depends: list[str] = []
         failures: list[Failure] = []
-        values = dict(rules.values)
-        if source.values is not None:       # a stream: the source's real values
-            values.update(source.values)
+        for option in rules.refused_options:
+            failures.append(self._failure(
+                option.register.index, "start", "cpu-option", option.refusal(),
+                f"{rules.qemu.short(rules.machine_name)} has no {option.prop.name} (QEMU "
+                f"{option.prop.qemu} and later have it): run a newer QEMU, or leave "
+                f"-cpu host,{option.text} off", rules))
+        for option in rules.cpu_options:
+            limit = option.register.limit_at(source.kernel)
+            if limit is not None and limit.refuses(option.value):
+                failures.append(self._failure(
+                    option.register.index, "start", "cpu-option",
+                    f"-cpu host,{option.text}: Linux {source.kernel}'s KVM_SET_ONE_REG refuses "
+                    f"{option.register.name} = {option.value:#x} (it accepts "
+                    f"{limit.describe()}): the source vCPU cannot be created",
+                    f"pass a value Linux {source.kernel} accepts ({limit.describe()})", rules))
+        if failures:        # the source QEMU does not start: no migration to predict
+            return MigrationResult(source, destination, rules.mode, rules.machine_name,
+                                   rules.features, tuple(failures), tuple(notes), (),
+                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
         for guard in rules.guards:
             failures.append(self._failure(guard.index, "start", "guard", guard.message,
                                           guard.fix, rules))
         src = self.cpreg(source) - rules.hidden
         dst = self.cpreg(destination) - rules.hidden
-        unknown = sorted(src - dst)
+        tcg = _tcg_only(src, dst)
+        if tcg:
+            notes.append(tcg)
         bad: list[tuple[int, str | None]] = []      # (index, value-test detail)
         accepted = 0
-        for index in unknown:
+        for index in sorted(src - dst):
             if index in rules.tolerated:
                 accepted += 1
                 continue
             test = rules.value_tests.get(index)
-            value = values.get(index, 0)
-            if test is not None and test.allows(value):
-                accepted += 1
-                if source.values is None and index not in rules.written:
-                    depends.append(self._depends_test(index, test, value))
+            if test is None:
+                bad.append((index, None))
                 continue
-            detail = None
-            if test is not None:
-                detail = (f"its value {value:#x} fails the tolerance test "
-                          f"(value & {test.mask:#x} == {test.value:#x})")
-            bad.append((index, detail))
+            value, origin = self.source_value(index, source, rules)
+            if value is None:
+                accepted += 1
+                depends.append(self._depends_test(index, test, origin))
+            elif test.allows(value):
+                accepted += 1
+                if origin.startswith("its reset value") and codec.decode(index).group == "sysreg":
+                    notes.append(f"{self.name_of(index)} is assumed to hold {value:#x} ({origin}); "
+                                 "a running guest may have written another value, which fails "
+                                 "the tolerance test: pass the source's migration stream for "
+                                 "its real value")
+            else:
+                bad.append((index, f"its value {value:#x} fails the tolerance test (value & "
+                                   f"{test.mask:#x} == {test.value:#x}; {origin})"))
         incoming = len(src) - accepted
         # QEMU with the cpreg tolerances (11.1) sizes the incoming arrays for the
         # stream: 268 entries into 267 loaded, and cpu_post_load() then names the
@@ -340,80 +473,59 @@ class Simulator:
         for index, detail in bad:
             what = f"register {codec.format_index(index)} ({codec.decode(index).qemu_name})"
             if too_long:
-                error = (f"{LENGTH_ERROR} (the stream carries {incoming} cpreg registers, "
-                         f"the destination has {len(dst)}; {what} is only in the source)")
-                kind = "length"
+                error, kind = LENGTH_ERROR, "length"    # QEMU names no register here
             else:
                 error = f"{LOAD_ERROR}: {what} in the stream is unknown to the destination"
                 kind = "unknown-register"
             if detail:
                 error += f" and {detail}"
                 kind = "value-test" if not too_long else kind
-            failures.append(self._failure(index, direction, kind, error,
-                                          self._fix(index, direction, rules, detail, source,
-                                                    destination), rules))
-        self._value_rules(source, destination, rules, src & dst, values, direction,
-                          failures, depends)
-        return MigrationResult(source, destination, rules.mode,
-                               rules.machine.machine.name if rules.machine else None,
-                               rules.features, tuple(failures), tuple(notes), tuple(depends))
+                fix = fixes.value_test_fix(self.name_of(index) or codec.format_index(index))
+            elif tcg and codec.decode(index).arch == "arm":
+                fix = ("a TCG register (QEMU's AArch32 id, never in KVM's list): migrate "
+                       "between two KVM hosts, with a source list from KVM_GET_REG_LIST")
+            else:
+                fix = fixes.register_fix(self, index, direction, rules, source, destination)
+            failures.append(self._failure(index, direction, kind, error, fix, rules))
+        self._value_rules(source, destination, rules, src & dst, direction, failures, depends)
+        return MigrationResult(source, destination, rules.mode, rules.machine_name,
+                               rules.features, tuple(failures), tuple(notes), tuple(depends),
+                               tuple(o.text for o in rules.cpu_options + rules.refused_options),
+                               (incoming, len(dst)) if too_long and bad else None)
 
-    def _depends_test(self, index: int, test: Tolerance, assumed: int) -> str:
+    def _depends_test(self, index: int, test: Tolerance, why: str) -> str:
         name = self.name_of(index) or codec.format_index(index)
         return (f"depends on the value of {name}: tolerated only when (value & {test.mask:#x}) "
-                f"== {test.value:#x}; a register list has no values, so this assumes the reset "
-                f"value {assumed:#x} (pass the source's migration stream for its real value)")
+                f"== {test.value:#x}, and {why} (pass the source's migration stream for its "
+                "real value)")
 
     def _value_rules(self, source: RegList, destination: RegList, rules: RuleSet,
-                     both: frozenset[int], values: dict[int, int], direction: str,
-                     failures: list[Failure], depends: list[str]) -> None:
+                     both: frozenset[int], direction: str, failures: list[Failure],
+                     depends: list[str]) -> None:
         """Registers on both sides whose source value the destination kernel
         may refuse (``accepts``)."""
+        from compat.analysis.fixes import value_fix
         from compat.qemu.value_rules import qemu_error, source_may_exceed, value_registers
-        pins = rules.pins or {}
         for reg in value_registers(self.registry):
             if reg.index not in both:
                 continue
             limit = reg.limit_at(destination.kernel)
             if limit is None:
                 continue
-            local = (destination.values or {}).get(reg.index, limit.default)
-            if source.values is not None and reg.index in source.values:
-                value = source.values[reg.index]
-                origin = ("the source stream's value" if source.format == "qemu-stream"
-                          else "the source's recorded value")
-            elif reg.index in pins:
-                value, origin = pins[reg.index][0], f"pinned by {pins[reg.index][1]}"
-            elif reg.index in rules.written:
-                value, origin = values[reg.index], "written by an enabled feature"
-            else:
+            value, origin = self.source_value(reg.index, source, rules)
+            if value is None:
                 if source_may_exceed(reg, source.kernel, destination.kernel):
-                    default = reg.default_at(source.kernel)
-                    src_default = (f"Linux {source.kernel} gives new vCPUs {default:#x}"
-                                   if default is not None else
-                                   f"Linux {source.kernel}'s limit is not recorded")
-                    pin = (f", or pin it with -cpu ...,{reg.cpu_property.name}="
-                           f"{reg.cpu_property.render(limit.max)}"
-                           if reg.cpu_property and limit.max is not None else "")
                     depends.append(
                         f"depends on the value of {reg.name}: Linux {destination.kernel} "
-                        f"accepts {limit.describe()} and {src_default}; pass the source's "
-                        f"migration stream for its real value{pin}")
+                        f"accepts {limit.describe()}, and for Linux {source.kernel} {origin}; "
+                        "pass the source's migration stream for its real value")
                 continue
             if not limit.refuses(value):
                 continue
-            prop = reg.cpu_property
-            fix = (f"the source's {reg.name} is {value:#x} ({origin}) but Linux "
-                   f"{destination.kernel} accepts {limit.describe()} (since {limit.commit}): ")
-            if prop is not None and limit.max is not None:
-                fix += (f"start the source with -cpu ...,{prop.name}="
-                        f"{prop.render(limit.max)} (QEMU {prop.qemu}+), or a machine type "
-                        f"whose promise includes Linux {destination.kernel}: its compat "
-                        f"properties pin {prop.name}")
-            else:
-                fix += "the destination kernel cannot take this value; migrate to a newer one"
-            failures.append(self._failure(reg.index, direction, "value",
-                                          qemu_error(reg, value, local), fix, rules))
+            local = (destination.values or {}).get(reg.index, limit.default)
+            failures.append(self._failure(
+                reg.index, direction, "value", qemu_error(reg, value, local),
+                value_fix(self, reg, value, origin, destination.kernel, rules), rules))
 
     def _failure(self, index, direction, kind, error, fix, rules) -> Failure:
         decoded = codec.decode(index)
@@ -433,45 +545,29 @@ class Simulator:
                          "may differ by CPU, not by kernel")
         return notes
 
-    def _fix(self, index: int, direction: str, rules: RuleSet, detail: str | None,
-             source: RegList, destination: RegList) -> str:
-        """The registry rule that would let this register through."""
-        reg = self.by_index.get(index)
-        name = self.name_of(index) or codec.format_index(index)
-        if detail is not None:
-            return (f"none in the registry: the source's value of {name} carries guest state; "
-                    "leave the feature off or migrate to a destination that has the register")
-        change, kind = change_for(direction)
-        kernel = source.kernel if direction == BACKWARD else destination.kernel
-        if reg is None:
-            from compat.analysis.scaffold import suggested_name
-            name = suggested_name(codec.decode(index))
-            older, newer = sorted((source.kernel, destination.kernel))
-            when = (f"in Linux {newer}" if direction == "same-kernel" else
-                    f"after Linux {older}, by {newer}")
-            return (f"add [registers.{name}] with compat = \"{kind}\" and a change "
-                    f"(change = \"{change}\", {when}); compat audit prints a ready entry")
-        if reg.compat is None:
-            return (f"add compat = \"{kind}\" (with safe-when or safe-because) to "
-                    f"[registers.{reg.name}]")
-        if rules.mode == NONE:
-            return (f"the registry's compat = \"{reg.compat}\" for {reg.name} fixes it: "
-                    "use --rules compat-props --machine ... or --rules tolerances")
-        if rules.mode == COMPAT_PROPS and rules.machine is not None:
-            machine = rules.machine.machine
-            return (f"[registers.{reg.name}] has compat = \"{reg.compat}\" but no change after "
-                    f"{machine.name}'s min-kernel {machine.min_kernel}: record the change "
-                    f"(kernel = \"{kernel}\", change = \"{change}\")")
-        return f"[registers.{reg.name}] needs compat = \"{kind}\""
+
+def _tcg_only(src: frozenset[int], dst: frozenset[int]) -> str | None:
+    """A note when exactly one side's cpreg list is a TCG CPU's: AArch32
+    registers under QEMU's own ids (arch 0x40), which KVM never lists."""
+    counts = [sum(1 for i in side if i >> 56 == 0x40) for side in (src, dst)]
+    if bool(counts[0]) == bool(counts[1]):
+        return None
+    side, other = ("source", "destination") if counts[0] else ("destination", "source")
+    return (f"the {side} was a TCG CPU (its cpreg list carries {max(counts)} AArch32 "
+            f"registers under QEMU's own ids, which KVM never lists), the {other} a KVM one: "
+            "a TCG CPU's list is not what KVM exposes, so the lists differ by accelerator, "
+            "not by kernel")
 
 
 def simulate(source: RegList, destination: RegList, registry: Registry, *,
              rules: str = NONE, machine: str | None = None, features: Iterable[str] = (),
-             derivation: Derivation | None = None) -> MigrationResult:
+             derivation: Derivation | None = None,
+             cpu_options: Iterable[str] = ()) -> MigrationResult:
     """Migrate ``source`` to ``destination``; see the module docstring for ``rules``."""
     sim = Simulator(registry, derivation)
-    return sim.simulate(source, destination, sim.rule_set(rules, machine, features))
+    return sim.simulate(source, destination, sim.rule_set(rules, machine, features, cpu_options))
 
 
-__all__ = ["COMPAT_PROPS", "TOLERANCES", "QEMU_11_1", "NONE", "RULES_MODES", "Failure", "MigrationResult",
-           "RuleSet", "Simulator", "simulate", "direction_of"]
+__all__ = ["COMPAT_PROPS", "TOLERANCES", "QEMU_11_1", "QEMU_10_0", "NONE", "RULES_MODES",
+           "PASS", "FAIL", "UNKNOWN", "Failure", "MigrationResult", "RuleSet", "Simulator",
+           "simulate", "direction_of"]

@@ -12,15 +12,23 @@ from compat.core.style import echo
 _EPILOG = """\
 For each machine type, every ordered pair of lists of the same host whose
 kernels are both within the machine type's promise (min-kernel and later) is
-simulated with the machine type's compat properties.  Registers that come and
-go between one host's lists and that the registry lacks are reported with a
-registry entry to paste (fill in its FIXMEs).
+simulated under --rules (default: the machine type's compat properties; the
+lists' values are what each source kernel gives a new vCPU).
+
+The report leads with the verdict, then one block per failing register: the
+error QEMU prints, the machine types and kernel pairs it breaks, the fix.  A
+register the registry lacks that breaks a promised migration comes with a
+registry entry to paste (fill in its FIXMEs).  Registers that come and go
+only between kernels no machine type promises are counted and named on one
+line, not failed; --suggest prints their entries too.
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of ``compat audit``."""
-    parser.epilog = _EPILOG
+    from compat.qemu import modes
+    parser.epilog = modes.help_text("compat-props (each machine type's tables) is the "
+                                    "default") + "\n\n" + _EPILOG
     add_registry_option(parser)
     parser.add_argument("reglists", metavar="REGLIST", nargs="+", type=Path,
                         help="register lists (HOST-linux-KERNEL.reglist, or with "
@@ -30,13 +38,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_kernel_option(parser)
     parser.add_argument("--host", metavar="NAME",
                         help="the host of lists that name none in header or file name")
+    parser.add_argument("--rules", choices=modes.NAMES, metavar="MODE", default="compat-props",
+                        help="the QEMU that runs the migrations (see 'rules' below)")
+    parser.add_argument("--suggest", action="store_true",
+                        help="also print a registry entry for each register that varies "
+                        "only outside every machine type's promise")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--html", metavar="FILE", type=Path,
                         help="also write a self-contained HTML report to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Audit; 0 if nothing is found, 1 otherwise."""
+    """Audit; 0 if every promised migration passes, 1 if one fails."""
     from compat.analysis.audit import audit
     from compat.analysis.reglist import read_reglist
 
@@ -45,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = open_loaded(args)
     lists = [read_reglist(path, kernel=kernel, host=args.host)
              for path, kernel in zip(args.reglists, kernels)]
-    report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine)
+    report = audit(lists, loaded.registry, loaded.derivation, machines=args.machine,
+                   rules=args.rules)
     if args.html is not None:
         from compat.analysis.html_report import render_html
         from compat.output import refuse_clobbering, write_file
@@ -54,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_json())
     else:
-        echo(report.to_text())
+        echo(report.to_text(suggest=args.suggest))
     return 0 if report.ok else 1

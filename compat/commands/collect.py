@@ -30,9 +30,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import platform
-    from compat.lab import collector as c
+    from compat import collector as c
+    from compat.core.diagnostics import COMMAND_LINE, CompatError, shown
     from compat.lab.errors import lab_error
 
+    if args.host is not None and shown(args.host) != args.host:
+        # a newline would start a line of its own in the list's header
+        raise CompatError.at(COMMAND_LINE, f"--host {shown(args.host)!r} holds a control "
+                             "character", hint="give a host name on one line")
     want = ["psci-0.2"]
     if args.pmu == "on":
         want.append("pmu-v3")

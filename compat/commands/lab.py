@@ -77,7 +77,7 @@ def _boot_options(parser: argparse.ArgumentParser, *, timeout: float, what: str)
 
 def run(args: argparse.Namespace) -> int:
     from compat.lab.apt import PrivateApt, default_cache
-    from compat.lab.collector import CollectError
+    from compat.collector import CollectError
     from compat.lab.errors import lab_error
 
     if args.lab_command == "kernels":

@@ -43,7 +43,11 @@ class Diagnostic:
 
     ``context`` names the entity the location belongs to (``"register
     'TCR2_EL1'"``) and becomes an ``In register 'TCR2_EL1':`` line.
-    ``hint`` says what to do about it.
+    ``hint`` says what to do about it.  ``detail`` holds lines quoted under
+    the message (a console's last lines, a tool's stderr): each is printed on
+    a line of its own, indented, with its control characters escaped, so a
+    multi-line diagnostic shows real lines and no quoted line can pass for
+    a diagnostic of its own.
     """
 
     location: Location
@@ -51,6 +55,7 @@ class Diagnostic:
     context: str | None = None
     hint: str | None = None
     severity: str = "error"
+    detail: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple:
         loc = self.location
@@ -60,8 +65,9 @@ class Diagnostic:
         """The diagnostic object every ``--json`` output uses (docs/json.md):
         ``line``/``column`` are 1-based, ``null`` when unknown."""
         loc = self.location
+        message = "\n".join((self.message, *self.detail))
         return {"file": loc.file, "line": loc.line or None, "column": loc.col or None,
-                "severity": self.severity, "message": self.message, "hint": self.hint,
+                "severity": self.severity, "message": message, "hint": self.hint,
                 "context": self.context}
 
     def format(self) -> str:
@@ -73,6 +79,7 @@ class Diagnostic:
         if self.context:
             lines.append(f"{shown(self.location.file)}: In {shown(self.context)}:")
         lines.append(f"{where}: {shown(self.severity)}: {shown(self.message)}")
+        lines += [f"    {shown(line)}" for line in self.detail]
         if self.hint:
             lines.append(f"{where}: note: {shown(self.hint)}")
         return "\n".join(lines)

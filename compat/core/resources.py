@@ -31,6 +31,12 @@ def schema_path() -> Path:
     return _data_file("schemas/registry.schema.json")
 
 
+def samples_dir() -> Path:
+    """The folder of bundled sample register lists and their README
+    (``compat/data/samples``, installed and in a checkout alike)."""
+    return Path(os.fspath(resources.files("compat").joinpath("data", "samples")))
+
+
 def local_registry(cwd: Path | None = None) -> Path | None:
     """``./registry.toml`` if there is one (the registry a command may write)."""
     if cwd is None:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from compat.lab.errors import lab_error, need_tool
+from compat.output import atomic_write
 
 #: suites the lab combines with the machine's archive URIs
 SUITES = ("bookworm", "bookworm-backports", "trixie", "trixie-backports", "sid", "experimental")
@@ -119,10 +122,10 @@ class PrivateApt:
         src = self.root / "etc" / "sources.list"
         text = self.sources_text()
         if not src.exists() or src.read_text() != text:
-            src.write_text(text)
+            atomic_write(src, text)
         status = self.root / "status"
         if not status.exists():
-            status.write_text("")
+            atomic_write(status, "")
 
     def options(self) -> list[str]:
         r = self.root
@@ -155,9 +158,9 @@ class PrivateApt:
         proc = subprocess.run([exe, *self.options(), *args], cwd=cwd, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-            raise lab_error(f"{tool} {what or args[0]} failed (exit {proc.returncode}):\n{tail}",
-                            f"private apt configuration in {self.root}")
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+            raise lab_error(f"{tool} {what or args[0]} failed (exit {proc.returncode}):",
+                            f"private apt configuration in {self.root}", detail=tuple(tail))
         return proc
 
     def lists_fresh(self, max_age: float = 24 * 3600) -> bool:
@@ -176,8 +179,8 @@ class PrivateApt:
         if not force and self.lists_fresh():
             return
         self._run("apt-get", ["-q", "update"], what="update")
-        (self.root / "lists" / ".compat-updated").write_text(
-            (self.root / "etc" / "sources.list").read_text())
+        atomic_write(self.root / "lists" / ".compat-updated",
+                     (self.root / "etc" / "sources.list").read_text())
 
     def cache_query(self, *args: str) -> str:
         self.prepare()
@@ -185,7 +188,12 @@ class PrivateApt:
 
     def download(self, specs: list[str], dest: Path | None = None) -> list[Path]:
         """``apt-get download`` each ``name`` or ``name=version`` into
-        ``dest`` (default: the cache's debs/) unless already there; the paths."""
+        ``dest`` (default: the cache's debs/) unless already there; the paths.
+
+        apt-get writes into a temporary directory beside ``dest`` and each
+        whole .deb is renamed into ``dest``, so an interrupted download leaves
+        no file under a final name; a cached .deb that is not whole (left by
+        an older compat, or truncated since) is deleted and fetched again."""
         self.prepare()
         dest = Path(dest or self.root / "debs")
         dest.mkdir(parents=True, exist_ok=True)
@@ -193,17 +201,29 @@ class PrivateApt:
         missing: list[str] = []
         for spec in specs:
             found = self.find_deb(spec, dest)
+            if found and not deb_complete(found):
+                progress(f"{found.name} in the cache is incomplete: fetching it again")
+                found.unlink(missing_ok=True)
+                found = None
             if found:
                 paths.append(found)
             else:
                 missing.append(spec)
         if missing:
-            self._run("apt-get", ["-q", "download", *missing], cwd=dest, what="download")
-            for spec in missing:
-                found = self.find_deb(spec, dest)
-                if not found:
-                    raise lab_error(f"apt-get download left no .deb for {spec} in {dest}")
-                paths.append(found)
+            partial = Path(tempfile.mkdtemp(prefix=".download-", dir=dest))
+            try:
+                self._run("apt-get", ["-q", "download", *missing], cwd=partial, what="download")
+                for spec in missing:
+                    got = self.find_deb(spec, partial)
+                    if not got:
+                        raise lab_error(f"apt-get download left no .deb for {spec} in {dest}")
+                    if not deb_complete(got):
+                        raise lab_error(f"apt-get download gave an incomplete .deb for {spec} "
+                                        f"({got.name}, {got.stat().st_size} bytes)", "retry")
+                    os.replace(got, dest / got.name)
+                    paths.append(dest / got.name)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
         return paths
 
     def candidate(self, name: str) -> str | None:
@@ -219,6 +239,36 @@ class PrivateApt:
         pattern = f"{name}_{_quote_version(version) if version else '*'}_*.deb"
         hits = sorted(dest.glob(pattern))
         return hits[-1] if hits else None
+
+
+def deb_complete(path: Path) -> bool:
+    """Whether ``path`` holds a whole .deb: an ``ar`` archive whose members'
+    declared sizes (each padded to an even length, as dpkg-deb writes them)
+    add up to the file's length (a truncated file's cannot), with
+    ``debian-binary``, then ``control.tar*`` and ``data.tar*`` members."""
+    names = []
+    try:
+        with open(path, "rb") as f:
+            length = os.fstat(f.fileno()).st_size
+            if f.read(8) != b"!<arch>\n":
+                return False
+            pos = 8
+            while pos < length:
+                f.seek(pos)
+                header = f.read(60)
+                if len(header) < 60 or header[58:60] != b"`\n":
+                    return False
+                field = header[48:58].decode("ascii", "replace").strip()
+                if not field.isdigit():
+                    return False
+                size = int(field)
+                names.append(header[:16].decode("ascii", "replace").strip().rstrip("/"))
+                pos += 60 + size + (size & 1)
+    except OSError:
+        return False
+    return bool(pos == length and names[:1] == ["debian-binary"]
+                and any(n.startswith("control.tar") for n in names)
+                and any(n.startswith("data.tar") for n in names))
 
 
 def _quote_version(version: str) -> str:

@@ -2,6 +2,10 @@
 left running (its process group is killed in ``finally``, also on SIGTERM and
 Ctrl-C).
 
+Guests get no network card (``-nic none``): the lab needs none, and virt's
+default virtio NIC makes QEMU load ``efi-virtio.rom``, which a
+``qemu-system-arm`` installed without its recommended ROM packages lacks.
+
 ``boot()`` is generic: any kernel, one or more initrds (concatenated: the
 kernel unpacks each cpio archive in turn, so a caller can append its own
 files to a cached base), extra QEMU arguments, and an optional marker that
@@ -109,7 +113,7 @@ def boot(kernel: Path, initrds, *, qemu: str | None = None, cpu: str = "max",
                 out.write(b"\0" * pad)
         initrd = tmp = Path(name)
     cmd = [*command_prefix, exe, "-M", machine, "-cpu", cpu, "-smp", str(smp), "-m", memory,
-           "-nographic", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
+           "-nographic", "-no-reboot", "-nic", "none", "-kernel", str(kernel), "-initrd", str(initrd),
            "-append", append, *extra_args]
     chunks: list[bytes] = []
     seen = threading.Event()

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from compat import collector
 from compat.lab import boot as boot_mod
-from compat.lab import collector, initramfs, kernels
+from compat.lab import grammar, initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
+from compat.output import write_file
 
 DEFAULT_FEATURES = "psci-0.2,pmu-v3"
 _INDEX = re.compile(r"^0x[0-9a-f]{16}$")
@@ -44,18 +46,20 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
     lines = text.splitlines()
     errors = [l for l in lines if l.startswith("compat-collector: ")]
     if errors:
-        raise lab_error(f"{where}: the collector failed in the guest:\n" + "\n".join(errors))
+        raise lab_error(f"{where}: the collector failed in the guest:", detail=tuple(errors))
     try:
         begin = lines.index(collector.BEGIN)
     except ValueError:
         if timed_out:
             raise lab_error(f"{where}: timed out after {timeout:g} s before the guest printed "
-                            f"its register list; last console lines:\n{tail}",
-                            "raise --timeout, or check the kernel boots (see above)") from None
+                            "its register list; last console lines:",
+                            "raise --timeout, or check the kernel boots (see above)",
+                            detail=tail) from None
         reached = any("compat-guest: init reached" in l for l in lines)
         what = ("the guest reached its init but the collector printed no list"
                 if reached else "the guest never reached the collector")
-        raise lab_error(f"{where}: {what} (QEMU ran {seconds:.1f} s); last console lines:\n{tail}") from None
+        raise lab_error(f"{where}: {what} (QEMU ran {seconds:.1f} s); last console lines:",
+                        detail=tail) from None
     headers, indices, count = [], [], None
     for line in lines[begin + 1:]:
         line = line.strip()
@@ -69,7 +73,7 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
     if count is None or count != len(indices):
         raise lab_error(f"{where}: the register list on the console is incomplete "
                         f"({len(indices)} indices read, {count} announced); last console "
-                        f"lines:\n{tail}", "console output may have been interleaved; retry")
+                        "lines:", "console output may have been interleaved; retry", detail=tail)
     return headers, indices
 
 
@@ -92,11 +96,9 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
                "qemu": qemu_ver, **(extra_headers or {}), "qemu-cpu": cpu,
-               "collected-by": "compat lab collect (compat/lab/collector.py in the guest)"})
+               "collected-by": "compat lab collect (compat/collector.py in the guest)"})
     out = Path(out_dir) / f"{host}-linux-{kernel.abi}.reglist"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_file(out, text)
     progress(f"{kernel.abi}: {len(indices)} entries in {result.seconds:.1f} s -> {out}")
     return Collected(kernel, out, len(indices), result.seconds)
 
@@ -110,6 +112,10 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     ``qemu_suite``: run ``qemu-system-arm`` of that Debian suite (downloaded
     and unpacked into the cache, see :mod:`compat.lab.debian_qemu`) instead
     of the system's."""
+    # --host names the output files and --cpu goes into it and the header
+    if host is not None:
+        grammar.check("host", host, "--host")
+    grammar.check("cpu", cpu, "--cpu")
     out_dir = Path(out_dir)
     cache = Path(cache) if cache else default_cache()
     apt = PrivateApt(cache)

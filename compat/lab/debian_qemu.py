@@ -36,6 +36,7 @@ from pathlib import Path
 
 from compat.lab.apt import SUITES, PrivateApt, progress
 from compat.lab.errors import lab_error, need_tool
+from compat.output import atomic_write
 
 PACKAGE = "qemu-system-arm"
 DPKG_STATUS = Path("/var/lib/dpkg/status")
@@ -175,10 +176,10 @@ def fetch(suite: str, cache: Path, *, architecture: str | None = None) -> Debian
             proc = subprocess.run([dpkg, "-x", str(deb), str(tree / "root")],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if proc.returncode != 0:
-                raise lab_error(f"dpkg -x {deb.name} failed: {proc.stdout.strip()[-500:]}")
-        manifest.write_text(json.dumps({"suite": suite, "architecture": arch, "version": version,
-                                        "mode": mode,
-                                        "packages": [f"{n}={v}" for n, v in rows]}, indent=1) + "\n")
+                raise lab_error(f"dpkg -x {deb.name} failed:", detail=proc.stdout.strip()[-500:])
+        atomic_write(manifest, json.dumps({"suite": suite, "architecture": arch, "version": version,
+                                           "mode": mode,
+                                           "packages": [f"{n}={v}" for n, v in rows]}, indent=1) + "\n")
     return prepare(tree, suite, version, own_loader=not own)
 
 

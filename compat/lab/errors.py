@@ -14,8 +14,13 @@ TOOL_PACKAGES = {
 }
 
 
-def lab_error(message: str, hint: str | None = None, where: str = "compat lab") -> CompatError:
-    return CompatError.at(Location(where), message, hint=hint)
+def lab_error(message: str, hint: str | None = None, where: str = "compat lab",
+              detail: str | tuple[str, ...] = ()) -> CompatError:
+    """An error of the lab; ``detail``: text quoted under the message (a
+    console's tail, a tool's stderr), shown as real lines, each escaped."""
+    if isinstance(detail, str):
+        detail = tuple(detail.replace("\r", "").splitlines())
+    return CompatError.at(Location(where), message, hint=hint, detail=tuple(detail))
 
 
 def need_tool(name: str, where: str = "compat lab") -> str:

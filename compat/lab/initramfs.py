@@ -47,7 +47,7 @@ def unpack_debs(debs, root: Path) -> None:
         proc = subprocess.run([dpkg, "-x", str(deb), str(root)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
-            raise lab_error(f"dpkg -x {Path(deb).name} failed: {proc.stderr.strip()}")
+            raise lab_error(f"dpkg -x {Path(deb).name} failed:", detail=proc.stderr.strip())
 
 
 def write_cpio(root: Path, out: Path) -> Path:
@@ -67,7 +67,7 @@ def write_cpio(root: Path, out: Path) -> Path:
                               stderr=subprocess.PIPE)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise lab_error(f"cpio failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise lab_error("cpio failed:", detail=proc.stderr.decode(errors='replace').strip())
     tmp.replace(out)
     return out
 
@@ -108,7 +108,8 @@ def build_initramfs(out: Path, *, apt: PrivateApt | None = None, packages=GUEST_
 
 def collector_initramfs(cache: Path, apt: PrivateApt, features: str) -> Path:
     """The collector's initramfs (cached by content: collector source, init, features)."""
-    collector = Path(__file__).with_name("collector.py")
+    from compat import collector as module
+    collector = Path(module.__file__)
     init = COLLECT_INIT.format(collector=COLLECTOR_PATH, args=f"--features {features}")
     key = hashlib.sha256(collector.read_bytes() + init.encode()
                          + ",".join(GUEST_PACKAGES).encode()).hexdigest()[:16]

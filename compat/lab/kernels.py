@@ -118,7 +118,8 @@ def extract_vmlinuz(apt: PrivateApt, kernel: Kernel) -> Path:
     proc = subprocess.run([dpkg, "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     if proc.returncode != 0:
-        raise lab_error(f"dpkg-deb could not read {deb}: {proc.stderr.decode(errors='replace').strip()}")
+        raise lab_error(f"dpkg-deb could not read {deb}:",
+                        detail=proc.stderr.decode(errors='replace').strip())
     import io
     import tarfile
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:

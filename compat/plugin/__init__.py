@@ -8,7 +8,8 @@ QEMU code)::
 
 What is here: the hook marker and the contract (:mod:`.hookspecs`), the data
 types hooks receive and return (:mod:`.api`), the registry model and its
-derivation (read-only), diagnostics, index formatting and the escaping
+derivation (read-only), the resolved view every output reads its rules
+from (:meth:`RenderContext.resolved`), diagnostics, index formatting and the escaping
 helpers that make registry text inert in C, rST, Markdown and HTML.
 Everything else in compat may change between releases.
 """
@@ -25,6 +26,9 @@ from compat.core.versions import Version
 from compat.plugin.api import (Fragment, OutputSpec, PluginError, RenderContext,
                                output_hooks, provenance)
 from compat.plugin.hookspecs import PROJECT, hookimpl
+from compat.qemu.resolved import (Decision, MachineView, RefusalView, RegisterView,
+                                  ResolvedView)
+from compat.qemu.value_rules import Pin
 
 __all__ = [
     # hooks
@@ -35,6 +39,9 @@ __all__ = [
     "Change", "Derivation", "Feature", "FeatureWrite", "HIDE", "MachineFamily",
     "MachineRules", "MachineVersion", "Refusal", "Register", "Registry", "Rule",
     "SafeWhen", "TOLERATE_MISSING", "Version",
+    # the resolved view: every register's rule on every machine type
+    # (RenderContext.resolved())
+    "Decision", "MachineView", "Pin", "RefusalView", "RegisterView", "ResolvedView",
     # diagnostics
     "CompatError", "Diagnostic", "Location",
     # formatting and escaping

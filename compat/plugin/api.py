@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 from compat.core.derive import Derivation
 from compat.core.model import Registry
 from compat.plugin.hookspecs import hookimpl
+from compat.qemu.resolved import ResolvedView, resolve
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class RenderContext:
     output: OutputSpec
     source_name: str
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def resolved(self) -> ResolvedView:
+        """The resolved view of this build (:mod:`compat.qemu.resolved`):
+        every register's rule on every machine type, built once and shared
+        by every output, so all of them say the same."""
+        view = self.memo.get("compat:resolved")
+        if view is None:
+            view = self.memo["compat:resolved"] = resolve(self.registry, self.derivation)
+        return view
 
 
 def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, str]]

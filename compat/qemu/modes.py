@@ -6,9 +6,10 @@ that says, in words, what each mode stands for, so the verdict line, the
 JSON output, the HTML report and ``--help`` cannot word it differently.
 
 ``qemu-10.0``
-    QEMU up to 11.0 as shipped: no cpreg migration rule at all, so the two
-    lists must match (a longer incoming list fails on its length, an
-    unknown register fails the load).  ``none`` is an alias.
+    QEMU 10.0 as shipped (and 10.x, 11.0): no cpreg migration rule at all,
+    so the two lists must match (a longer incoming list fails on its
+    length, an unknown register fails the load); no ``kvm-psci-version``
+    CPU property (QEMU 11.0's).  ``none`` is an alias.
 ``qemu-11.1``
     QEMU 11.1 as shipped: the cpreg migration tolerances merged in April
     2026 (tag ``pull-target-arm-20260427``), only those it ships
@@ -35,6 +36,9 @@ class RulesMode:
     name: str
     qemu: str                       # the QEMU, in words, for a verdict line
     pick_when: str                  # for --help: which QEMU to pick it for
+    #: the oldest QEMU release the mode stands for: a CPU property (such as
+    #: ``kvm-psci-version``, QEMU 11.0) exists under the mode from that release on
+    release: str = "10.0"
     aliases: tuple[str, ...] = ()
     needs_machine: bool = False
 
@@ -44,28 +48,45 @@ class RulesMode:
             return self.qemu.replace("the machine type", machine)
         return self.qemu
 
+    def short(self, machine: str | None = None) -> str:
+        """:meth:`describe` without its parenthesis, for a sentence ("QEMU 11.1
+        as shipped does not apply ...")."""
+        return self.describe(machine).split(" (", 1)[0]
+
+    def has_property(self, since) -> bool:
+        """Whether the QEMU of this mode has a CPU property that QEMU
+        ``since`` (a :class:`~compat.core.versions.Version`) introduced."""
+        from compat.core.versions import Version
+        return Version.parse(self.release) >= since
+
+    def to_json(self, machine: str | None = None) -> dict:
+        """``{"name": ..., "description": ...}`` for ``--json`` outputs."""
+        return {"name": self.name, "description": self.describe(machine)}
+
 
 QEMU_10_0 = RulesMode(
     "qemu-10.0",
     "QEMU 10.0 as shipped (no cpreg migration rules: the lists must match)",
-    "stock QEMU up to 11.0 (Debian trixie's 10.0)",
-    aliases=("none",))
+    "stock QEMU 10.x and 11.0 (Debian trixie's 10.0; as in 10.0, "
+    "--cpu-option kvm-psci-version is refused)",
+    release="10.0", aliases=("none",))
 QEMU_11_1 = RulesMode(
     "qemu-11.1",
     "QEMU 11.1 as shipped (its cpreg migration tolerances)",
-    "stock QEMU 11.1 or newer (Debian sid's 11.1)")
+    "stock QEMU 11.1 or newer (Debian sid's 11.1)",
+    release="11.1")
 TOLERANCES = RulesMode(
     "tolerances",
     "a QEMU >= 11.1 carrying compat's generated tolerances "
     "(arm-cpreg-mig-tolerances.c.inc)",
-    "a QEMU built with compat's arm-cpreg-mig-tolerances.c.inc")
+    "a QEMU built with compat's arm-cpreg-mig-tolerances.c.inc",
+    release="11.1")
 COMPAT_PROPS = RulesMode(
     "compat-props",
     "a QEMU carrying compat's generated tables for the machine type (needs "
     "the x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)",
-    "a QEMU built with compat's arm-virt-kernel-compat.c.inc "
-    "(the default with --machine)",
-    needs_machine=True)
+    "a QEMU built with compat's arm-virt-kernel-compat.c.inc",
+    release="11.0", needs_machine=True)
 
 #: every mode, in the order --help lists them
 MODES: tuple[RulesMode, ...] = (QEMU_10_0, QEMU_11_1, TOLERANCES, COMPAT_PROPS)
@@ -82,13 +103,18 @@ def resolve(name: str) -> RulesMode:
                          hint="use one of " + ", ".join(m.name for m in MODES))
 
 
-def help_text() -> str:
-    """The ``rules:`` paragraph of ``check``/``audit``/``diff`` --help."""
+def help_text(default: str | None = None) -> str:
+    """The ``rules:`` paragraph of ``check``/``audit``/``diff`` --help;
+    ``default`` says which mode the command uses without ``--rules``."""
     width = max(len(m.name) for m in MODES) + 2
     lines = ["rules (--rules MODE: pick the QEMU that runs the migration):"]
+    import textwrap
     for mode in MODES:
         alias = f" (alias: {', '.join(mode.aliases)})" if mode.aliases else ""
-        lines.append(f"  {mode.name:<{width}}{mode.pick_when}{alias}")
+        lines += textwrap.wrap(mode.pick_when + alias, 78, initial_indent=f"  {mode.name:<{width}}",
+                               subsequent_indent=" " * (width + 2))
+    if default:
+        lines += [f"  {line}" for line in default.splitlines()]
     return "\n".join(lines)
 
 

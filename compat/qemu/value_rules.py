@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.core.model import MachineVersion, Register, Registry
+from compat.core.model import MachineVersion, Register, Registry, ValueLimit
 from compat.core.versions import Version
 
 LOAD_FAILURE = "Failed to put registers after init: Invalid argument"
@@ -24,14 +24,28 @@ LOAD_FAILURE = "Failed to put registers after init: Invalid argument"
 
 @dataclass(frozen=True)
 class Pin:
-    """A machine type sets ``register`` to ``value`` through its CPU property."""
+    """A machine type sets ``register`` to ``value`` through its CPU property.
+
+    ``limit`` is the register's limit on the machine type's ``min-kernel``
+    (``value`` is its ``max``); ``forced_by`` is the first newer kernel's
+    limit that lets a source hold more, the reason for the pin."""
 
     register: Register
     value: int
+    limit: ValueLimit
+    forced_by: ValueLimit
 
     @property
     def property_value(self) -> str:
         return self.register.cpu_property.render(self.value)   # type: ignore[union-attr]
+
+    def raised(self) -> str:
+        """What the forcing kernel changed: ``accepts up to 0x10003`` (or,
+        for a bit-mask limit, ``gives new vCPUs 0x...``)."""
+        by = self.forced_by
+        if by.max is not None and by.max > self.value:
+            return f"accepts up to {by.max:#x}"
+        return f"gives new vCPUs {by.default:#x}"
 
     def describe(self) -> str:
         prop = self.register.cpu_property
@@ -54,9 +68,10 @@ def pins_for(registry: Registry, machine: MachineVersion) -> tuple[Pin, ...]:
         oldest = reg.limit_at(machine.min_kernel)
         if oldest is None or oldest.max is None:
             continue
-        later = [l for l in reg.accepts if l.kernel > machine.min_kernel]
-        if any(max(l.default or 0, l.max or 0) > oldest.max for l in later):
-            pins.append(Pin(reg, oldest.max))
+        raised = [l for l in reg.accepts if l.kernel > machine.min_kernel
+                  and max(l.default or 0, l.max or 0) > oldest.max]
+        if raised:
+            pins.append(Pin(reg, oldest.max, oldest, raised[0]))
     return tuple(pins)
 
 

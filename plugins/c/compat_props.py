@@ -5,7 +5,9 @@ For every machine version, a ``static GlobalProperty`` table with at most one
 machine's whole (cumulative) list, plus its ``_len``.  Before rendering, the
 tables are replayed through QEMU's options chain (:mod:`compat.qemu.chain`)
 in ``compat_validate``, so a registry whose tables would make QEMU abort is
-rejected by ``compat validate`` as well as by ``compat build``.
+rejected by ``compat validate`` as well as by ``compat build``.  The values
+a machine type pins (and the kernel that forced each pin) come from the
+resolved view (:meth:`RenderContext.resolved`), as in the docs and explain.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from compat.plugin import (c_comment, c_string, c_string_lines, CompatError, Der
 from compat.plugins.c.cgen import (QEMU_COMPAT_PROPS, file_start, include_guard, index_list,
                                    rule_summary)
 from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, simulate
-from compat.qemu.value_rules import Pin, pins_for
+from compat.qemu.value_rules import Pin
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(
@@ -128,11 +130,9 @@ def _render_pin(family: MachineFamily, machine, pin: Pin) -> list[str]:
     A scalar property may be set by several tables (the last one wins), so
     chained layouts need no care; ``.optional`` because QEMU adds kvm-*
     properties only under KVM, and a missing property would abort TCG."""
-    reg, prop = pin.register, pin.register.cpu_property
-    limit = reg.limit_at(machine.min_kernel)
-    raised = [l for l in reg.accepts if l.kernel > machine.min_kernel][0]
+    reg, prop, limit, raised = pin.register, pin.register.cpu_property, pin.limit, pin.forced_by
     comment = [f"{reg.name} ({index_list((reg.index,))[0]}): Linux {raised.kernel} "
-               f"({raised.commit}) accepts up to {raised.max:#x}, Linux "
+               f"({raised.commit}) {pin.raised()}, Linux "
                f"{machine.min_kernel} at most {limit.max:#x}: pin the older value so a "
                f"source on a newer host sends what every promised destination accepts. "
                f"{prop.name} exists from QEMU {prop.qemu} on."]
@@ -144,7 +144,7 @@ def _render_pin(family: MachineFamily, machine, pin: Pin) -> list[str]:
 
 def render(context: RenderContext) -> str:
     """The text of ``arm-virt-kernel-compat.c.inc``."""
-    registry, derivation = context.registry, context.derivation
+    registry, derivation, view = context.registry, context.derivation, context.resolved()
     guard = include_guard(FILENAME)
     intro = [
         "Machine-type compat properties for cross-kernel migration of arm64 "
@@ -167,7 +167,7 @@ def render(context: RenderContext) -> str:
         with_pins: dict[str, list] = {}
         for machine in family.versions:
             rows = tables[machine.version]
-            pins = pins_for(registry, machine)
+            pins = view.machine(machine.name).pins     # type: ignore[union-attr]
             if family.layout == "chained":      # older types inherit newer tables' rows
                 pins = tuple(p for p in pins if (p.register.name, p.value) not in inherited_pins)
                 inherited_pins.update((p.register.name, p.value) for p in pins)

@@ -9,7 +9,12 @@ a clear error:
 - ``arm_compat_check_drop()`` checks a register's value against its
   ``safe-when`` condition before it is dropped from a migration;
 - ``arm_compat_reg_rule()`` answers whether a register is hidden or
-  tolerated for a machine type, by binary search over a sorted table.
+  tolerated for a machine type, by binary search over a sorted table;
+- ``arm_compat_reg_pinned()`` answers which value a machine type pins a
+  register to through a CPU property (value rules: ``kvm-psci-version``).
+
+Every rule comes from the resolved view (:meth:`RenderContext.resolved`),
+the one that ``compat explain``, the docs and ``registry.json`` read.
 
 The code is self-contained C11 (stdint, stdbool); errors go through one hook,
 ``ARM_COMPAT_ERROR(errp, fmt, ...)``, which defaults to QEMU's
@@ -18,11 +23,10 @@ The code is self-contained C11 (stdint, stdbool); errors go through one hook,
 
 from __future__ import annotations
 
-from compat.plugin import (c_comment, c_string, c_string_lines, Derivation, format_index,
-                           HIDE, MachineRules, MachineVersion, output_hooks, OutputSpec,
-                           PluginError, RenderContext, Rule)
+from compat.plugin import (c_comment, c_string, c_string_lines, format_index, HIDE,
+                           MachineVersion, MachineView, output_hooks, OutputSpec, PluginError,
+                           RenderContext, Rule)
 from compat.plugins.c.cgen import QEMU_GUARDS, file_start, include_guard
-from compat.qemu.refusals import refusal_message
 
 HEADER = "arm-compat-guards.h"
 BODY = "arm-compat-guards.c.inc"
@@ -52,12 +56,12 @@ def _check_identifiers(machines: list[MachineVersion]) -> None:
         seen[ident] = machine
 
 
-def drop_hint(derivation: Derivation, rules: MachineRules, rule: Rule) -> str:
+def drop_hint(view: MachineView, rule: Rule) -> str:
     """What to do when a register's value makes dropping it unsafe."""
-    users = [r for r in rules.refusals if r.register.name == rule.register.name]
+    users = [r for r in view.refusals if r.refusal.register.name == rule.register.name]
     if users:
-        fix = derivation.oldest_allowing(users[0].feature.name, rules.machine.family)
-        names = ", ".join(sorted({r.feature.name for r in users}))
+        fix = users[0].oldest_allowing
+        names = ", ".join(sorted({r.feature for r in users}))
         return (f"it is set by {names}: disable it"
                 + (f" or use machine type {fix} or newer" if fix else ""))
     return "do not migrate this VM to a host without the register"
@@ -109,11 +113,18 @@ def render_header(context: RenderContext) -> str:
                          "else sets @errp."]),
               "bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,",
               "                           uint64_t value, Error **errp);", "",
+              c_comment(["Whether @machine pins register @regidx to a value through a "
+                         "CPU property (value rules: a destination kernel refuses "
+                         "newer values); if so, stores it in @value (may be NULL) and "
+                         "the property setting (\"kvm-psci-version=1.1\") in "
+                         "@property (may be NULL)."]),
+              "bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,",
+              "                           uint64_t *value, const char **property);", "",
               f"#endif /* {guard} */"]
     return "\n".join(lines) + "\n"
 
 
-def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
+def _reg_entry(rule: Rule, hint: str) -> list[str]:
     """One table row; ``hint`` is the C name of a shared hint string."""
     reg = rule.register
     checked = rule.register.safe_when is not None
@@ -129,7 +140,7 @@ def _reg_entry(rules: MachineRules, rule: Rule, hint: str) -> list[str]:
 
 
 def render_body(context: RenderContext) -> str:
-    derivation = context.derivation
+    view = context.resolved()
     guard = include_guard(BODY)
     lines = [file_start("arm64 KVM register compat guards: tables and checks",
                         context.source_name, [QEMU_GUARDS]),
@@ -149,12 +160,19 @@ def render_body(context: RenderContext) -> str:
              "    const char *feature;",
              "    const char *message;",
              "} ArmCompatRefusal;", "",
+             "typedef struct ArmCompatPin {",
+             "    uint64_t index;",
+             "    uint64_t value;",
+             "    const char *property; /* \"kvm-psci-version=1.1\" */",
+             "} ArmCompatPin;", "",
              "typedef struct ArmCompatMachineInfo {",
              "    const char *name;",
              "    const ArmCompatRegEntry *regs;     /* sorted by index */",
              "    size_t n_regs;",
              "    const ArmCompatRefusal *refusals;",
              "    size_t n_refusals;",
+             "    const ArmCompatPin *pins;          /* sorted by index */",
+             "    size_t n_pins;",
              "} ArmCompatMachineInfo;", "",
              "#define ARM_COMPAT_N(array) (sizeof(array) / sizeof((array)[0]))", ""]
     infos = []
@@ -163,34 +181,48 @@ def render_body(context: RenderContext) -> str:
     hints: dict[str, str] = {}
     entries: dict[tuple[str, str, str], list[str]] = {}
     tables: list[str] = []
-    for rules in derivation.machines:
+    for mv in view.machines:
+        rules = mv.rules
         ident = rules.machine.ident
         regs = sorted(rules.hidden + rules.tolerated, key=lambda r: r.index)
         regs_name = f"arm_compat_regs_{ident}" if regs else "NULL"
-        ref_name = f"arm_compat_refusals_{ident}" if rules.refusals else "NULL"
+        ref_name = f"arm_compat_refusals_{ident}" if mv.refusals else "NULL"
+        pin_name = f"arm_compat_pins_{ident}" if mv.pins else "NULL"
         if regs:
             tables.append(f"static const ArmCompatRegEntry {regs_name}[] = {{")
             for rule in regs:
-                hint = drop_hint(derivation, rules, rule)
+                hint = drop_hint(mv, rule)
                 name = hints.get(hint)
                 if name is None:
                     name = hints[hint] = f"arm_compat_hint_{len(hints)}"
                 key = (rule.register.name, rule.kind, name)
                 entry = entries.get(key)
                 if entry is None:   # the same row on every machine type with the rule
-                    entry = entries[key] = _reg_entry(rules, rule, name)
+                    entry = entries[key] = _reg_entry(rule, name)
                 tables += entry
             tables += ["};", ""]
-        if rules.refusals:
+        if mv.refusals:
             tables.append(f"static const ArmCompatRefusal {ref_name}[] = {{")
-            for refusal in rules.refusals:
-                tables.append(f"    {{ {c_string(refusal.feature.name)},")
-                tables += c_string_lines(refusal_message(derivation, rules, refusal),
-                                         "      ", tail=" },")
+            for refusal in mv.refusals:
+                tables.append(f"    {{ {c_string(refusal.feature)},")
+                tables += c_string_lines(refusal.message, "      ", tail=" },")
+            tables += ["};", ""]
+        if mv.pins:
+            tables.append(f"static const ArmCompatPin {pin_name}[] = {{")
+            for pin in mv.pins:
+                tables += [c_comment(f"{pin.register.name}: the most Linux "
+                                     f"{rules.machine.min_kernel} accepts; Linux "
+                                     f"{pin.forced_by.kernel} ({pin.forced_by.commit}) "
+                                     f"raised it", indent="    "),
+                           f"    {{ UINT64_C({format_index(pin.register.index)}), "
+                           f"UINT64_C({pin.value:#x}),"]
+                tables += c_string_lines(f"{pin.register.cpu_property.name}="
+                                         f"{pin.property_value}", "      ", tail=" },")
             tables += ["};", ""]
         n_regs = f"ARM_COMPAT_N({regs_name})" if regs else "0"
-        n_refs = f"ARM_COMPAT_N({ref_name})" if rules.refusals else "0"
-        infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs))
+        n_refs = f"ARM_COMPAT_N({ref_name})" if mv.refusals else "0"
+        n_pins = f"ARM_COMPAT_N({pin_name})" if mv.pins else "0"
+        infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins))
     if hints:
         lines.append(c_comment("What to do when a register's value makes dropping it "
                                "unsafe (ArmCompatRegEntry.hint)."))
@@ -201,13 +233,15 @@ def render_body(context: RenderContext) -> str:
         lines.append("")
     lines += tables
     lines.append("static const ArmCompatMachineInfo arm_compat_machines[] = {")
-    for machine, regs_name, n_regs, ref_name, n_refs in infos:
+    for machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins in infos:
         lines += [f"    [{machine_enum(machine)}] = {{",
                   f"        {c_string(machine.name)},",
                   f"        {regs_name},",
                   f"        {n_regs},",
                   f"        {ref_name},",
                   f"        {n_refs},",
+                  f"        {pin_name},",
+                  f"        {n_pins},",
                   "    },"]
     lines += ["};", ""]
     lines += _FUNCTIONS.splitlines()
@@ -300,6 +334,25 @@ bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
                      entry->name, entry->index, value,
                      arm_compat_machine(machine)->name, entry->mask,
                      entry->value, entry->hint);
+    return false;
+}
+
+bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,
+                           uint64_t *value, const char **property)
+{
+    const ArmCompatMachineInfo *info = arm_compat_machine(machine);
+
+    for (size_t i = 0; i < info->n_pins; i++) {
+        if (info->pins[i].index == regidx) {
+            if (value) {
+                *value = info->pins[i].value;
+            }
+            if (property) {
+                *property = info->pins[i].property;
+            }
+            return true;
+        }
+    }
     return false;
 }'''
 

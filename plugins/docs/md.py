@@ -1,7 +1,7 @@
 """Built-in output ``docs-md``: the register compat documentation in Markdown.
 
 Same content as ``docs-rst`` (both are written by
-:mod:`compat.plugins.docs.writer` from :mod:`compat.plugins.docs.model`) for
+:mod:`compat.plugins.docs.writer` from :mod:`compat.plugins.docs.view`) for
 places that render Markdown (GitLab, GitHub, mailing-list archives).
 Registry text goes through :func:`compat.core.text.md_text`, so it can neither
 become markup or HTML nor break a table cell.  This module only knows
@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 from compat.plugin import md_text, output_hooks, OutputSpec, RenderContext
-from compat.plugins.docs import model as docmodel, writer as docwriter
-from compat.plugins.docs.model import DocModel
+from compat.plugins.docs import view as docview, writer as docwriter
+from compat.plugins.docs.view import DocModel
 from compat.plugins.docs.writer import NONE
 
 FILE = "kvm-register-compat.md"
@@ -26,7 +26,7 @@ _CODE_SAFE = re.compile(r"[A-Za-z0-9_ ,.=&:x()/+-]+")
 
 def render_files(context: RenderContext) -> dict[str, str]:
     """The Markdown document for the context's registry and derivation."""
-    return {FILE: render(docmodel.from_context(context))}
+    return {FILE: render(docview.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)

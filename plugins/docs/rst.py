@@ -12,8 +12,8 @@ from __future__ import annotations
 import unicodedata
 
 from compat.plugin import output_hooks, OutputSpec, RenderContext, rst_literal, rst_text
-from compat.plugins.docs import model as docmodel, writer as docwriter
-from compat.plugins.docs.model import DocModel
+from compat.plugins.docs import view as docview, writer as docwriter
+from compat.plugins.docs.view import DocModel
 from compat.plugins.docs.writer import NONE, SECTION, SUBSECTION
 
 FILE = "kvm-register-compat.rst"
@@ -23,7 +23,7 @@ OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),
 
 def render_files(context: RenderContext) -> dict[str, str]:
     """The rST document for the context's registry and derivation."""
-    return {FILE: render(docmodel.from_context(context))}
+    return {FILE: render(docview.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)

@@ -1,7 +1,7 @@
 """One walk over the documentation model, for every markup language.
 
 In the style of QEMU's ``scripts/qapi`` generators: :func:`render` visits a
-:class:`compat.plugins.docs.model.DocModel` once and says *what* the document
+:class:`compat.plugins.docs.view.DocModel` once and says *what* the document
 contains (a title, headings, paragraphs, bullet lists, a table, inline text
 and literals) through a :class:`Markup`; each output module (``docs_rst``,
 ``docs_md``) supplies a :class:`Markup` that knows only *how* its language
@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from compat.plugin import GENERATED, HIDE, SPDX
-from compat.plugins.docs.model import ChangeInfo, DocModel, RuleEntry
+from compat.plugins.docs.view import ChangeInfo, DocModel, RuleEntry
 
 NONE = "none"
 NO_ENTRIES = "None."
@@ -165,7 +165,7 @@ class _Writer:
         """The register table, then one section per register."""
         m = self.m
         out = m.heading(SECTION, "Registers")
-        header = ["Register", "Index", "Encoding", "Changes", "Commits", "Rule", "Guard"]
+        header = ["Register", "Index", "Encoding", "Changes", "Commits", "Rules", "Guard"]
         rows = []
         for reg in model.registers:
             guard = [m.text(g) for g in reg.guard]
@@ -177,7 +177,7 @@ class _Writer:
                 [m.literal(reg.macro), m.text(reg.qemu_name)],
                 [m.text(c.describe) for c in reg.changes],
                 [m.literal(c) for c in reg.commits],
-                [m.text(reg.rule)],
+                [m.text(r) for r in reg.rules],
                 guard,
             ])
         out += m.table("Registers whose exposure changed, and known stable ones",
@@ -191,9 +191,12 @@ class _Writer:
                 f"({m.text(reg.group)}, {reg.size} bits), "
                 f"QEMU name {self.literal_or_none(reg.qemu_name)}",
                 f"Reset value: {self.literal_or_none(reg.reset)}",
-                f"Rule: {m.text(reg.rule)}",
+                "Rules: " + ("; ".join(m.text(r) for r in reg.rules) or NONE),
                 f"Defined at: {m.text(reg.where)}",
             ]
+            facts += [f"Accepts {m.text(limit)}" for limit in reg.limits]
+            if reg.cpu_property:
+                facts.append(f"CPU property: {m.text(reg.cpu_property)}")
             facts += [f"Guard: {m.text(g)}" for g in reg.guard]
             if reg.written_by:
                 facts.append("Written by features: " + self.literals(reg.written_by))

@@ -4,6 +4,7 @@
  *   guards_harness rule MACHINE INDEX
  *   guards_harness feature MACHINE FEATURE
  *   guards_harness drop MACHINE INDEX VALUE
+ *   guards_harness pin MACHINE INDEX
  *
  * Prints the answer or the error message; exits 0 when the guard allows
  * the action, 1 when it refuses, 2 on a usage error.
@@ -44,6 +45,18 @@ int main(int argc, char **argv)
 
         printf("%s %s\n", rule_name(arm_compat_reg_rule(machine, index)),
                arm_compat_reg_is_hidden(machine, index) ? "hidden" : "visible");
+        return 0;
+    }
+    if (strcmp(argv[1], "pin") == 0) {
+        uint64_t value = 0;
+        const char *property = NULL;
+
+        if (arm_compat_reg_pinned(machine, strtoull(argv[3], NULL, 0), &value,
+                                  &property)) {
+            printf("pinned 0x%" PRIx64 " %s\n", value, property);
+        } else {
+            printf("not-pinned\n");
+        }
         return 0;
     }
     if (strcmp(argv[1], "feature") == 0) {

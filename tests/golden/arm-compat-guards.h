@@ -70,4 +70,13 @@ bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,
 bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
                            uint64_t value, Error **errp);
 
+/*
+ * Whether @machine pins register @regidx to a value through a CPU property
+ * (value rules: a destination kernel refuses newer values); if so, stores it in
+ * @value (may be NULL) and the property setting ("kvm-psci-version=1.1") in
+ * @property (may be NULL).
+ */
+bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,
+                           uint64_t *value, const char **property);
+
 #endif /* ARM_COMPAT_GUARDS_H */

@@ -1,7 +1,11 @@
-"""Output-format-neutral content of the register compat documentation.
+"""The view model of the register compat documentation: its content,
+neutral of any markup.
 
 :func:`build` computes, once, every row and section that the rST and
-Markdown renderers print, from the registry and its derivation.  All text
+Markdown renderers print, from the resolved view
+(:meth:`compat.plugin.RenderContext.resolved`): a register's rules, a
+machine type's pins and refusals read exactly as ``compat explain`` and the
+C outputs have them.  All text
 here is *raw* (as written in the registry); each renderer escapes it for its
 own language.  Everything is ordered deterministically: registers by name,
 machine types in :meth:`Registry.machine_versions` order, features by name.
@@ -11,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.qemu.value_rules import pins_for
-from compat.plugin import (Change, Derivation, format_index, Location, provenance,
-                           Register, Registry, Rule)
+from compat.plugin import (Change, format_index, MachineVersion, Pin, provenance,
+                           Register, Registry, ResolvedView, Rule)
+from compat.qemu.resolved import cpu_property_text, limit_text
 
 
 TITLE = "KVM register migration compatibility"
@@ -44,7 +48,9 @@ class RegisterRow:
     reset: str | None
     changes: tuple[ChangeInfo, ...]
     commits: tuple[str, ...]
-    rule: str                      # hide | tolerate-missing | none
+    rules: tuple[str, ...]         # "hide on virt-10.0..virt-10.2"; empty: none
+    limits: tuple[str, ...]        # "from Linux 5.18: at most 0x10001, ..."
+    cpu_property: str | None       # "kvm-psci-version, from QEMU 11.0, KVM only"
     guard: tuple[str, ...]         # safe-when / safe-because lines
     written_by: tuple[str, ...]    # features that write the register
     sources: tuple[str, ...]
@@ -143,7 +149,7 @@ def guard_lines(register: Register) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _row(registry: Registry, reg: Register) -> RegisterRow:
+def _row(registry: Registry, reg: Register, rules: tuple[str, ...]) -> RegisterRow:
     changes = tuple(change_info(c) for c in reg.changes)
     return RegisterRow(
         name=reg.name, index=format_index(reg.index), macro=reg.decoded.macro,
@@ -151,7 +157,9 @@ def _row(registry: Registry, reg: Register) -> RegisterRow:
         description=reg.description,
         reset=None if reg.reset is None else hex(reg.reset),
         changes=changes, commits=tuple(sorted({c.commit for c in reg.changes})),
-        rule=reg.compat or "none", guard=guard_lines(reg),
+        rules=rules, limits=tuple(limit_text(limit) for limit in reg.accepts),
+        cpu_property=None if reg.cpu_property is None else cpu_property_text(reg.cpu_property),
+        guard=guard_lines(reg),
         written_by=registry.writers(reg), sources=tuple(reg.sources),
         where=provenance(reg.location))
 
@@ -180,32 +188,31 @@ def _cached_info(change: Change, cache: dict) -> ChangeInfo:
     return info
 
 
-def build(registry: Registry, derivation: Derivation, source_name: str) -> DocModel:
-    """Compute the document's content from ``registry`` and ``derivation``."""
-    registers = tuple(_row(registry, registry.registers[name])
-                      for name in sorted(registry.registers))
+def build(view: ResolvedView, source_name: str) -> DocModel:
+    """Compute the document's content from the resolved ``view``."""
+    registry, derivation = view.registry, view.derivation
+    registers = tuple(_row(registry, v.register, v.summary) for v in view.registers())
     machines = []
     refused_by: dict[str, list[str]] = {}
     entries: dict = {}
-    for machine in registry.machine_versions():
-        rules = derivation.for_machine(machine.name)
-        hidden = tuple(_entry(r, entries) for r in rules.hidden) if rules else ()
-        tolerated = tuple(_entry(r, entries) for r in rules.tolerated) if rules else ()
+    for mv in view.machines:
+        machine, rules = mv.machine, mv.rules
+        hidden = tuple(_entry(r, entries) for r in rules.hidden)
+        tolerated = tuple(_entry(r, entries) for r in rules.tolerated)
         refusals = []
-        for refusal in (rules.refusals if rules else ()):
-            refused_by.setdefault(refusal.feature.name, []).append(machine.name)
+        for r in mv.refusals:
+            refused_by.setdefault(r.feature, []).append(machine.name)
             refusals.append(RefusalEntry(
-                refusal.feature.name, refusal.register.name,
-                format_index(refusal.register.index), hex(refusal.value),
-                derivation.oldest_allowing(refusal.feature.name, machine.family),
-                refusal.rule.kind))
+                r.feature, r.refusal.register.name, format_index(r.refusal.register.index),
+                hex(r.refusal.value), r.oldest_allowing, r.refusal.rule.kind))
         refusals.sort(key=lambda r: (r.feature, r.register))
         machines.append(MachineSection(
             name=machine.name, family=machine.family, version=machine.version,
             qemu=None if machine.qemu is None else str(machine.qemu),
             min_kernel=str(machine.min_kernel), description=machine.description,
             hidden=hidden, tolerated=tolerated, refusals=tuple(refusals),
-            where=provenance(machine.location), pins=_pins(registry, machine)))
+            where=provenance(machine.location),
+            pins=tuple(_pin(pin, machine) for pin in mv.pins)))
     families = sorted(registry.machines)
     features = []
     for name in sorted(registry.features):
@@ -228,20 +235,17 @@ def build(registry: Registry, derivation: Derivation, source_name: str) -> DocMo
     return DocModel(TITLE, source_name, registers, tuple(machines), tuple(features))
 
 
-def _pins(registry: Registry, machine) -> tuple[str, ...]:
-    """One sentence per value a machine type pins (compat.qemu.value_rules)."""
-    out = []
-    for pin in pins_for(registry, machine):
-        reg, prop = pin.register, pin.register.cpu_property
-        raised = [l for l in reg.accepts if l.kernel > machine.min_kernel]
-        out.append(f"{prop.name}={pin.property_value} sets {reg.name} to {pin.value:#x}, the "
-                   f"most Linux {machine.min_kernel} accepts; Linux {raised[0].kernel} "
-                   f"({raised[0].commit}) raised it, and a source on a newer host would "
-                   f"otherwise send a value an older destination refuses. The property "
-                   f"exists from QEMU {prop.qemu} on"
-                   + (f", under {prop.accel.upper()} only, so the row is optional"
-                      if prop.accel else ""))
-    return tuple(out)
+def _pin(pin: Pin, machine: MachineVersion) -> str:
+    """One sentence for a value the machine type pins; the limit and the
+    kernel that forced the pin come with it (compat.qemu.value_rules)."""
+    reg, prop, raised = pin.register, pin.register.cpu_property, pin.forced_by
+    return (f"{prop.name}={pin.property_value} sets {reg.name} to {pin.value:#x}, the "
+            f"most Linux {machine.min_kernel} accepts; Linux {raised.kernel} "
+            f"({raised.commit}) raised it, and a source on a newer host would "
+            f"otherwise send a value an older destination refuses. The property "
+            f"exists from QEMU {prop.qemu} on"
+            + (f", under {prop.accel.upper()} only, so the row is optional"
+               if prop.accel else ""))
 
 
 def from_context(context) -> DocModel:
@@ -249,6 +253,5 @@ def from_context(context) -> DocModel:
     rST and Markdown outputs of one build share the model."""
     model = context.memo.get("docs:model")
     if model is None:
-        model = context.memo["docs:model"] = build(context.registry, context.derivation,
-                                                   context.source_name)
+        model = context.memo["docs:model"] = build(context.resolved(), context.source_name)
     return model

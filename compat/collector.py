@@ -29,10 +29,12 @@ from __future__ import annotations
 import errno
 import os
 import platform
+import re
 import struct
 import sys
 
 KVM_GET_API_VERSION = 0xAE00
+KVM_API_VERSION = 12
 KVM_CREATE_VM = 0xAE01
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CREATE_VCPU = 0xAE41
@@ -139,10 +141,14 @@ def collect(want=None, *, required=(), dev: str = "/dev/kvm", layer=None) -> tup
         raise CollectError(f"cannot open {dev}: {exc.strerror or exc}") from None
     fds = [kvm]
     try:
+        _check_api(layer, kvm, dev)
+
         def check(cap: int) -> bool:
             try:
                 return layer.ioctl(kvm, KVM_CHECK_EXTENSION, cap) > 0
-            except OSError:
+            except OSError as exc:
+                if exc.errno == errno.ENOTTY:
+                    raise _not_kvm(dev, "KVM_CHECK_EXTENSION", exc) from None
                 return False
 
         enabled = []
@@ -175,6 +181,26 @@ def collect(want=None, *, required=(), dev: str = "/dev/kvm", layer=None) -> tup
                 layer.close(fd)
             except OSError:
                 pass
+
+
+def _not_kvm(dev: str, name: str, exc: OSError) -> CollectError:
+    return CollectError(f"{dev} is not a KVM device ({name}: {os.strerror(exc.errno)})",
+                        "give the KVM device (/dev/kvm)")
+
+
+def _check_api(layer, kvm: int, dev: str) -> None:
+    """``KVM_GET_API_VERSION``: a device that does not know the ioctl (ENOTTY:
+    ``/dev/null``, a regular file) is not KVM; KVM has answered 12 since 2.6.22."""
+    try:
+        api = layer.ioctl(kvm, KVM_GET_API_VERSION, 0)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EINVAL):
+            raise _not_kvm(dev, "KVM_GET_API_VERSION", exc) from None
+        raise CollectError(f"KVM_GET_API_VERSION on {dev} failed: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from None
+    if api != KVM_API_VERSION:
+        raise CollectError(f"{dev} answers KVM API version {api}, not {KVM_API_VERSION}",
+                           "give the KVM device (/dev/kvm)")
 
 
 def _call(layer, fd: int, request: int, arg, name: str, what: str = ""):
@@ -217,15 +243,24 @@ def read_midr(path: str = "/sys/devices/system/cpu/cpu0/regs/identification/midr
         return None
 
 
+#: C0/C1 controls, DEL, line/paragraph separators and bidi controls: a header
+#: value holding one could start a line of its own (a forged register line)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def header_value(value) -> str:
+    """``value`` for a ``# key: value`` line: control characters escaped."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
 def format_list(indices, *, kernel: str, host: str, cpu: str | None, features,
                 extra: dict | None = None) -> str:
-    """The reglist text: headers, then one ``0x%016x`` index a line."""
-    lines = [f"# kernel: {kernel}", f"# host: {host}"]
-    lines.append(f"# cpu: {cpu or 'unknown'}")
-    lines.append(f"# vcpu-features: {','.join(features) or 'none'}")
-    for key, value in (extra or {}).items():
-        lines.append(f"# {key}: {value}")
-    lines.append(f"# entries: {len(indices)}")
+    """The reglist text: headers, then one ``0x%016x`` index a line.  Every
+    header key and value is written on its one line (:func:`header_value`)."""
+    fields = [("kernel", kernel), ("host", host), ("cpu", cpu or "unknown"),
+              ("vcpu-features", ",".join(features) or "none"), *(extra or {}).items(),
+              ("entries", len(indices))]
+    lines = [f"# {header_value(k)}: {header_value(v)}" for k, v in fields]
     lines += [f"0x{i:016x}" for i in indices]
     return "\n".join(lines) + "\n"
 
