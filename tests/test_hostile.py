@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import BUNDLED, REGLISTS, ROOT
+from conftest import BUNDLED, REGLISTS, ROOT, examples
 from hostile_util import assert_graceful, dump_toml, run_inproc, toml_string
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -170,7 +170,7 @@ def _try_registry(path: Path, out_dir: Path) -> None:
         assert_graceful(run_inproc("explain", "TCR2_EL1", "-r", str(path)))
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(120), **SETTINGS)
 @given(data=mutated_data())
 def test_mutated_values(tmp_path_factory, data):
     """Wrong types, huge and negative numbers, unicode, deep nesting."""
@@ -180,7 +180,7 @@ def test_mutated_values(tmp_path_factory, data):
     _try_registry(path, work / "out")
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(120), **SETTINGS)
 @given(text=mutated_text())
 def test_mutated_text(tmp_path_factory, text):
     """Syntax errors, duplicate keys and tables, truncation, stray text."""
@@ -190,7 +190,7 @@ def test_mutated_text(tmp_path_factory, text):
     _try_registry(path, work / "out")
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(blob=st.binary(max_size=300), keep=st.integers(0, len(BUNDLED_TEXT)))
 def test_random_bytes(tmp_path_factory, blob, keep):
     """Arbitrary bytes, alone or appended to a valid prefix."""
@@ -201,7 +201,7 @@ def test_random_bytes(tmp_path_factory, blob, keep):
         assert_graceful(run_inproc("validate", "-r", str(path)), located=True)
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(arg=st.one_of(st.text(max_size=40), _hostile_strings,
                      st.integers(-2**80, 2**80).map(hex), st.integers(0, 2**64).map(str),
                      st.builds(lambda a, b: f"ARM64_SYS_REG({a}, {b}, 2, 0, 3)",
@@ -217,7 +217,7 @@ def test_decode_encode(arg):
         assert_graceful(run_inproc(*argv), context=repr(argv))
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(lines=st.lists(st.one_of(st.integers(0, 2**64 + 5).map(hex), st.text(max_size=30),
                                 st.sampled_from(["# kernel: 6.12", "# kernel: x", "# host:",
                                                  "ARM64_SYS_REG(3, 0, 2, 0, 3),",
@@ -322,7 +322,7 @@ def _string_forms(text: str) -> list[str]:
     return forms
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(values=st.lists(st.text(alphabet=st.sampled_from('ab"\'\\ \n\t#=[]{},.x'), max_size=12),
                        min_size=1, max_size=6),
        picks=st.lists(st.integers(0, 3), min_size=6, max_size=6),
@@ -432,7 +432,7 @@ def test_validators_agree_on_corpora(path):
     _assert_agree(data)
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(120), **SETTINGS)
 @given(data=mutated_data())
 def test_validators_agree_on_mutated_values(data):
     try:
@@ -482,7 +482,7 @@ def _get(data, path):
     return data
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(site=st.sampled_from(_name_sites(BUNDLED_DATA)), trailer=st.sampled_from(_TRAILERS),
        lead=st.booleans())
 def test_names_with_trailing_whitespace_or_controls_are_refused(tmp_path_factory, site, trailer,
@@ -560,7 +560,7 @@ def mixed_reglist(draw):
     return "\n".join(lines) + "\n", where + 1, corrupt
 
 
-@settings(max_examples=20, phases=[Phase.generate], **SETTINGS)
+@settings(max_examples=examples(20), phases=[Phase.generate], **SETTINGS)
 @given(case=mixed_reglist())
 def test_mixed_format_lists_never_hide_a_corrupt_line(tmp_path_factory, case):
     text, line, corrupt = case
@@ -847,7 +847,7 @@ def _expected_entry(entry: dict) -> None:
     assert entry.get("safe-because", "FIXME").startswith("FIXME"), entry
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(seen=_TOML_HOSTILE, origin=_TOML_HOSTILE,
        change=st.sampled_from(["added", "removed", "gated", "ungated"]),
        name=st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True))
@@ -866,7 +866,7 @@ def test_suggested_entries_parse_with_exactly_their_values(seen, origin, change,
                                  "op2": 0}
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=examples(12), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(host=_TOML_HOSTILE.filter(lambda h: "\n" not in h and "\r" not in h and h.strip()
                                  and not h.lstrip().startswith(("#", "(")) and "\x85" not in h

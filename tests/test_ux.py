@@ -375,6 +375,7 @@ def _chromium():
                  if shutil.which(n)), None)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
 @pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
 def test_html_report_in_headless_chromium(compat_cli, tmp_path, no_tcr2, width, height):

@@ -33,23 +33,30 @@ def run(args: argparse.Namespace) -> int:
 
     path, name = registry_path(args)
     loaded = build.load(path, name, args.plugin)
-    files = build.render(loaded, build.select_outputs(loaded, args.only))
+    specs = build.select_outputs(loaded, args.only)
     out_dir: Path = args.output_dir
     if args.check:
-        diffs = output.stale_diffs(out_dir, files)
+        diffs: dict[str, str] = {}
+        names = []
+        for rel, text in build.render_each(loaded, specs):
+            names.append(rel)
+            diff = output.stale_diff(out_dir, rel, text)
+            del text  # not held while the next output renders
+            if diff is not None:
+                diffs[rel] = diff
         if args.json:
-            print_json(_json(out_dir, files, written=[], stale=sorted(diffs)))
+            print_json(_json(out_dir, names, written=[], stale=sorted(diffs)))
             return 1 if diffs else 0
         if not diffs:
-            print(f"{out_dir}: {plural(len(files), 'file')} up to date")
+            print(f"{out_dir}: {plural(len(names), 'file')} up to date")
             return 0
-        for diff in diffs.values():
-            sys.stdout.write(diff)
-        print(f"{out_dir}: {len(diffs)} of {plural(len(files), 'file')} "
+        for rel in sorted(diffs):
+            sys.stdout.write(diffs[rel])
+        print(f"{out_dir}: {len(diffs)} of {plural(len(names), 'file')} "
               f"{'is' if len(diffs) == 1 else 'are'} stale; regenerate with:\n"
               f"  {_regenerate_command(args)}", file=sys.stderr)
         return 1
-    targets = [out_dir / rel for rel in files]
+    targets = [out_dir / rel for rel in build.declared_files(specs)]
     for target in targets:  # an output over the registry or a plugin's source
         for source in loaded.inputs:
             if output.same_file(target, source):
@@ -62,18 +69,25 @@ def run(args: argparse.Namespace) -> int:
         from compat.core.resources import compat_module_files
         depfile = output.depfile_text(targets, sorted({*loaded.inputs,
                                                        *compat_module_files()}))
-    changed = output.write_files(out_dir, files)
+    # each file goes to its staging file as soon as it is rendered; nothing
+    # is renamed into place unless every output rendered
+    with output.StagedOutputs(out_dir) as staged:
+        for rel, text in build.render_each(loaded, specs):
+            staged.add(rel, text)
+            del text
+        changed = staged.commit()
+    names = sorted(staged.names)
     if args.depfile:
         output.write_file(args.depfile, depfile)
     if args.json:
-        print_json(_json(out_dir, files, written=sorted(changed), stale=[]))
+        print_json(_json(out_dir, names, written=changed, stale=[]))
         return 0
-    print(f"{out_dir}: wrote {len(changed)} of {plural(len(files), 'file')}"
+    print(f"{out_dir}: wrote {len(changed)} of {plural(len(names), 'file')}"
           + ("" if changed else " (all up to date)"))
     return 0
 
 
-def _json(out_dir: Path, files: dict[str, str], *, written: list[str],
+def _json(out_dir: Path, files: list[str], *, written: list[str],
           stale: list[str]) -> dict:
     """``compat build --json``: paths relative to ``output_dir``.  With
     ``--check`` nothing is written and ``stale`` lists the files that differ."""

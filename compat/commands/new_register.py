@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,9 +147,10 @@ def _scaffold(args: argparse.Namespace, path: Path | None, display: str) -> int:
     assert path is not None
     separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
     updated = text + separator + entry
+    from compat.load.source import TOMLDecodeError, toml_parser  # the parser load uses
     try:
-        parsed = tomllib.loads(updated)
-    except tomllib.TOMLDecodeError as exc:
+        parsed = toml_parser.loads(updated)
+    except TOMLDecodeError as exc:
         raise CompatError.at(Location(display), f"appending '{name}' would break the file: "
                              f"{exc}", hint="add the entry by hand (run without --write "
                              "to print it)") from None

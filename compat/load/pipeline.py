@@ -1,9 +1,11 @@
 """The build pipeline: load -> validate -> derive -> render -> write.
 
 :func:`load` brings a registry up to a checked :class:`Loaded` (plugins
-included), :func:`render` turns it into ``{relative path: text}`` without
-touching the disk, and the ``build`` command decides whether to write,
-check, or emit a depfile.  Nothing is written unless every step succeeded.
+included), :func:`render_each` renders one output at a time without
+touching the disk (:func:`render`: all of them as ``{relative path:
+text}``), and the ``build`` command decides whether to stage and write,
+check, or emit a depfile.  Nothing is renamed into place unless every step
+succeeded.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import gc
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from compat.core import resources
 from compat.core.derive import Derivation, derive
@@ -166,23 +168,33 @@ def _installed_provider(output: str, loaded: Loaded) -> str | None:
 
 def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
     """Render ``outputs`` into ``{relative path: text}``; nothing touches disk."""
-    with _no_cyclic_gc():
-        return _render(loaded, outputs)
+    return dict(sorted(render_each(loaded, outputs)))
 
 
-def _render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
-    files: dict[str, str] = {}
+def render_each(loaded: Loaded, outputs: list[OutputSpec]) -> Iterator[tuple[str, str]]:
+    """Render ``outputs`` one at a time, yielding ``(relative path, text)``
+    for each file as soon as its output is rendered, so that a caller that
+    stages each file (:class:`compat.output.StagedOutputs`) holds one
+    output in memory, not all of them."""
     owner: dict[str, str] = {}
     memo: dict = {}
-    for spec in outputs:
-        # base name only: generated files must not depend on where the registry lives
-        context = RenderContext(loaded.registry, loaded.derivation, spec,
-                                PurePath(loaded.source_name).name, memo)
-        for rel, text in loaded.host.render(spec, context, Location(loaded.source_name)).items():
-            if rel in files:
-                raise CompatError.at(Location(loaded.source_name),
-                                     f"outputs '{owner[rel]}' and '{spec.name}' both write '{rel}'")
-            if not text.endswith("\n"):
-                text += "\n"
-            files[rel], owner[rel] = text, spec.name
-    return dict(sorted(files.items()))
+    with _no_cyclic_gc():
+        for spec in outputs:
+            # base name only: generated files must not depend on where the registry lives
+            context = RenderContext(loaded.registry, loaded.derivation, spec,
+                                    PurePath(loaded.source_name).name, memo)
+            files = loaded.host.render(spec, context, Location(loaded.source_name))
+            for rel in sorted(files):
+                if rel in owner:
+                    raise CompatError.at(Location(loaded.source_name), f"outputs '{owner[rel]}' "
+                                         f"and '{spec.name}' both write '{rel}'")
+                owner[rel] = spec.name
+                text = files.pop(rel)
+                yield rel, text if text.endswith("\n") else text + "\n"
+                del text
+
+
+def declared_files(outputs: list[OutputSpec]) -> list[str]:
+    """The relative paths ``outputs`` will write, sorted (each output
+    declares its files and must render exactly those)."""
+    return sorted({rel for spec in outputs for rel in spec.files})

@@ -1,7 +1,9 @@
 """Read TOML while remembering where every key and value stands.
 
-``tomllib`` parses TOML but forgets positions, and a registry error is only
-useful with ``file:line:col``.  After ``tomllib`` has accepted a document,
+The TOML parser (:data:`toml_parser`: the compiled ``tomli`` when it is
+installed, the standard library's ``tomllib`` otherwise; both implement
+TOML 1.0 with the same messages) forgets positions, and a registry error is
+only useful with ``file:line:col``.  After the parser has accepted a document,
 :class:`PositionIndex` scans the same text once more (a small scanner that
 only needs to handle valid TOML) and maps every key path, such as
 ``("registers", "TCR2_EL1", "encoding", "op0")`` or
@@ -20,13 +22,37 @@ from __future__ import annotations
 import bisect
 import re
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import read_input
+
+try:
+    # tomli's mypyc-compiled wheels parse about twice as fast as tomllib (the
+    # same parser, interpreted).  pyproject.toml keeps tomli below 2.4, whose
+    # TOML 1.1 extensions tomllib and the position scan below do not accept.
+    import tomli as toml_parser
+except ImportError:  # pragma: no cover - tomli is a dependency
+    import tomllib as toml_parser
+import tomllib
+
+#: ``toml_parser.TOMLDecodeError``: a syntax error from the parser in use.
+TOMLDecodeError = toml_parser.TOMLDecodeError
+_DECODE_ERRORS = (TOMLDecodeError, tomllib.TOMLDecodeError)
+
+
+def _parse(text: str) -> dict[str, Any]:
+    """``text`` parsed; where compiled tomli runs out of stack (arrays nested
+    over 400 deep, key paths of thousands of parts) tomllib answers, so that
+    the result is tomllib's either way."""
+    try:
+        return toml_parser.loads(text)
+    except RecursionError:
+        if toml_parser is tomllib:
+            raise
+        return tomllib.loads(text)
 
 KeyPath = tuple[str | int, ...]
 
@@ -64,14 +90,31 @@ class SourceDocument:
 def load_toml_text(text: str, filename: str) -> SourceDocument:
     """Parse ``text``; a syntax error becomes a located :class:`CompatError`."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _parse(text)
+    except _DECODE_ERRORS as exc:
         raise _syntax_error(exc, filename, text) from None
     except RecursionError:
         line, col = _line_col(text, deepest_nesting(text))
         raise CompatError.at(Location(filename, line, col),
                              "TOML nesting is too deep to read") from None
+    try:
+        data = _shared_keys(data)
+    except RecursionError:  # thousands of dotted key parts: valid, kept as parsed
+        pass
     return SourceDocument(filename, text, data, PositionIndex.scan(text, entities_only=True))
+
+
+def _shared_keys(value: Any, _intern=sys.intern) -> Any:
+    """``value`` with every table key interned: the parser makes a new string
+    for each of the 100,000 registers' ``description``, ``encoding``... and
+    the document lives as long as the build (a third less memory for the
+    document, for about a tenth of the parse's time)."""
+    kind = type(value)
+    if kind is dict:
+        return {_intern(k): _shared_keys(v) for k, v in value.items()}
+    if kind is list:
+        return [_shared_keys(v) for v in value]
+    return value
 
 
 def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocument:
@@ -135,7 +178,7 @@ def _skip_string(text: str, pos: int) -> int:
     return match.end() if match else pos + 1
 
 
-def _syntax_error(exc: tomllib.TOMLDecodeError, filename: str, text: str) -> CompatError:
+def _syntax_error(exc: ValueError, filename: str, text: str) -> CompatError:
     message = str(exc)
     line = getattr(exc, "lineno", None)
     col = getattr(exc, "colno", None)
@@ -160,6 +203,8 @@ _ENTITY_ARRAYS = frozenset({"changes", "accepts", "versions", "writes"})
 # Node roles: which values an entities-only scan walks into.
 _ROOT, _SECTION, _TOP, _ENTITY, _ENTITY_ARRAY, _ELEMENT, _DEEP = range(7)
 _WALKED = frozenset({_ROOT, _SECTION, _ENTITY, _ENTITY_ARRAY})
+#: Tables whose plain keys an entities-only scan need not record.
+_SKIPPABLE_KEYS = frozenset({_ENTITY, _ELEMENT, _DEEP})
 
 
 class _Node:
@@ -340,6 +385,8 @@ class _Scanner:
         return node
 
     def key_value(self, table: _Node) -> None:
+        if self.entities_only and table.role in _SKIPPABLE_KEYS and self.skip_key_value(table):
+            return
         keys, starts = self.read_key()
         node = table
         for part, start in zip(keys, starts):
@@ -348,6 +395,29 @@ class _Scanner:
                 node.key = start
         self.pos = _EQUALS.match(self.text, self.pos).end()
         self.value(node)
+
+    def skip_key_value(self, table: _Node) -> bool:
+        """In an entities-only scan, step over ``key = value`` without a node
+        when the key holds no entity (most of a register's keys); the table
+        is marked skipped, so asking for that key runs the full scan."""
+        fast = _SIMPLE_KEY.match(self.text, self.pos)
+        if fast is None:
+            return False
+        key = fast.group(1)
+        if table.role == _ENTITY and key in _ENTITY_ARRAYS:
+            return False
+        table.skipped = True
+        pos = _EQUALS.match(self.text, fast.end()).end()
+        ch = self.text[pos:pos + 1]
+        if ch in ("[", "{"):
+            self.pos = pos
+            self.skip_value()
+        elif ch in ("\"", "'"):
+            self.pos = _skip_string(self.text, pos)
+        else:
+            match = _SCALAR.match(self.text, pos)
+            self.pos = match.end() if match else pos + 1
+        return True
 
     def read_key(self) -> tuple[KeyPath, list[int]]:
         fast = _SIMPLE_KEY.match(self.text, self.pos)
@@ -385,7 +455,7 @@ class _Scanner:
         raw = match.group()[1:-1]
         self.pos = match.end()
         if quote == '"' and "\\" in raw:
-            return tomllib.loads(f'k = "{raw}"')["k"]
+            return toml_parser.loads(f'k = "{raw}"')["k"]
         return raw
 
     def value(self, node: _Node) -> None:

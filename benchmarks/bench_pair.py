@@ -1,0 +1,95 @@
+"""Paired A/B of ``compat build``: two installs (e.g. the previous commit
+and this one, each in its own venv), alternating on the same registry, in
+one sitting.  Each run reports wall seconds, CPU seconds of the process
+(user + sys, from ``os.wait4``), its peak RSS and the 1-minute load
+average at its start, so a figure from a busy shared machine can be read
+(CPU time moves much less with load than wall time does).  Outputs of the
+two installs must be byte-identical.
+
+    python benchmarks/gen_registry.py --registers 10000 -o /tmp/r10k.toml
+    python benchmarks/bench_pair.py --old /tmp/venv-old/bin/python \\
+        --new /tmp/venv-new/bin/python -r /tmp/r10k.toml --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_help import machine  # noqa: E402
+
+
+def one_build(python: str, registry: Path, out: Path) -> dict[str, float]:
+    """Build ``registry`` into the fresh directory ``out`` with ``python``;
+    wall and CPU seconds, peak RSS (MiB), the load average at the start."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    # from a neutral directory, so a checkout in the current one is not imported
+    proc = subprocess.Popen([python, "-m", "compat", "build", "-r", str(registry),
+                             "-o", str(out)], cwd=out.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{python}: build failed:\n{err[-3000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss": usage.ru_maxrss / 1024, "load": load}
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    """Whether two output directories hold the same files, byte for byte."""
+    names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    if names != sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()):
+        return False
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    return not mismatch and not errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the paired benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--old", required=True, help="python of the previous install")
+    parser.add_argument("--new", required=True, help="python of the new install")
+    parser.add_argument("-r", "--registry", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}")
+    print(f"registry: {args.registry} ({args.registry.stat().st_size / 1e6:.1f} MB)")
+    results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            order = ("old", "new") if i % 2 == 0 else ("new", "old")
+            for which in order:
+                out = Path(tmp) / f"{which}-{i}"
+                run = one_build(getattr(args, which), args.registry, out)
+                results[which].append(run)
+                print(f"  run {i + 1} {which}: wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s"
+                      f"  rss {run['rss']:7.1f} MiB  load {run['load']:.2f}", flush=True)
+        identical = same_tree(Path(tmp) / "old-0", Path(tmp) / "new-0")
+    med = {w: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "rss")}
+           for w, rs in results.items()}
+    for which in ("old", "new"):
+        m = med[which]
+        print(f"{which}: median wall {m['wall']:.2f} s, cpu {m['cpu']:.2f} s, "
+              f"peak RSS {m['rss']:.0f} MiB")
+    print(f"new/old: wall {med['new']['wall'] / med['old']['wall']:.2f}x, "
+          f"cpu {med['new']['cpu'] / med['old']['cpu']:.2f}x")
+    loads = [r["load"] for rs in results.values() for r in rs]
+    print(f"load average during the runs: {min(loads):.2f}-{max(loads):.2f}")
+    print(f"outputs byte-identical: {'yes' if identical else 'NO'}")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
