@@ -440,7 +440,7 @@ def real_failing_report(compat_cli, tmp_path, bundled_text):
     registry.write_text(text)
     real = REGLISTS.parent / "real"
     lists = sorted(str(p) for p in real.glob("qemu11.1-max-*.reglist")) + \
-        sorted(str(p) for p in real.glob("qemu7.2-max-*.reglist"))
+        sorted(str(p) for p in real.glob("qemu7.2-max-linux-*.reglist"))
     out = tmp_path / "report.html"
     r = compat_cli("audit", "-r", str(registry), *lists, "--html", str(out))
     assert r.rc == 1 and r.out.startswith("FAIL: 138 of 604 promised migrations fail"), r.out
