@@ -375,7 +375,7 @@ def _fuzz_seeds() -> list[Path]:
 def test_stream_fuzzer_finds_no_crash_hang_or_bloat():
     """Mutate the real streams (fixed seed, bounded count) and read every
     mutant in a subprocess: only located CompatErrors or a list, no run
-    over 10 s, peak RSS under 512 MiB (resource.getrusage there)."""
+    over 10 s, peak RSS under 512 MiB (VmHWM there)."""
     import subprocess
     import sys
     seeds = _fuzz_seeds()
