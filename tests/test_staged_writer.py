@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import compat.output as output
+from compat.plugin import hookimpl
 from compat.plugin.api import OutputSpec
 from conftest import BUNDLED
 from hostile_util import assert_graceful, run_inproc
@@ -21,10 +22,12 @@ class TwoOutputs:
     def __init__(self, out: Path, fail: bool):
         self.out, self.fail, self.seen = out, fail, None
 
+    @hookimpl
     def compat_outputs(self):
         return [OutputSpec("first", ("a.txt", "sub/b.txt"), "first", default=False),
                 OutputSpec("second", ("z.txt",), "second", default=False)]
 
+    @hookimpl
     def compat_render_output(self, name, context):
         if name == "first":
             return {"a.txt": "a\n", "sub/b.txt": "b\n"}
