@@ -384,7 +384,7 @@ def chunk_problem(chunk: Any) -> str | None:
     """What is wrong with one chunk of a rendered file (None: nothing)."""
     if not isinstance(chunk, str):
         return f"a chunk of the text is {type(chunk).__name__}, not str"
-    if not _utf8(chunk):
+    if not chunk.isascii() and not _utf8(chunk):  # isascii: a flag, no scan
         return "the text is not valid Unicode (a lone surrogate)"
     return None
 
