@@ -119,10 +119,9 @@ def render(model: DocModel, markup: Markup) -> str:
 
 
 def render_chunks(model: DocModel, markup: Markup) -> Iterator[str]:
-    """The document for ``model`` as consecutive pieces of text (about one
-    register, table row or machine type each), produced as they are
-    consumed: a large registry's document is never held whole, nor as a
-    list of its lines."""
+    """The document for ``model`` as consecutive pieces of text (a few
+    thousand lines each), produced as they are consumed: a large
+    registry's document is never held whole, nor as a list of its lines."""
     head = markup.comment(SPDX)
     head += markup.title(markup.text(model.title))
     head += markup.paragraph(markup.text(GENERATED.format(source=model.source_name)))
@@ -131,20 +130,31 @@ def render_chunks(model: DocModel, markup: Markup) -> Iterator[str]:
                        writer.features(model)))
 
 
+#: Lines per chunk of :func:`render_chunks` (about 100 KiB of text).
+CHUNK_LINES = 2048
+
+
 def _text(groups: Iterable[list[str]]) -> Iterator[str]:
-    """Groups of lines as text, each line ending with a newline, without
-    the blank lines that end the last group (the document ends with one
-    newline)."""
+    """Groups of lines as text, a few thousand lines a chunk, each line
+    ending with a newline, without the blank lines that end the last group
+    (the document ends with one newline)."""
+    buf: list[str] = []
     blank = 0  # trailing blank lines held back until more text follows
     for lines in groups:
         end = len(lines)
         while end and lines[end - 1] == "":
             end -= 1
         if end:
-            yield "\n" * blank + "\n".join(lines[:end] if end < len(lines) else lines) + "\n"
+            buf += [""] * blank
+            buf += lines[:end] if end < len(lines) else lines
             blank = len(lines) - end
+            if len(buf) >= CHUNK_LINES:
+                yield "\n".join(buf) + "\n"
+                buf = []
         else:
             blank += len(lines)
+    if buf:
+        yield "\n".join(buf) + "\n"
 
 
 class _Writer:
