@@ -160,21 +160,17 @@ def _stage(path: Path, text: str) -> str:
     """Write ``text`` to a new temp file beside ``path``; return its name.
     On failure the temp file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return _write_temp(path, (text,), None)  # type: ignore[return-value]
+
+
+def _keep_mode(path: Path, tmp: str) -> None:
+    """Give the temp file ``tmp`` the mode of the file it will replace (a
+    new file gets rw-r--r--)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:  # a rewritten file keeps its mode; a new one gets rw-r--r--
-            mode = os.stat(path).st_mode & 0o7777
-        except OSError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return tmp
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644
+    os.chmod(tmp, mode)
 
 
 def _existing_regular(path: Path) -> bool:
@@ -211,32 +207,34 @@ def _stage_chunks(path: Path, chunks: Iterable[str]) -> str | None:
     On failure the temp file is removed."""
     old = _open_existing(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            same = old is not None
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    data = chunk.encode("utf-8")
-                    handle.write(data)
-                    if same:
-                        same = old.read(len(data)) == data
-                if same and old.read(1) == b"":
-                    handle.close()
-                    _unlink_quietly(tmp)
-                    return None
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:  # a rewritten file keeps its mode; a new one gets rw-r--r--
-                mode = os.stat(path).st_mode & 0o7777
-            except OSError:
-                mode = 0o644
-            os.chmod(tmp, mode)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        return _write_temp(path, chunks, old)
     finally:
         if old is not None:
             old.close()
+
+
+def _write_temp(path: Path, chunks: Iterable[str], old) -> str | None:
+    """:func:`_stage_chunks` with the existing file ``old`` open (None:
+    nothing to compare with, the temp file is always kept)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        same = old is not None
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                handle.write(data)
+                if same:
+                    same = old.read(len(data)) == data
+            if same and old.read(1) == b"":
+                handle.close()
+                _unlink_quietly(tmp)
+                return None
+            handle.flush()
+            os.fsync(handle.fileno())
+        _keep_mode(path, tmp)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
     return tmp
 
 
