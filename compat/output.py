@@ -56,17 +56,8 @@ def read_existing(path: Path) -> str | None:
     not UTF-8, or too large: it differs anyway).  Anything but a regular
     file under an output's name is an error: a planted FIFO would hang the
     read, and a directory or device is not compat's to replace."""
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    if not _existing_regular(path):
         return None
-    except OSError as exc:
-        raise CompatError.at(Location(str(path)), f"cannot read: {exc.strerror or exc}") from None
-    kind = file_kind(mode)
-    if kind is not None:
-        raise CompatError.at(Location(str(path)), f"cannot write: it is {kind}, not a "
-                             "regular file", hint="compat writes regular files only; "
-                             "remove it, or choose another path")
     try:
         raw = read_input(path, str(path), what="existing file")
     except InputTooLarge:
@@ -169,17 +160,78 @@ def _stage(path: Path, text: str) -> str:
     """Write ``text`` to a new temp file beside ``path``; return its name.
     On failure the temp file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_temp(path, (text,), None)  # type: ignore[return-value]
+
+
+def _keep_mode(path: Path, tmp: str) -> None:
+    """Give the temp file ``tmp`` the mode of the file it will replace (a
+    new file gets rw-r--r--)."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644
+    os.chmod(tmp, mode)
+
+
+def _existing_regular(path: Path) -> bool:
+    """Whether ``path`` exists; anything but a regular file there is an error."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise CompatError.at(Location(str(path)), f"cannot read: {exc.strerror or exc}") from None
+    kind = file_kind(mode)
+    if kind is not None:
+        raise CompatError.at(Location(str(path)), f"cannot write: it is {kind}, not a "
+                             "regular file", hint="compat writes regular files only; "
+                             "remove it, or choose another path")
+    return True
+
+
+def _open_existing(path: Path):
+    """The file compat is about to replace, open for reading in binary (None:
+    absent); not a regular file is an error, as in :func:`read_existing`."""
+    if not _existing_regular(path):
+        return None
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise CompatError.at(Location(str(path)), f"cannot read: {exc.strerror or exc}") from None
+
+
+def _stage_chunks(path: Path, chunks: Iterable[str]) -> str | None:
+    """Write ``chunks`` to a new temp file beside ``path`` as they come,
+    comparing them with the file already there; the temp file's name, or
+    None (and no temp file left) if the existing file holds the same bytes.
+    On failure the temp file is removed."""
+    old = _open_existing(path)
+    try:
+        return _write_temp(path, chunks, old)
+    finally:
+        if old is not None:
+            old.close()
+
+
+def _write_temp(path: Path, chunks: Iterable[str], old) -> str | None:
+    """:func:`_stage_chunks` with the existing file ``old`` open (None:
+    nothing to compare with, the temp file is always kept)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        same = old is not None
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                handle.write(data)
+                if same:
+                    same = old.read(len(data)) == data
+            if same and old.read(1) == b"":
+                handle.close()
+                _unlink_quietly(tmp)
+                return None
             handle.flush()
             os.fsync(handle.fileno())
-        try:  # a rewritten file keeps its mode; a new one gets rw-r--r--
-            mode = os.stat(path).st_mode & 0o7777
-        except OSError:
-            mode = 0o644
-        os.chmod(tmp, mode)
+        _keep_mode(path, tmp)
     except BaseException:
         _unlink_quietly(tmp)
         raise
@@ -218,20 +270,24 @@ class StagedOutputs:
     def __exit__(self, *exc_info) -> None:
         self.abort()
 
-    def add(self, rel: str, text: str) -> bool:
-        """Stage ``text`` as the output ``rel``; whether it differs from the
+    def add(self, rel: str, text: "str | Iterable[str]") -> bool:
+        """Stage ``text`` (a string, or its chunks: written as they come,
+        never joined) as the output ``rel``; whether it differs from the
         file on disk (an unchanged file is neither staged nor touched)."""
         target = resolve_inside(self.out_dir, check_relative(rel))
         self.names.append(rel)
-        if read_existing(target) == text:
+        if isinstance(text, str) and read_existing(target) == text:
             return False
         try:
             self._make_parents(target.parent)
-            self._staged[rel] = (_stage(target, text), target)
+            tmp = _stage(target, text) if isinstance(text, str) else _stage_chunks(target, text)
         except OSError as exc:
             raise CompatError.at(Location(str(target)), f"cannot write: {exc.strerror or exc}",
                                  hint="every output is either its previous or its new "
                                  "version; rerun after fixing the cause") from None
+        if tmp is None:
+            return False
+        self._staged[rel] = (tmp, target)
         return True
 
     def _make_parents(self, directory: Path) -> None:

@@ -38,8 +38,9 @@ OUTPUT = OutputSpec(name="registry-json", files=(FILE,),
                     description="the resolved registry and derived rules as JSON")
 
 
-def render_files(context: RenderContext) -> dict[str, str]:
-    return {FILE: render(context.resolved(), context.source_name)}
+def render_files(context: RenderContext) -> dict[str, Iterator[str]]:
+    """registry.json as chunks, one register a chunk (written as they come)."""
+    return {FILE: chunks(model(context.resolved(), context.source_name, lazy=True))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
@@ -55,19 +56,28 @@ def render(view: ResolvedView, source_name: str) -> str:
 
 def dumps(data: dict[str, Any]) -> str:
     """``data`` as JSON with the layout :func:`render` describes."""
+    return "".join(chunks(data))
+
+
+def chunks(data: dict[str, Any]) -> Iterator[str]:
+    """:func:`dumps`'s text in pieces: an iterator's items (the lazy
+    registers) are encoded one at a time and never held together."""
     def compact(value: Any) -> str:
         return json.dumps(value, sort_keys=True)
 
-    lines = []
-    for key in sorted(data):
+    yield "{\n"
+    for n, key in enumerate(sorted(data)):
         value = data[key]
+        head = ("" if n == 0 else ",\n") + f"  {compact(key)}: "
         if isinstance(value, (list, Iterator)):
-            items = [compact(item) for item in value]  # an iterator's items: one at a time
-            text = "[\n    " + ",\n    ".join(items) + "\n  ]" if items else "[]"
+            first = True
+            for item in value:
+                yield (head + "[\n    " if first else ",\n    ") + compact(item)
+                first = False
+            yield head + "[]" if first else "\n  ]"
         else:
-            text = compact(value)
-        lines.append(f"  {compact(key)}: {text}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+            yield head + compact(value)
+    yield "\n}\n"
 
 
 def model(view: ResolvedView, source_name: str, *, lazy: bool = False) -> dict[str, Any]:

@@ -120,13 +120,15 @@ def test_validation_error_keeps_previous_outputs(built):
 
 
 def test_raising_plugin_keeps_previous_outputs(built, monkeypatch):
-    """docs-md raises after other outputs rendered: nothing is written."""
+    """docs-md raises after other outputs rendered, and after the first
+    chunks of its own text were staged: nothing is written."""
     import compat.plugins.docs.md as docs_md
 
     def boom(model):
+        yield "# half a document\n"
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(docs_md, "render", boom)
+    monkeypatch.setattr(docs_md, "render_chunks", boom)
     reg, out, snap = built
     reg.write_text(OTHER)  # every output would change
     res = build(reg, out)

@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     # each file goes to its staging file as soon as it is rendered; nothing
     # is renamed into place unless every output rendered
     with output.StagedOutputs(out_dir) as staged:
-        for rel, text in build.render_each(loaded, specs):
-            staged.add(rel, text)
-            del text
+        for rel, chunks in build.stream_each(loaded, specs):
+            staged.add(rel, chunks)  # written as the plugin renders them
+            del chunks
         changed = staged.commit()
     names = sorted(staged.names)
     if args.depfile:

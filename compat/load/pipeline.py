@@ -173,25 +173,71 @@ def render(loaded: Loaded, outputs: list[OutputSpec]) -> dict[str, str]:
 
 def render_each(loaded: Loaded, outputs: list[OutputSpec]) -> Iterator[tuple[str, str]]:
     """Render ``outputs`` one at a time, yielding ``(relative path, text)``
-    for each file as soon as its output is rendered, so that a caller that
-    stages each file (:class:`compat.output.StagedOutputs`) holds one
-    output in memory, not all of them."""
+    for each file as soon as its output is rendered (a file a plugin
+    rendered as chunks is joined here; :func:`stream_each` keeps them)."""
+    for rel, chunks in stream_each(loaded, outputs):
+        yield rel, "".join(chunks)
+
+
+def stream_each(loaded: Loaded, outputs: list[OutputSpec]) -> Iterator[tuple[str, Iterator[str]]]:
+    """Render ``outputs`` one at a time, yielding ``(relative path,
+    chunks)``: each file's text as an iterator of strings that ends with a
+    newline, to be consumed before the next item is asked for.  A caller
+    that writes the chunks as they come (:class:`compat.output.StagedOutputs`)
+    holds neither every output nor the whole text of one in memory when the
+    plugin renders it as chunks (the built-in docs do)."""
     owner: dict[str, str] = {}
     memo: dict = {}
+    where = Location(loaded.source_name)
     with _no_cyclic_gc():
         for spec in outputs:
             # base name only: generated files must not depend on where the registry lives
             context = RenderContext(loaded.registry, loaded.derivation, spec,
                                     PurePath(loaded.source_name).name, memo)
-            files = loaded.host.render(spec, context, Location(loaded.source_name))
+            files = loaded.host.render(spec, context, where)
             for rel in sorted(files):
                 if rel in owner:
-                    raise CompatError.at(Location(loaded.source_name), f"outputs '{owner[rel]}' "
+                    raise CompatError.at(where, f"outputs '{owner[rel]}' "
                                          f"and '{spec.name}' both write '{rel}'")
                 owner[rel] = spec.name
                 text = files.pop(rel)
-                yield rel, text if text.endswith("\n") else text + "\n"
+                if isinstance(text, str):
+                    yield rel, iter((text if text.endswith("\n") else text + "\n",))
+                else:
+                    yield rel, _checked_chunks(text, spec, where)
                 del text
+
+
+def _checked_chunks(chunks: Iterable, spec: OutputSpec, where: Location) -> Iterator[str]:
+    """``chunks`` checked one by one (str, valid Unicode) with a final
+    newline added if missing; a plugin's exception while producing them is
+    a diagnostic naming it, as one raised by its hook is."""
+    from compat.plugin.host import chunk_problem, exc_text
+    last = ""
+    iterator = iter(chunks)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            break
+        except (CompatError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - as PluginHost.call: attribute, never exit
+            raise CompatError.at(where, f"plugin '{spec.plugin}' failed rendering output "
+                                 f"'{spec.name}': {exc_text(exc)}",
+                                 hint="this is a bug in the plugin; rerun with --debug "
+                                 "for a traceback") from exc
+        problem = chunk_problem(chunk)
+        if problem:
+            raise CompatError.at(where, f"plugin '{spec.plugin}' rendered output "
+                                 f"'{spec.name}' wrongly: {problem}",
+                                 hint="this is a bug in the plugin; see compat_render_output "
+                                 "in docs/hooks.md")
+        if chunk:
+            last = chunk
+            yield chunk
+    if not last.endswith("\n"):
+        yield "\n"
 
 
 def declared_files(outputs: list[OutputSpec]) -> list[str]:

@@ -68,8 +68,8 @@ class RenderContext:
         return view
 
 
-def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, str]]
-                 ) -> tuple[Callable[[], list[OutputSpec]], Callable[..., dict[str, str] | None]]:
+def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, Any]]
+                 ) -> tuple[Callable[[], list[OutputSpec]], Callable[..., dict[str, Any] | None]]:
     """The two hooks of a plugin that builds one output.
 
     ``compat_outputs`` declares ``spec``; ``compat_render_output`` calls
@@ -83,7 +83,7 @@ def output_hooks(spec: OutputSpec, render: Callable[[RenderContext], dict[str, s
         return [spec]
 
     @hookimpl
-    def compat_render_output(name: str, context: RenderContext) -> dict[str, str] | None:
+    def compat_render_output(name: str, context: RenderContext) -> dict[str, Any] | None:
         return render(context) if name == spec.name else None
 
     return compat_outputs, compat_render_output

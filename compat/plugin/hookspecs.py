@@ -98,7 +98,7 @@ def compat_outputs() -> "list[OutputSpec]":
 
 
 @hookspec(firstresult=True)
-def compat_render_output(name: str, context: "RenderContext") -> "dict[str, str] | None":
+def compat_render_output(name: str, context: "RenderContext") -> "dict[str, Any] | None":
     """Render the output called ``name``.
 
     When: once per selected output; called only on the plugin that declared
@@ -109,7 +109,9 @@ def compat_render_output(name: str, context: "RenderContext") -> "dict[str, str]
     derivation and helpers.
 
     Returns: ``{relative path: file text}`` for exactly the files the
-    output declared.  Text must be deterministic: same input, same bytes.
+    output declared; a text may also be an iterable of ``str`` chunks,
+    written as they come (docs/hooks.md).  Text must be deterministic:
+    same input, same bytes.
 
     First-result: the declaring plugin's answer is the output.
     """

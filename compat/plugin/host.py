@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
@@ -165,7 +165,7 @@ class PluginHost:
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: report, never exit
                 # the plugin's fault, not the command line's (which would be exit 2)
                 raise CompatError.at(Location(f"<plugin {name}>"),
-                                     f"plugin '{name}' failed to load: {_exc_text(exc)}") from None
+                                     f"plugin '{name}' failed to load: {exc_text(exc)}") from None
             self.register(plugin, name, *describe_entry_point(ep), entry_module=ep.module)
 
     # -- calling ------------------------------------------------------------
@@ -193,7 +193,7 @@ class PluginHost:
                 raise
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: attribute, never exit
                 raise CompatError.at(location or Location("<plugins>"),
-                                     f"plugin '{name}' failed in {hook}: {_exc_text(exc)}",
+                                     f"plugin '{name}' failed in {hook}: {exc_text(exc)}",
                                      hint="this is a bug in the plugin; rerun with --debug "
                                      "for a traceback") from exc
             problem = _RESULT_CHECKS.get(hook, _any)(result)
@@ -247,8 +247,9 @@ class PluginHost:
         found.update(mine)
 
     def render(self, spec: OutputSpec, context: RenderContext,
-               location: Location | None = None) -> dict[str, str]:
-        """Render one output on its declaring plugin and check its file list."""
+               location: Location | None = None) -> "dict[str, str | Iterable[str]]":
+        """Render one output on its declaring plugin and check its file list
+        (each file's text is a ``str`` or an iterable of ``str`` chunks)."""
         answers = self.call("compat_render_output", location=location, only=spec.plugin,
                             name=spec.name, context=context)
         if not answers:
@@ -257,7 +258,8 @@ class PluginHost:
                                  "but did not render it")
         files = answers[0][1]
         if not isinstance(files, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+                isinstance(k, str) and (isinstance(v, str) or is_chunks(v))
+                for k, v in files.items()):
             raise CompatError.at(location or Location("<plugins>"),
                                  f"plugin '{spec.plugin}' rendered output '{spec.name}' as "
                                  f"{type(files).__name__}, not {{path: text}}")
@@ -299,7 +301,8 @@ def _source_files(plugin: Any, entry_module: str | None,
     return tuple(sorted(files))
 
 
-def _exc_text(exc: BaseException) -> str:
+def exc_text(exc: BaseException) -> str:
+    """How an exception a plugin raised reads in a diagnostic."""
     if isinstance(exc, SystemExit):
         return f"it tried to exit the program (SystemExit({exc.code!r}))"
     return f"{type(exc).__name__}: {exc}"
@@ -360,11 +363,29 @@ def _check_rendered(result: Any) -> str | None:
     if not isinstance(result, dict):
         return f"expected {{path: text}}, not {type(result).__name__}"
     for path, text in result.items():
-        if not isinstance(path, str) or not isinstance(text, str):
+        if not isinstance(path, str) or not (isinstance(text, str) or is_chunks(text)):
             return f"expected {{path: text}} of str, found {type(path).__name__}: " \
                    f"{type(text).__name__}"
-        if not _utf8(path) or not _utf8(text):
+        # chunks are checked as they are written (compat.load.pipeline)
+        if not _utf8(path) or (isinstance(text, str) and not _utf8(text)):
             return f"the text of {path!r} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def is_chunks(value: Any) -> bool:
+    """Whether ``value`` may stand for a file's text as its chunks: an
+    iterable (a list, a generator) that is not itself text, bytes or a
+    mapping.  Its items must be ``str``; that is checked as they come."""
+    return (isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray))
+            and not isinstance(value, Mapping))
+
+
+def chunk_problem(chunk: Any) -> str | None:
+    """What is wrong with one chunk of a rendered file (None: nothing)."""
+    if not isinstance(chunk, str):
+        return f"a chunk of the text is {type(chunk).__name__}, not str"
+    if not chunk.isascii() and not _utf8(chunk):  # isascii: a flag, no scan
+        return "the text is not valid Unicode (a lone surrogate)"
     return None
 
 

@@ -11,6 +11,7 @@ Markdown syntax.
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 from compat.plugin import md_text, output_hooks, OutputSpec, RenderContext
 from compat.plugins.docs import view as docview, writer as docwriter
@@ -24,9 +25,10 @@ OUTPUT = OutputSpec(name="docs-md", files=(FILE,),
 _CODE_SAFE = re.compile(r"[A-Za-z0-9_ ,.=&:x()/+-]+")
 
 
-def render_files(context: RenderContext) -> dict[str, str]:
-    """The Markdown document for the context's registry and derivation."""
-    return {FILE: render(docview.from_context(context))}
+def render_files(context: RenderContext) -> dict[str, Iterator[str]]:
+    """The Markdown document for the context's registry and derivation, as
+    chunks (compat writes them as they come)."""
+    return {FILE: render_chunks(docview.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
@@ -81,10 +83,12 @@ class MarkdownMarkup(docwriter.Markup):
     def heading(self, level: int, value: str) -> list[str]:
         return ["#" * (level + 1) + f" {value}", ""]
 
-    def table(self, caption: str, header: list[str],
-              rows: list[list[list[str]]]) -> list[str]:
+    def table_start(self, caption: str, header: list[str]) -> list[str]:
         # GFM tables have no caption; the heading above says what it is
-        return table(header, [[cell(c) for c in row] for row in rows])
+        return table(header, [])[:-1]
+
+    def table_row(self, row: list[list[str]]) -> list[str]:
+        return ["| " + " | ".join(cell(c) for c in row) + " |"]
 
 
 MARKUP = MarkdownMarkup()
@@ -93,3 +97,8 @@ MARKUP = MarkdownMarkup()
 def render(model: DocModel) -> str:
     """The whole Markdown document for ``model``."""
     return docwriter.render(model, MARKUP)
+
+
+def render_chunks(model: DocModel) -> Iterator[str]:
+    """:func:`render`'s text in pieces, produced as they are written."""
+    return docwriter.render_chunks(model, MARKUP)

@@ -10,6 +10,7 @@ every piece of registry text goes through :func:`compat.core.text.rst_text` or
 from __future__ import annotations
 
 import unicodedata
+from typing import Iterator
 
 from compat.plugin import output_hooks, OutputSpec, RenderContext, rst_literal, rst_text
 from compat.plugins.docs import view as docview, writer as docwriter
@@ -21,9 +22,10 @@ OUTPUT = OutputSpec(name="docs-rst", files=(FILE,),
                     description="register and machine-type compat documentation (rST)")
 
 
-def render_files(context: RenderContext) -> dict[str, str]:
-    """The rST document for the context's registry and derivation."""
-    return {FILE: render(docview.from_context(context))}
+def render_files(context: RenderContext) -> dict[str, Iterator[str]]:
+    """The rST document for the context's registry and derivation, as
+    chunks (compat writes them as they come)."""
+    return {FILE: render_chunks(docview.from_context(context))}
 
 
 compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
@@ -57,13 +59,25 @@ def cell(items: list[str]) -> list[str]:
 def list_table(caption: str, header: list[str], rows: list[list[list[str]]],
                indent: str = "") -> list[str]:
     """An rST ``list-table``; each cell is a list of already-escaped lines."""
-    out = [f"{indent}.. list-table:: {caption}", f"{indent}   :header-rows: 1", ""]
-    for row in [[[h] for h in header]] + rows:
-        for i, lines in enumerate(row):
-            lead = "   * - " if i == 0 else "     - "
-            out.append(indent + lead + lines[0])
-            out.extend(indent + "       " + line for line in lines[1:])
-    out.append("")
+    out = list_table_start(caption, header, indent)
+    for row in rows:
+        out += list_table_row(row, indent)
+    return out + [""]
+
+
+def list_table_start(caption: str, header: list[str], indent: str = "") -> list[str]:
+    """The directive and header row of :func:`list_table`."""
+    return [f"{indent}.. list-table:: {caption}", f"{indent}   :header-rows: 1", ""] \
+        + list_table_row([[h] for h in header], indent)
+
+
+def list_table_row(row: list[list[str]], indent: str = "") -> list[str]:
+    """One row of :func:`list_table`."""
+    out = []
+    for i, lines in enumerate(row):
+        lead = "   * - " if i == 0 else "     - "
+        out.append(indent + lead + lines[0])
+        out.extend(indent + "       " + line for line in lines[1:])
     return out
 
 
@@ -98,9 +112,11 @@ class RstMarkup(docwriter.Markup):
     def heading(self, level: int, value: str) -> list[str]:
         return heading(value, _UNDERLINES[level])
 
-    def table(self, caption: str, header: list[str],
-              rows: list[list[list[str]]]) -> list[str]:
-        return list_table(caption, header, [[cell(c) for c in row] for row in rows])
+    def table_start(self, caption: str, header: list[str]) -> list[str]:
+        return list_table_start(caption, header)
+
+    def table_row(self, row: list[list[str]]) -> list[str]:
+        return list_table_row([cell(c) for c in row])
 
 
 MARKUP = RstMarkup()
@@ -109,3 +125,8 @@ MARKUP = RstMarkup()
 def render(model: DocModel) -> str:
     """The whole rST document for ``model``."""
     return docwriter.render(model, MARKUP)
+
+
+def render_chunks(model: DocModel) -> Iterator[str]:
+    """:func:`render`'s text in pieces, produced as they are written."""
+    return docwriter.render_chunks(model, MARKUP)

@@ -16,6 +16,8 @@ walker escapes registry text with :meth:`Markup.text` and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from itertools import chain
+from typing import Iterable, Iterator
 
 from compat.plugin import GENERATED, HIDE, SPDX
 from compat.plugins.docs.view import ChangeInfo, DocModel, RuleEntry
@@ -85,9 +87,24 @@ class Markup(ABC):
         return [f"- {item}" for item in items] + [""]
 
     @abstractmethod
+    def table_start(self, caption: str, header: list[str]) -> list[str]:
+        """A table's caption and header row (no trailing blank line)."""
+
+    @abstractmethod
+    def table_row(self, row: list[list[str]]) -> list[str]:
+        """One body row of a table; each cell is a list of items (empty: ``none``)."""
+
+    def table_end(self) -> list[str]:
+        """What closes a table."""
+        return [""]
+
     def table(self, caption: str, header: list[str],
               rows: list[list[list[str]]]) -> list[str]:
         """A table; each cell is a list of items (empty: ``none``)."""
+        out = self.table_start(caption, header)
+        for row in rows:
+            out += self.table_row(row)
+        return out + self.table_end()
 
 
 def register_target(index: str) -> str:
@@ -98,16 +115,46 @@ def register_target(index: str) -> str:
 
 def render(model: DocModel, markup: Markup) -> str:
     """The whole document for ``model``, written with ``markup``."""
-    out = markup.comment(SPDX)
-    out += markup.title(markup.text(model.title))
-    out += markup.paragraph(markup.text(GENERATED.format(source=model.source_name)))
+    return "".join(render_chunks(model, markup))
+
+
+def render_chunks(model: DocModel, markup: Markup) -> Iterator[str]:
+    """The document for ``model`` as consecutive pieces of text (a few
+    thousand lines each), produced as they are consumed: a large
+    registry's document is never held whole, nor as a list of its lines."""
+    head = markup.comment(SPDX)
+    head += markup.title(markup.text(model.title))
+    head += markup.paragraph(markup.text(GENERATED.format(source=model.source_name)))
     writer = _Writer(markup)
-    out += writer.registers(model)
-    out += writer.machines(model)
-    out += writer.features(model)
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out) + "\n"
+    return _text(chain((head,), writer.registers(model), writer.machines(model),
+                       writer.features(model)))
+
+
+#: Lines per chunk of :func:`render_chunks` (about 100 KiB of text).
+CHUNK_LINES = 2048
+
+
+def _text(groups: Iterable[list[str]]) -> Iterator[str]:
+    """Groups of lines as text, a few thousand lines a chunk, each line
+    ending with a newline, without the blank lines that end the last group
+    (the document ends with one newline)."""
+    buf: list[str] = []
+    blank = 0  # trailing blank lines held back until more text follows
+    for lines in groups:
+        end = len(lines)
+        while end and lines[end - 1] == "":
+            end -= 1
+        if end:
+            buf += [""] * blank
+            buf += lines[:end] if end < len(lines) else lines
+            blank = len(lines) - end
+            if len(buf) >= CHUNK_LINES:
+                yield "\n".join(buf) + "\n"
+                buf = []
+        else:
+            blank += len(lines)
+    if buf:
+        yield "\n".join(buf) + "\n"
 
 
 class _Writer:
@@ -161,17 +208,18 @@ class _Writer:
 
     # -- sections ------------------------------------------------------------
 
-    def registers(self, model: DocModel) -> list[str]:
-        """The register table, then one section per register."""
+    def registers(self, model: DocModel) -> Iterator[list[str]]:
+        """The register table, then one section per register (lines in
+        groups: the table's head, each row, each section)."""
         m = self.m
-        out = m.heading(SECTION, "Registers")
         header = ["Register", "Index", "Encoding", "Changes", "Commits", "Rules", "Guard"]
-        rows = []
+        yield m.heading(SECTION, "Registers") + m.table_start(
+            "Registers whose exposure changed, and known stable ones", header)
         for reg in model.registers:
             guard = [m.text(g) for g in reg.guard]
             if reg.written_by:
                 guard.append(m.text("written by features: " + ", ".join(reg.written_by)))
-            rows.append([
+            yield m.table_row([
                 [m.link(reg.name, register_target(reg.index))],
                 [m.literal(reg.index)],
                 [m.literal(reg.macro), m.text(reg.qemu_name)],
@@ -180,10 +228,9 @@ class _Writer:
                 [m.text(r) for r in reg.rules],
                 guard,
             ])
-        out += m.table("Registers whose exposure changed, and known stable ones",
-                       header, rows)
+        yield m.table_end()
         for reg in model.registers:
-            out += m.anchor(register_target(reg.index))
+            out = m.anchor(register_target(reg.index))
             out += m.heading(SUBSECTION, m.label("Register", reg.name))
             out += m.paragraph(self.text_or_none(reg.description))
             facts = [
@@ -211,14 +258,14 @@ class _Writer:
                 out += self.labelled_list("Changes", items, NONE)
             if reg.sources:
                 out += self.labelled_list("Sources", [m.text(s) for s in reg.sources], NONE)
-        return out
+            yield out
 
-    def machines(self, model: DocModel) -> list[str]:
+    def machines(self, model: DocModel) -> Iterator[list[str]]:
         """One section per machine type: promise, hidden, tolerated, refused."""
         m = self.m
-        out = m.heading(SECTION, "Machine types")
+        yield m.heading(SECTION, "Machine types")
         for mt in model.machines:
-            out += m.heading(SUBSECTION, m.label("Machine type", mt.name))
+            out = m.heading(SUBSECTION, m.label("Machine type", mt.name))
             promise = (f"Migrates between hosts running Linux {mt.min_kernel} or later"
                        + (f" (QEMU {mt.qemu})." if mt.qemu else "."))
             out += m.paragraph(m.text(promise))
@@ -246,16 +293,17 @@ class _Writer:
                     "Pinned register values (value rules: a destination kernel refuses a "
                     "value newer than it knows, even for a register both hosts have)",
                     [m.text(p) for p in mt.pins], NO_ENTRIES)
-        return out
+            yield out
 
-    def features(self, model: DocModel) -> list[str]:
+    def features(self, model: DocModel) -> Iterator[list[str]]:
         """One section per feature: what it writes, who refuses it."""
         m = self.m
-        out = m.heading(SECTION, "Features")
+        yield m.heading(SECTION, "Features")
         if not model.features:
-            return out + m.paragraph("No feature writes a register.")
+            yield m.paragraph("No feature writes a register.")
+            return
         for f in model.features:
-            out += m.heading(SUBSECTION, m.label("Feature", f.name))
+            out = m.heading(SUBSECTION, m.label("Feature", f.name))
             out += m.paragraph(self.text_or_none(f.description))
             facts = []
             if f.property:
@@ -272,4 +320,4 @@ class _Writer:
                 facts.append("Oldest machine type that allows it: "
                              + self.literals(f.oldest_allowing))
             out += m.bullets(facts, NONE)
-        return out
+            yield out
