@@ -43,10 +43,10 @@ def register_blocks(report: AuditReport) -> list[list[FailureGroup]]:
     return list(by_index.values())
 
 
-def rules_line(report: AuditReport, rules: str | None = None) -> str:
+def rules_line(report: AuditReport) -> str:
     """``compat-props: a QEMU carrying ...``: the mode the audit ran with and
     the QEMU it stands for (:mod:`compat.qemu.modes`)."""
-    mode = resolve(rules or report.rules)
+    mode = resolve(report.rules)
     return f"{mode.name}: {mode.describe('each machine type')}"
 
 
@@ -68,7 +68,7 @@ def headline(report: AuditReport) -> str:
     return f"ok: {every} {plural(report.pair_count, 'promised migration')} pass"
 
 
-def audit_text(report: AuditReport, *, suggest: bool = False, rules: str | None = None) -> str:
+def audit_text(report: AuditReport, *, suggest: bool = False) -> str:
     """The whole text report (see the module docstring)."""
     hosts = sorted({r.host for r in report.lists})
     machines = len({m.machine.name for m in report.matrices})
@@ -76,7 +76,7 @@ def audit_text(report: AuditReport, *, suggest: bool = False, rules: str | None 
            f"audited {plural(report.pair_count, 'migration')} among "
            f"{plural(len(report.lists), 'register list')} ({', '.join(hosts)}) on "
            f"{plural(machines, 'machine type')}",
-           f"rules: {rules_line(report, rules)}"]
+           f"rules: {rules_line(report)}"]
     missing = {u.index: u for u in report.uncovered if u.promised}
     for groups in register_blocks(report):
         out.append("")

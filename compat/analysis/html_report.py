@@ -81,10 +81,8 @@ code { overflow-wrap: anywhere; }
 _SYMBOL = {OK: "ok", FAIL: "FAIL", NA: "&#8212;"}
 
 
-def render_html(report: AuditReport, title: str = "compat audit",
-                rules: str | None = None) -> str:
-    """The whole report as one HTML document; ``rules`` names the rules
-    mode the audit ran with (default: the report's own)."""
+def render_html(report: AuditReport, title: str = "compat audit") -> str:
+    """The whole report as one HTML document."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html_text(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
@@ -100,7 +98,7 @@ def render_html(report: AuditReport, title: str = "compat audit",
                     f" ({plural(len(blocks), 'register')}); "
                     f"{plural(len(promised), 'register')} not in the registry.")
     out.append(f'<p class="summary {status}" id="summary">{html_text(headline)}</p>')
-    out.append(f'<p class="rules" id="rules">Rules: {html_text(rules_line(report, rules))}.</p>')
+    out.append(f'<p class="rules" id="rules">Rules: {html_text(rules_line(report))}.</p>')
     out.append(f"<p>{plural(len(report.lists), 'register list')} of "
                f"{html_text(', '.join(sorted({r.host for r in report.lists})))}, audited "
                "with each machine type's rules.</p>")
