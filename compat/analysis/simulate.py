@@ -216,7 +216,6 @@ class RuleSet:
     guards: tuple[Guard, ...] = ()              # refused features (VM start fails)
     #: index -> (value, what sets it): the machine type's pins, then -cpu options
     pins: dict[int, tuple[int, str]] = field(default_factory=dict)
-    written: frozenset[int] = frozenset()       # values set by enabled features (known)
     cpu_options: tuple = ()                     # compat.qemu.cpu_options.CpuOption
     refused_options: tuple = ()                 # options the mode's QEMU lacks
 
@@ -269,7 +268,6 @@ class Simulator:
         mode = qemu.name
         features = tuple(sorted(set(features)))
         values = self._values(features)
-        written = self._written(features)
         from compat.qemu.cpu_options import parse_cpu_options
         options = parse_cpu_options(self.registry, cpu_options)
         usable = tuple(o for o in options if qemu.has_property(o.prop.qemu))
@@ -292,11 +290,11 @@ class Simulator:
             pins.update(user_pins)
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
-                           tuple(guards), pins, written, usable, refused)
+                           tuple(guards), pins, usable, refused)
         machine_rules = self.machine_rules(machine) if machine else None
         if mode == NONE:
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
-                           (), user_pins, written, usable, refused)
+                           (), user_pins, usable, refused)
         tolerated, tests = set(), {}
         shipped = tolerances(self.registry, qemu.release) if mode == QEMU_11_1 else None
         for tolerance in shipped if shipped is not None else self._tolerances:
@@ -305,7 +303,7 @@ class Simulator:
             else:
                 tests[tolerance.index] = tolerance
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
-                       features, (), user_pins, written, usable, refused)
+                       features, (), user_pins, usable, refused)
 
     def machine_rules(self, name: str) -> MachineRules:
         """The derived rules of machine type ``name``; CompatError if unknown."""
@@ -321,10 +319,6 @@ class Simulator:
                                  f"unknown machine type '{name}'{suggestion}",
                                  hint="the registry defines " + ", ".join(names))
         return rules
-
-    def _written(self, features: tuple[str, ...]) -> frozenset[int]:
-        return frozenset(self.registry.registers[w.register].index
-                         for name in features for w in self.registry.features[name].writes)
 
     def _values(self, features: tuple[str, ...]) -> dict[int, int]:
         values: dict[int, int] = {}
@@ -349,7 +343,7 @@ class Simulator:
             return source.values[index], ("the source stream's value"
                                           if source.from_stream
                                           else "the source's recorded value")
-        if index in rules.written:
+        if index in rules.values:
             return rules.values[index], "written by an enabled feature"
         if index in rules.pins:
             value, by = rules.pins[index]
