@@ -64,7 +64,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0), "
                    "-cpu values (default host), '-' keeps a default; e.g. "
                    "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
-    m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
+    m.add_argument("--matrix", choices=["oracle", "consecutive"],
+                   help="run a named matrix of cases (oracle: tests/data/real-migrations' first "
+                   "27; consecutive: every consecutive pair of Debian kernels 6.12 .. 7.3, both "
+                   "ways, QEMU 11.1 virt-11.0)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)
