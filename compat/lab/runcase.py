@@ -122,6 +122,8 @@ def source_stream(ctx: Context, case: Case, work: Path) -> tuple[bytes, float, l
                 case.el2)
     data = guest.streams(res.console, BEGIN, END)
     msgs = guest.lines(res.console, "compat-migrate: ")
+    if case.el2:
+        msgs.append(KVM_MODE + nested.kernel_mode(res.console))
     return data, res.seconds, msgs
 
 
@@ -150,6 +152,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
+        if case.el2:
+            info["nested"] = _nested_setup(case, ctx, src_msgs, None)
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
@@ -192,7 +196,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         "made_by": "compat lab migrate",
     }
     if case.el2:
-        info["nested"] = _nested_setup(case, ctx, res.console)
+        info["nested"] = _nested_setup(case, ctx, src_msgs, res.console)
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:
@@ -207,12 +211,17 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
 
 
-def _nested_setup(case: Case, ctx: Context, console: str) -> dict:
-    """What a nested case ran: the guest kernels' command line and KVM mode
-    (as the destination's kernel said it), the inner vCPU's features and
-    machine options."""
+#: how :func:`source_stream` passes a nested source kernel's KVM mode on
+KVM_MODE = "kernel kvm mode: "
+
+
+def _nested_setup(case: Case, ctx: Context, src_msgs, console: str | None) -> dict:
+    """What a nested case ran: the guest kernels' command line and KVM modes
+    (as each kernel said it), the inner vCPU's features and machine options."""
+    src_mode = next((m[len(KVM_MODE):] for m in src_msgs or () if m.startswith(KVM_MODE)), None)
     return {"kernel_command_line": nested.append(boot_mod.DEFAULT_APPEND, ["el2"]),
-            "destination_kvm_mode": nested.kernel_mode(console),
+            "source_kvm_mode": src_mode,
+            "destination_kvm_mode": nested.kernel_mode(console) if console is not None else None,
             "vcpu_features": "psci-0.2,pmu-v3,el2 (-cpu host with virtualization=on)",
             "machine_options": case.machine.split(",", 1)[1], "host_cpu": ctx.cpu}
 
