@@ -314,6 +314,7 @@ def test_a_migration_blocker_is_recorded_as_blocked(tmp_path):
     assert info["nested"]["source_kvm_mode"] == "VHE+NV2 mode initialized successfully"
     assert info["nested"]["machine_options"] == "virtualization=on"
     assert info["qemu"]["machine"] == "virt-11.0,virtualization=on"
+    assert info["lab"]["host_qemu"] == "11.1.3"      # the host the nested lists must come from
     # the same refusal without a blocker line stays a source error
     o = runcase.run_case(ctx, parse_case("6.17.13+deb13:6.16.12+deb13"), None, 1.0,
                          ["source qemu exit 1", "source stderr: qemu: bad option"])
