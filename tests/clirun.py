@@ -38,6 +38,12 @@ class Result:
     out: str
     err: str
 
+    # subprocess.CompletedProcess's names, so a test written against
+    # subprocess.run reads a Result unchanged
+    returncode = property(lambda self: self.rc)
+    stdout = property(lambda self: self.out)
+    stderr = property(lambda self: self.err)
+
 
 class Timeout(BaseException):
     """An in-process run exceeded its time.  A ``BaseException``, so that
@@ -78,12 +84,15 @@ def _isolated(cwd: Path | None, env: dict[str, str] | None, stdin: str | None):
     and the garbage collector (loading ``gc.freeze()``s the registry, which
     a real process keeps until it exits)."""
     from compat.core import style
-    bad = sorted(set(env or ()) & set(PROCESS_ONLY_ENV))
+    bad = sorted(k for k in env or () if k in PROCESS_ONLY_ENV and os.environ.get(k) != env[k])
     if bad:
         raise ValueError(f"{', '.join(bad)} take effect only when an interpreter starts: "
                          "use run_compat_process (and mark the test 'process')")
     saved_env = dict(os.environ)
-    saved_cwd = os.getcwd()
+    try:
+        saved_cwd: str | None = os.getcwd()
+    except OSError:  # the test removed it on purpose (compat must cope)
+        saved_cwd = None
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     saved_mode = style._mode
     gc_enabled = gc.isenabled()
@@ -97,7 +106,8 @@ def _isolated(cwd: Path | None, env: dict[str, str] | None, stdin: str | None):
         yield out, err
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
-        os.chdir(saved_cwd)
+        if saved_cwd is not None:
+            os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
         style._mode = saved_mode

@@ -4,13 +4,13 @@ every index in them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
+from clirun import run_compat
 
 from compat.core import codec
 from compat.analysis.reglist import read_reglist
@@ -149,8 +149,7 @@ def test_every_real_index_has_a_name():
 
 def test_decode_names_every_real_index():
     indices = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices})
-    proc = subprocess.run([sys.executable, "-m", "compat", "decode", "--json", *indices],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = run_compat("decode", "--json", *indices, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     import json
     rows = json.loads(proc.stdout)
@@ -160,8 +159,7 @@ def test_decode_names_every_real_index():
 
 
 def test_audit_of_real_lists_passes():
-    proc = subprocess.run([sys.executable, "-m", "compat", "audit",
-                           *[str(p) for p in REAL]], cwd=ROOT, capture_output=True, text=True)
+    proc = run_compat("audit", *[str(p) for p in REAL], cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
 
 
