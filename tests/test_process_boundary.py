@@ -50,3 +50,32 @@ def test_process_and_in_process_runs_agree(compat_cli, compat_process, tmp_path,
     assert real.rc == status, real
     assert "Traceback" not in real.err and "internal error" not in real.err, real.err
     assert (here.rc, here.out, here.err) == (real.rc, real.out, real.err)
+
+
+# -- the in-process runner leaves nothing behind --------------------------------
+
+def test_in_process_runs_restore_what_they_change(compat_cli, tmp_path):
+    """Environment, working directory, streams and the --color mode are the
+    test's own again after a run, so one run cannot colour the next."""
+    import os
+    import sys
+
+    from compat.core import style
+    before = (dict(os.environ), os.getcwd(), sys.stdout, sys.stderr, sys.stdin, style._mode)
+    r12 = str(REGLISTS / "n1-linux-6.12.reglist")
+    r13 = str(REGLISTS / "n1-linux-6.13.reglist")
+    forced = compat_cli("check", r12, r13, "--color", "always", cwd=tmp_path,
+                        env={"COMPAT_TEST_MARK": "1"})
+    assert "\033[" in forced.out
+    assert (dict(os.environ), os.getcwd(), sys.stdout, sys.stderr, sys.stdin,
+            style._mode) == before
+    assert "\033[" not in compat_cli("check", r12, r13).out
+
+
+def test_in_process_runner_answers_like_a_process(compat_cli):
+    """argparse's SystemExit is an exit status; a variable only an
+    interpreter's start reads is refused rather than silently ignored."""
+    assert compat_cli("decode", "--help").rc == 0
+    assert compat_cli("decode", "--no-such-option").rc == 2
+    with pytest.raises(ValueError, match="PYTHONHASHSEED"):
+        compat_cli("validate", env={"PYTHONHASHSEED": "1"})
