@@ -22,6 +22,10 @@ from hypothesis import settings
 
 from clirun import Result, run_compat, run_compat_process  # noqa: F401 - re-exported
 
+#: pytest's own ``pytester`` fixture: a pytest session inside this one
+#: (test_testing_kit.py runs a plugin author's suite with it)
+pytest_plugins = ["pytester"]
+
 # -- hypothesis profiles ------------------------------------------------------
 # "ci" (the default): deterministic (derandomized, no example database) and
 # bounded, so the fast set takes the same time and finds the same things on
