@@ -204,6 +204,7 @@ sys.stdout.write(render(loaded, select_outputs(loaded, ["registry-json"]))["regi
 """
 
 
+@pytest.mark.process("a hash seed is chosen when an interpreter starts")
 def test_identical_across_hash_seeds():
     outs = []
     for seed in ("1", "2"):
