@@ -1,15 +1,31 @@
-"""Shared fixtures: paths to real inputs and a CLI runner."""
+"""Shared fixtures: paths to real inputs and the CLI runners.
+
+Running ``compat`` in a test (see tests/README.md):
+
+- ``compat_cli(*args, cwd=, env=, stdin=)`` (or ``run_compat`` imported from
+  here) runs the command **in this process** through ``compat.cli.main``:
+  the default, for everything a command does (its output, exit status,
+  files).  About 0.02-0.04 s of CPU a run, against 0.25-0.4 s for a new
+  interpreter that imports compat.
+- ``compat_process(...)`` (or ``run_compat_process``) starts ``python -m
+  compat``: only where the process is the point (the real entry point's
+  exit status and stderr, hash seeds, locales, signals, closed stdout), in a
+  test marked ``@pytest.mark.process("why")``.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from clirun import Result, run_compat, run_compat_process  # noqa: F401 - re-exported
+
+#: pytest's own ``pytester`` fixture: a pytest session inside this one
+#: (test_testing_kit.py runs a plugin author's suite with it)
+pytest_plugins = ["pytester"]
 
 # -- hypothesis profiles ------------------------------------------------------
 # "ci" (the default): deterministic (derandomized, no example database) and
@@ -48,30 +64,25 @@ REGLISTS = ROOT / "tests" / "data" / "reglists"
 BUNDLED = ROOT / "registry.toml"
 
 
-@dataclass
-class Result:
-    """What one ``compat`` run printed and returned."""
-
-    rc: int
-    out: str
-    err: str
-
-
-def run_compat(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               stdin: str | None = None, timeout: float = 120) -> Result:
-    """Run ``python -m compat ARGS`` in a subprocess, as a user would."""
-    full_env = dict(os.environ)
-    full_env.setdefault("PYTHONHASHSEED", "0")
-    full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "compat", *args], cwd=cwd, env=full_env,
-                          input=stdin, capture_output=True, text=True, timeout=timeout)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+@pytest.fixture
+def compat_cli():
+    """``compat_cli("validate", "-r", path)`` -> :class:`Result`: ``compat``
+    run in this process (:func:`clirun.run_compat`).  The way to test what a
+    command does."""
+    return run_compat
 
 
 @pytest.fixture
-def compat_cli():
-    """``compat_cli("validate", "-r", path)`` -> :class:`Result`."""
-    return run_compat
+def compat_process(request):
+    """``compat_process("validate")`` -> :class:`Result`: a real ``python -m
+    compat`` process (:func:`clirun.run_compat_process`), for a test whose
+    point is the process itself; the test must say why with
+    ``@pytest.mark.process("why")``."""
+    marker = request.node.get_closest_marker("process")
+    if marker is None or not marker.args:
+        pytest.fail("a test using compat_process needs @pytest.mark.process(\"why\"): "
+                    "what only a real process shows (else use compat_cli, in-process)")
+    return run_compat_process
 
 
 @pytest.fixture

@@ -3,53 +3,24 @@ deadline, write TOML, and state what an acceptable outcome is."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import re
-import signal
-from dataclasses import dataclass
 from typing import Any
 
-from compat.cli import main
+from clirun import Result, run_compat
 
 #: ``file:line:col: error:`` (or ``file:line:``) at the start of a line.
 LOCATED = re.compile(r"^[^\s:][^:\n]*:\d+(?::\d+)?: error: ", re.M)
 
-@dataclass
-class Outcome:
-    """What one in-process ``compat`` run returned and printed."""
-
-    rc: int
-    out: str
-    err: str
-
-
-class Hang(Exception):
-    """The run exceeded its deadline."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float):
-    """Raise :class:`Hang` in the main thread after ``seconds``."""
-    def fire(signum, frame):  # noqa: ARG001 - signal API
-        raise Hang(f"no answer within {seconds} s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+#: What one in-process ``compat`` run returned and printed.
+Outcome = Result
 
 
 def run_inproc(*argv: str, seconds: float = 30) -> Outcome:
-    """``compat ARGV`` through :func:`compat.cli.main`, output captured."""
-    out, err = io.StringIO(), io.StringIO()
-    with deadline(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(argv))
-    return Outcome(rc, out.getvalue(), err.getvalue())
+    """``compat ARGV`` in this process (:func:`clirun.run_compat`), under a
+    deadline of ``seconds``."""
+    return run_compat(*argv, timeout=seconds)
 
 
 def assert_graceful(res: Outcome, *, located: bool = False, context: str = "") -> None:

@@ -182,6 +182,7 @@ def test_explain_unknown(compat_cli, query, tmp_path):
     _no_traceback(result)
 
 
+@pytest.mark.process("the real entry point, python -m compat")
 def test_python_dash_m(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "compat", "encode", "TCR2_EL1"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
@@ -189,10 +190,13 @@ def test_python_dash_m(tmp_path):
     assert proc.stdout == "0x603000000013c103\n"
 
 
+@pytest.mark.process("the console script pip installs")
 def test_console_script(tmp_path):
     """The installed ``compat`` script runs the same CLI."""
     import shutil
-    exe = shutil.which("compat")
+    from pathlib import Path
+    beside = Path(sys.executable).with_name("compat")   # the venv's, when not activated
+    exe = str(beside) if beside.is_file() else shutil.which("compat")
     if exe is None:
         pytest.skip("compat console script not on PATH")
     proc = subprocess.run([exe, "encode", "TCR2_EL1"], capture_output=True, text=True,
@@ -227,6 +231,7 @@ def test_quick_top_help_is_what_argparse_prints():
     assert cli._top_help() + "\n" == cli._top_parser().format_help()
 
 
+@pytest.mark.process("what a fresh interpreter imports for compat --help")
 def test_top_help_imports_no_argparse():
     import subprocess
     import sys

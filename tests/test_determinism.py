@@ -83,6 +83,7 @@ ENVIRONMENTS = [env for env in ENVIRONMENTS
                 or env["LC_ALL"].lower().replace("-", "") in _LOCALES]
 
 
+@pytest.mark.process("hash seeds and locales are chosen when an interpreter starts")
 def test_same_bytes_across_hash_seeds_and_locales(registries, tmp_path):
     for registry in registries:
         results = [_run_build(registry, tmp_path / f"{registry.stem}-{i}", env)

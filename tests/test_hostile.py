@@ -370,6 +370,7 @@ def test_scanner_known_tricky_cases(text, key, line):
 
 # -- as a user runs it ------------------------------------------------------------------
 
+@pytest.mark.process("stdout closed before the interpreter starts; its final flush")
 def test_closed_stdout_is_quiet():
     """``compat ... | head -0``: no traceback, no "Exception ignored"."""
     import subprocess
@@ -386,9 +387,10 @@ def test_closed_stdout_is_quiet():
 
 @pytest.mark.parametrize("case", [p for p in _corpus_cases() if p.suffix == ".toml"],
                          ids=lambda p: p.name)
-def test_corpus_in_a_subprocess(compat_cli, case):
+@pytest.mark.process("the corpus through the real entry point, python -m compat")
+def test_corpus_in_a_subprocess(compat_process, case):
     """The corpus through the real entry point (no traceback, no exit 3)."""
-    res = compat_cli("validate", "-r", str(case), timeout=60)
+    res = compat_process("validate", "-r", str(case), timeout=60)
     assert "Traceback" not in res.err and "internal error" not in res.err
     # exit 1 exactly when an error is printed, 0 exactly when it says valid
     assert res.rc == (1 if ": error: " in res.err else 0), res
@@ -704,6 +706,7 @@ def _compat_proc(*args, env=None, cwd=None, stdout=None):
 
 @pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"},
                                  {"LC_ALL": "POSIX", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}])
+@pytest.mark.process("the stream encoding is chosen when an interpreter starts")
 def test_a_terminal_that_cannot_show_the_text(tmp_path, env):
     body = (REGLISTS / "n1-linux-6.12.reglist").read_text().replace("# host: n1", "# host: hé\u202e")
     reg = tmp_path / "x.reglist"
@@ -715,6 +718,7 @@ def test_a_terminal_that_cannot_show_the_text(tmp_path, env):
         assert "internal error" not in proc.stderr
 
 
+@pytest.mark.process("stdout is a real file descriptor on /dev/full")
 def test_dev_full_is_an_error_not_a_crash():
     with open("/dev/full", "w") as full:
         proc = _compat_proc("decode", "0x603000000013c103", stdout=full)

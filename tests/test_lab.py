@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from clirun import run_compat, run_compat_process
 
 from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
@@ -28,8 +29,7 @@ FAST_LIST = REAL / f"qemu7.2-{FAST_CPU}-linux-{FAST_KERNEL}.reglist"
 
 
 def _compat(*args, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_compat(*args, cwd=ROOT, env=env, timeout=timeout)
 
 
 def _need(*tools):
@@ -209,8 +209,8 @@ def test_boot_needs_no_option_rom(tmp_path):
 @pytest.mark.slow
 def test_guest_timeout_is_a_clean_error(tmp_path):
     _need("apt-get", "dpkg", "cpio", "qemu-system-aarch64")
-    proc = _compat("lab", "collect", FAST_KERNEL, "--cpu", FAST_CPU, "-o", str(tmp_path),
-                   "--timeout", "2")
+    proc = run_compat_process("lab", "collect", FAST_KERNEL, "--cpu", FAST_CPU,
+                              "-o", str(tmp_path), "--timeout", "2", cwd=ROOT)
     assert proc.returncode == 1
     assert "timed out after 2 s" in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("*.reglist"))
@@ -222,8 +222,8 @@ def test_guest_timeout_is_a_clean_error(tmp_path):
 @pytest.mark.slow
 def test_real_kernel_list_equals_the_checked_in_one(tmp_path):
     _need("apt-get", "dpkg", "cpio", "qemu-system-aarch64")
-    proc = _compat("lab", "collect", FAST_KERNEL, "--cpu", FAST_CPU, "-o", str(tmp_path),
-                   timeout=900)
+    proc = run_compat_process("lab", "collect", FAST_KERNEL, "--cpu", FAST_CPU,
+                              "-o", str(tmp_path), cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stderr
     got = read_reglist(next(tmp_path.glob("*.reglist")))
     want = read_reglist(FAST_LIST)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from clirun import run_compat
+
 from compat.core.diagnostics import CompatError
 from compat.lab import hostqemu
 from compat.lab.hostqemu import HostQemu, host_name, tcg_cpu
@@ -102,9 +104,8 @@ def test_the_real_qemu_has_it_from_7_2(tmp_path):
 
 
 def test_pauth_impdef_option_is_checked(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "compat", "lab", "collect", "6.1.0-50", "-o",
-                           str(tmp_path), "--pauth-impdef", "sometimes"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = run_compat("lab", "collect", "6.1.0-50", "-o", str(tmp_path),
+                      "--pauth-impdef", "sometimes", cwd=ROOT, timeout=60)
     assert proc.returncode == 2 and "--pauth-impdef" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -117,9 +118,8 @@ CASE = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0"
     (["--qemu", "/nonexistent/qemu"], "QEMU '/nonexistent/qemu' is not an executable file"),
 ])
 def test_migrate_takes_the_host_qemu_options_of_collect(tmp_path, args, said):
-    proc = subprocess.run([sys.executable, "-m", "compat", "lab", "migrate", CASE, "-o",
-                           str(tmp_path / "out"), "--cache", str(tmp_path / "c"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = run_compat("lab", "migrate", CASE, "-o", str(tmp_path / "out"),
+                      "--cache", str(tmp_path / "c"), *args, cwd=ROOT, timeout=60)
     assert proc.returncode == 1
     assert said in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from clirun import run_compat
 
 from compat.core.diagnostics import CompatError
 from compat.lab import collect as lab_collect
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _compat(*args):
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_compat(*args, cwd=ROOT)
 
 
 def _tree(root: Path) -> dict[str, bytes]:

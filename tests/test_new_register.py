@@ -135,6 +135,7 @@ def test_usage_error(compat_cli, tmp_path):
     assert "--kernel" in res.err
 
 
+@pytest.mark.process("six processes racing for the registry's lock")
 def test_parallel_writes_keep_every_entry(tmp_path, bundled_text):
     """Six runs appending to one registry at once: the read-modify-write is
     locked, so no run overwrites another's entry (issue 13, item 18)."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from clirun import run_compat, run_compat_process
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "real-migrations"
@@ -47,8 +47,7 @@ def not_predicted_yet(info: dict) -> bool:
 
 
 def _compat(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_compat(*args, cwd=ROOT, timeout=timeout)
 
 
 def qemu_named_registers(messages: list[str]) -> set[int]:
@@ -259,7 +258,7 @@ def test_one_real_migration_agrees_with_compat_check(tmp_path):
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (.ci/run installs them)")
     case = "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0"
-    proc = _compat("lab", "migrate", case, "-o", str(tmp_path), timeout=1500)
+    proc = run_compat_process("lab", "migrate", case, "-o", str(tmp_path), cwd=ROOT, timeout=1500)
     assert proc.returncode == 0, proc.stderr
     (case_dir,) = [p.parent for p in tmp_path.glob("*/case.json")]
     info = json.loads((case_dir / "case.json").read_text())

@@ -204,6 +204,7 @@ sys.stdout.write(render(loaded, select_outputs(loaded, ["registry-json"]))["regi
 """
 
 
+@pytest.mark.process("a hash seed is chosen when an interpreter starts")
 def test_identical_across_hash_seeds():
     outs = []
     for seed in ("1", "2"):
@@ -220,12 +221,13 @@ def _all_builtins_present() -> bool:
 
 
 @pytest.mark.skipif(not _all_builtins_present(), reason="not every built-in plugin exists yet")
-def test_cli_build_identical_across_hash_seeds(tmp_path, compat_cli):
+@pytest.mark.process("a hash seed is chosen when an interpreter starts")
+def test_cli_build_identical_across_hash_seeds(tmp_path, compat_process):
     results = []
     for seed in ("1", "2"):
         out = tmp_path / f"out{seed}"
-        res = compat_cli("build", "-r", str(BUNDLED), "--only", "registry-json", "-o", str(out),
-                         env={"PYTHONHASHSEED": seed})
+        res = compat_process("build", "-r", str(BUNDLED), "--only", "registry-json",
+                             "-o", str(out), env={"PYTHONHASHSEED": seed})
         assert res.rc == 0, res.err
         results.append((out / FILE).read_bytes())
     assert results[0] == results[1]

@@ -4,13 +4,13 @@ every index in them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
+from clirun import run_compat
 
 from compat.core import codec
 from compat.analysis.reglist import read_reglist
@@ -154,8 +154,7 @@ def test_every_real_index_has_a_name():
 
 def test_decode_names_every_real_index():
     indices = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices})
-    proc = subprocess.run([sys.executable, "-m", "compat", "decode", "--json", *indices],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = run_compat("decode", "--json", *indices, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     import json
     rows = json.loads(proc.stdout)
@@ -168,8 +167,7 @@ def test_audit_of_real_lists_passes():
     # the nested lists (-el2-, vCPUs with EL2) wait for audit to keep vCPU
     # classes apart and for the registry's nested facts (issue 21 items 2, 3)
     flat = [p for p in REAL if "-el2-" not in p.name]
-    proc = subprocess.run([sys.executable, "-m", "compat", "audit",
-                           *[str(p) for p in flat]], cwd=ROOT, capture_output=True, text=True)
+    proc = run_compat("audit", *[str(p) for p in flat], cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
 
 

@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 SAMPLES = ROOT / "compat" / "data" / "samples"
@@ -79,6 +81,7 @@ def _tour() -> list[str]:
     return block.splitlines()
 
 
+@pytest.mark.process("the README's shell lines, run by bash as a user types them")
 def test_the_readme_tour_runs_as_written(tmp_path):
     """The tour as one script, from an empty directory: each ``compat``
     line exits as its comment promises (passes: 0, fails: 1)."""

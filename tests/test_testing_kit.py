@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import types
 
 from compat.load import pipeline as build
@@ -82,18 +80,17 @@ def test_build_in_memory_reports_plugin_bugs():
     assert "plugin 'crash' failed in compat_render_output: RuntimeError: boom" in result.text()
 
 
-def test_pytest_plugin_fixtures(tmp_path):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["compat.testing"]\n')
-    (tmp_path / "test_it.py").write_text(
+def test_pytest_plugin_fixtures(pytester):
+    """A plugin author's test suite, run by pytest (in this process, as
+    pytester does): ``compat.testing``'s fixtures load and build."""
+    pytester.makeconftest('pytest_plugins = ["compat.testing"]\n')
+    pytester.makepyfile(test_it=
         "def test_fixtures(compat_registry, compat_build):\n"
         "    result = compat_build(compat_registry, only=['guards'])\n"
         "    assert result.ok, result.diagnostics\n"
         "    assert sorted(result.files) == ['arm-compat-guards.c.inc', 'arm-compat-guards.h']\n")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 passed" in proc.stdout
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
 
 
 def test_a_plugin_cannot_change_the_registry_other_outputs_read():

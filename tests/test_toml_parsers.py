@@ -15,6 +15,8 @@ import tomli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clirun import run_compat
+
 from conftest import BUNDLED, ROOT, examples
 from test_hostile import mutated_text
 
@@ -127,6 +129,7 @@ def test_toml_1_1_is_refused_by_both(text):
     _assert_agree(text)
 
 
+@pytest.mark.process("the TOML parser is chosen once, when compat is first imported")
 def test_fallback_without_tomli(tmp_path: Path):
     """Without tomli, loading falls back to tomllib and reports the same
     located syntax error."""
@@ -138,8 +141,7 @@ def test_fallback_without_tomli(tmp_path: Path):
             f"sys.exit(main(['validate', '-r', {str(bad)!r}]))\n")
     fallback = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               cwd=tmp_path)
-    normal = subprocess.run([sys.executable, "-m", "compat", "validate", "-r", str(bad)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    normal = run_compat("validate", "-r", str(bad), cwd=tmp_path)
     assert fallback.stdout.splitlines()[0] == "tomllib"
     assert fallback.returncode == normal.returncode == 1
     assert "toml-syntax.toml:" in normal.stderr and "TOML syntax" in normal.stderr
