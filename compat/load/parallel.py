@@ -59,11 +59,15 @@ def stage_outputs(loaded: Loaded, specs: list[OutputSpec], staged: StagedOutputs
         for rel, chunks in stream_each(loaded, specs, memo):
             staged.add(rel, chunks)
         return
-    # Work both halves need, done once before the fork: the resolved view;
-    # and the directories of the child's files, made by the parent so that
-    # its abort removes them (the child creates none).
-    RenderContext(loaded.registry, loaded.derivation, child[0],
-                  PurePath(loaded.source_name).name, memo).resolved()
+    # Work both halves need, done once before the fork: the resolved view
+    # with every register's decisions and summary (the docs and
+    # registry.json both read them); and the directories of the child's
+    # files, made by the parent so that its abort removes them (the child
+    # creates none).
+    view = RenderContext(loaded.registry, loaded.derivation, child[0],
+                         PurePath(loaded.source_name).name, memo).resolved()
+    for register in view.registers():
+        register.summary  # noqa: B018 - a cached property, computed here once
     for rel in declared_files(child):
         staged.make_parents(rel)
     read_end, write_end = os.pipe()
