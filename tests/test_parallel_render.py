@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from compat.plugins.docs import md as docs_md, rst as docs_rst
 from conftest import BUNDLED
 from hostile_util import assert_graceful, run_inproc
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
 
 
 def _tree(out: Path) -> dict[str, bytes]:

@@ -11,7 +11,7 @@ loaded registry (the child is a copy of the parent), only in another
 process.
 
 It runs one process when only one CPU is available to this process (or
-``COMPAT_RENDER_PROCESSES=1``), when there is no ``fork``, or when the
+``COMPAT_RENDER_PROCESSES=1``), on systems other than Linux, or when the
 outputs to build are not the docs and something else.  Only built-in
 outputs go to the child: a third-party plugin renders in the process it
 was loaded in, in the order it always did.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 from pathlib import PurePath
 
 from compat.core.diagnostics import CompatError, Diagnostic, Location
@@ -36,7 +37,9 @@ CHILD_OUTPUTS = frozenset({"docs-md", "docs-rst"})
 def processes() -> int:
     """How many processes rendering may use: 1 or 2."""
     wanted = os.environ.get("COMPAT_RENDER_PROCESSES", "")
-    if wanted == "1" or not hasattr(os, "fork"):
+    # fork without exec only where it is the platform's own way (macOS's
+    # system libraries are not safe to use in such a child)
+    if wanted == "1" or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
