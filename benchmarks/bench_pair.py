@@ -9,6 +9,8 @@ two installs must be byte-identical.
     python benchmarks/gen_registry.py --registers 10000 -o /tmp/r10k.toml
     python benchmarks/bench_pair.py --old /tmp/venv-old/bin/python \\
         --new /tmp/venv-new/bin/python -r /tmp/r10k.toml --runs 5
+    # one install, docs rendered in one process against two:
+    python benchmarks/bench_pair.py --old PY --new PY --old-env COMPAT_RENDER_PROCESSES=1 ...
 """
 
 from __future__ import annotations
@@ -28,15 +30,18 @@ sys.path.insert(0, str(HERE))
 from bench_help import machine  # noqa: E402
 
 
-def one_build(python: str, registry: Path, out: Path) -> dict[str, float]:
-    """Build ``registry`` into the fresh directory ``out`` with ``python``;
-    wall and CPU seconds, peak RSS (MiB), the load average at the start."""
+def one_build(python: str, registry: Path, out: Path,
+              env: dict[str, str] | None = None) -> dict[str, float]:
+    """Build ``registry`` into the fresh directory ``out`` with ``python``
+    (and ``env`` added to the environment); wall and CPU seconds (of the
+    build and the processes it waited for: the docs' child), peak RSS (MiB,
+    the largest of them), the load average at the start."""
     load = os.getloadavg()[0]
     start = time.perf_counter()
     # from a neutral directory, so a checkout in the current one is not imported
     proc = subprocess.Popen([python, "-m", "compat", "build", "-r", str(registry),
                              "-o", str(out)], cwd=out.parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace")
@@ -63,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new", required=True, help="python of the new install")
     parser.add_argument("-r", "--registry", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--old-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set in the old builds' environment (repeatable); e.g. the same "
+                        "install with and without COMPAT_RENDER_PROCESSES=1")
+    parser.add_argument("--new-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set in the new builds' environment (repeatable)")
     args = parser.parse_args(argv)
+    envs = {"old": dict(e.split("=", 1) for e in args.old_env),
+            "new": dict(e.split("=", 1) for e in args.new_env)}
     print(f"machine: {machine()}")
     print(f"registry: {args.registry} ({args.registry.stat().st_size / 1e6:.1f} MB)")
     results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
@@ -72,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             order = ("old", "new") if i % 2 == 0 else ("new", "old")
             for which in order:
                 out = Path(tmp) / f"{which}-{i}"
-                run = one_build(getattr(args, which), args.registry, out)
+                run = one_build(getattr(args, which), args.registry, out, envs[which])
                 results[which].append(run)
                 print(f"  run {i + 1} {which}: wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s"
                       f"  rss {run['rss']:7.1f} MiB  load {run['load']:.2f}", flush=True)

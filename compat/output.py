@@ -290,6 +290,23 @@ class StagedOutputs:
         self._staged[rel] = (tmp, target)
         return True
 
+    def make_parents(self, rel: str) -> None:
+        """Create the missing directories of the output ``rel`` now (they
+        are removed again if the build does not commit)."""
+        self._make_parents(resolve_inside(self.out_dir, check_relative(rel)).parent)
+
+    def adopt(self, rel: str, tmp: str) -> None:
+        """Take over ``tmp``, a file another process staged for ``rel`` (it
+        is renamed at :meth:`commit` or removed at :meth:`abort`)."""
+        self._staged[rel] = (tmp, resolve_inside(self.out_dir, check_relative(rel)))
+
+    def detach(self) -> dict[str, str]:
+        """Give up the staged files (another process will commit or remove
+        them): ``{rel: temp file}``."""
+        staged = {rel: tmp for rel, (tmp, _) in self._staged.items()}
+        self._staged.clear()
+        return staged
+
     def _make_parents(self, directory: Path) -> None:
         missing = []
         while not directory.exists():

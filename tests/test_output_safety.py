@@ -152,6 +152,8 @@ def test_full_disk_while_writing_keeps_previous_outputs(built, monkeypatch, fail
         return real_fsync(fd)
 
     monkeypatch.setattr(output.os, "fsync", fsync)
+    # one process: the count is the build's (test_parallel_render.py fails the docs' process)
+    monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "1")
     reg.write_text(OTHER)
     res = build(reg, out)
     assert_graceful(res)

@@ -71,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
                                                        *compat_module_files()}))
     # each file goes to its staging file as soon as it is rendered; nothing
     # is renamed into place unless every output rendered
+    from compat.load.parallel import stage_outputs
     with output.StagedOutputs(out_dir) as staged:
-        for rel, chunks in build.stream_each(loaded, specs):
-            staged.add(rel, chunks)  # written as the plugin renders them
-            del chunks
+        stage_outputs(loaded, specs, staged)  # the docs in a second process, on 2 CPUs
         changed = staged.commit()
     names = sorted(staged.names)
     if args.depfile:

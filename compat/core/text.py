@@ -95,8 +95,49 @@ def _wrapped_comment_line(line: str, room: int) -> tuple[str, ...]:
     # cached: generators repeat the same per-register comment for every
     # machine type that has the rule (large enough for 100k registers: a
     # smaller cache thrashed, and the per-register cost grew with size)
-    return tuple(textwrap.wrap(c_comment_text(line), room, break_on_hyphens=False,
-                               break_long_words=True) or [""])
+    return tuple(greedy_wrap(c_comment_text(line), room) or [""])
+
+
+def greedy_wrap(text: str, width: int) -> list[str]:
+    """``textwrap.wrap(text, width, break_on_hyphens=False)``, line for
+    line, for the text comments are made of (printable ASCII, words
+    separated by single spaces, nothing around them); anything else goes to
+    textwrap itself.  textwrap's general machinery (a regex split, chunk
+    lists reversed and popped) was a tenth of a large build's C outputs."""
+    if (not text.isascii() or not text.isprintable() or "  " in text
+            or text != text.strip() or width < 1):
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=True)
+    if len(text) <= width:
+        return [text] if text else []
+    # textwrap's chunks are the words and the single spaces between them; a
+    # line ends when the next chunk does not fit, without its last chunk if
+    # that is a space.  A word longer than a whole line fills what is left
+    # of the current one and goes on at the next (after a space that just
+    # fitted, even nothing of it: textwrap then keeps that space).
+    lines: list[str] = []
+    line = ""
+    for i, word in enumerate(text.split(" ")):
+        if i:
+            if len(line) < width:
+                line += " "
+            else:  # the space starts the next line, which drops it
+                lines.append(line)
+                line = ""
+        if len(line) + len(word) <= width:
+            line += word
+            continue
+        if len(word) <= width:
+            lines.append(line[:-1] if line.endswith(" ") else line)
+            line = word
+            continue
+        while len(line) + len(word) > width:
+            cut = width - len(line)
+            lines.append(line + word[:cut])
+            line, word = "", word[cut:]
+        line = word
+    if line:
+        lines.append(line)
+    return lines
 
 
 def c_string(text: str) -> str:
@@ -156,17 +197,30 @@ def c_file_header(title: str, source: str) -> str:
     ])
 
 
-#: Backslash-escape tables (str.translate is far faster than re.sub with a
-#: template, which dominated docs rendering of large registries).
-#: ``@`` too: docutils turns a bare ``a@b.c`` into a ``mailto:`` link, and an
-#: escaped ``\@`` breaks its pattern (URIs already break on the escaped ``:``).
-_RST_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_|[]<>:#=~^-+.!'\"(){}@"})
+#: The characters rst_text escapes with a backslash.  ``@`` too: docutils
+#: turns a bare ``a@b.c`` into a ``mailto:`` link, and an escaped ``\@``
+#: breaks its pattern (URIs already break on the escaped ``:``).
+_RST_SPECIAL = "\\`*_|[]<>:#=~^-+.!'\"(){}@"
+_RST_ESCAPES = str.maketrans({c: "\\" + c for c in _RST_SPECIAL})
+
+
+def _backslashed(text: str, specials: str) -> str:
+    """``text`` with a backslash before each character of ``specials``
+    (which starts with the backslash itself, so no inserted backslash is
+    escaped again): ``text.translate`` with the matching table, whose
+    per-character path for multi-character replacements made it the
+    largest single cost of rendering large registries' docs (a scan and
+    a replace per special character present is about 4x faster)."""
+    for char in specials:
+        if char in text:
+            text = text.replace(char, "\\" + char)
+    return text
 
 
 def rst_text(text: str) -> str:
     """Inline rST text with every markup character escaped: no markup, no
     reference, no link (e-mail addresses and URIs stay text)."""
-    return bidi_visible(one_line(text)).translate(_RST_ESCAPES)
+    return _backslashed(bidi_visible(one_line(text)), _RST_SPECIAL)
 
 
 def rst_literal(text: str) -> str:
@@ -177,7 +231,8 @@ def rst_literal(text: str) -> str:
     return f"``{text}``"
 
 
-_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~"})
+_MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~"
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIAL})
 #: An ``&`` that starts an entity (``&amp;`` would display as ``&``).
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
@@ -199,7 +254,7 @@ def _md_inert(match: re.Match) -> str:
 def md_text(text: str) -> str:
     """Markdown text (also safe in a table cell) with markup escaped and
     nothing a renderer would turn into a link."""
-    out = bidi_visible(one_line(text)).translate(_MD_ESCAPES)
+    out = _backslashed(bidi_visible(one_line(text)), _MD_SPECIAL)
     if "&" in out:
         out = _MD_ENTITY.sub(r"\\&", out)
     if "@" in out or ":" in out:

@@ -179,15 +179,17 @@ def render_each(loaded: Loaded, outputs: list[OutputSpec]) -> Iterator[tuple[str
         yield rel, "".join(chunks)
 
 
-def stream_each(loaded: Loaded, outputs: list[OutputSpec]) -> Iterator[tuple[str, Iterator[str]]]:
+def stream_each(loaded: Loaded, outputs: list[OutputSpec],
+                memo: dict | None = None) -> Iterator[tuple[str, Iterator[str]]]:
     """Render ``outputs`` one at a time, yielding ``(relative path,
     chunks)``: each file's text as an iterator of strings that ends with a
     newline, to be consumed before the next item is asked for.  A caller
     that writes the chunks as they come (:class:`compat.output.StagedOutputs`)
     holds neither every output nor the whole text of one in memory when the
-    plugin renders it as chunks (the built-in docs do)."""
+    plugin renders it as chunks (the built-in docs do).  ``memo`` is the
+    render memo (:class:`RenderContext`) to share with earlier calls."""
     owner: dict[str, str] = {}
-    memo: dict = {}
+    memo = {} if memo is None else memo
     where = Location(loaded.source_name)
     with _no_cyclic_gc():
         for spec in outputs:

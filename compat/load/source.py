@@ -205,6 +205,20 @@ _ROOT, _SECTION, _TOP, _ENTITY, _ENTITY_ARRAY, _ELEMENT, _DEEP = range(7)
 _WALKED = frozenset({_ROOT, _SECTION, _ENTITY, _ENTITY_ARRAY})
 #: Tables whose plain keys an entities-only scan need not record.
 _SKIPPABLE_KEYS = frozenset({_ENTITY, _ELEMENT, _DEEP})
+#: One or more lines ``key = value`` an entities-only scan steps over at
+#: once: a bare key that names no entity array, a value on its line (a
+#: string, a number, a boolean, a date, an inline table or array with no
+#: table or array inside), then blank and comment lines up to the next key
+#: or header.  Anything else (dotted or quoted keys, multi-line values)
+#: is left to the key-by-key path, which reaches the same result.
+_ONE_LINE_STRING = r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\''
+_FLAT_LINE = (
+    r"(?!(?:" + "|".join(sorted(_ENTITY_ARRAYS)) + r")[ \t]*=)[A-Za-z0-9_-]+[ \t]*=[ \t]*"
+    r"(?:" + _ONE_LINE_STRING + r"|[A-Za-z0-9_:.+-]+(?: [0-9:.+Z-]+)?"
+    r"|\{(?:[^\n{}\[\]\"'#]|" + _ONE_LINE_STRING + r")*\}"
+    r"|\[(?:[^\n{}\[\]\"'#]|" + _ONE_LINE_STRING + r")*\])"
+    r"[ \t\r]*(?:#[^\n]*)?(?:\n|\Z)(?:[ \t\r\n]|#[^\n]*)*")
+_FLAT_LINES = re.compile(f"(?:{_FLAT_LINE})+")
 
 
 class _Node:
@@ -331,6 +345,7 @@ class _Scanner:
         self.pos = 0
         self.root = root
         self.entities_only = entities_only
+        self.flat_lines = True  # tests turn the shortcut off to compare
 
     # -- position helpers -------------------------------------------------
     def peek(self, n: int = 1) -> str:
@@ -385,8 +400,14 @@ class _Scanner:
         return node
 
     def key_value(self, table: _Node) -> None:
-        if self.entities_only and table.role in _SKIPPABLE_KEYS and self.skip_key_value(table):
-            return
+        if self.entities_only and table.role in _SKIPPABLE_KEYS:
+            flat = _FLAT_LINES.match(self.text, self.pos) if self.flat_lines else None
+            if flat:  # most of a register's keys, in one step
+                table.skipped = True
+                self.pos = flat.end()
+                return
+            if self.skip_key_value(table):
+                return
         keys, starts = self.read_key()
         node = table
         for part, start in zip(keys, starts):
