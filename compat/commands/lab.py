@@ -10,6 +10,8 @@ subcommands:
   kernels               list the Debian arm64 kernels the archive offers
   collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
                         compat's collector inside and write its register list
+  qemu build            cross-build a static arm64 QEMU from Debian's source
+                        with the project's patch series and compat's C
   merge DIR...          join the results of sharded runs (--shard K/N)
   migrate CASE...       migrate a KVM vCPU with a real arm64 QEMU (Debian's
                         qemu-system-arm: 11.1 from sid, 10.0 from trixie) from
@@ -66,6 +68,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _host_options(m)
     _boot_options(m, timeout=600,
                   what="per guest boot; the inner QEMU gets this less 120 s")
+    from compat.commands import lab_qemu
+    lab_qemu.configure(sub)
     g = sub.add_parser("merge", help="join the results of sharded runs (--shard K/N) into one")
     g.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
                    help="output directories of the shards (of lab collect or lab migrate)")
@@ -118,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         for k in rows:
             print(f"{k.abi:<{width}}  {k.release_text:<7}  {k.suite:<18}  {k.package} ({k.version})")
         return 0
+    if args.lab_command == "qemu":
+        from compat.commands import lab_qemu
+        return lab_qemu.run(args)
     if args.lab_command == "merge":
         from compat.lab.merge import merge
         m = merge(args.dirs, args.output)
