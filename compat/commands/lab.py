@@ -63,6 +63,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "-cpu values (default host), '-' keeps a default; e.g. "
                    "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
     m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
+    m.add_argument("--inner-qemu", metavar="LABEL|PATH",
+                   help="run this arm64 qemu-system-aarch64 inside the guests instead of "
+                   "Debian's: 'build' (the latest 'compat lab qemu build'), a build's name "
+                   "in the cache, or a path (a static binary needs no libraries)")
+    m.add_argument("--compat", choices=("on", "off", "both"), default="on",
+                   help="with --inner-qemu: COMPAT_RULES for both ends (compat's rules in the "
+                   "built QEMU on or off; both: each case twice) (default: on)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)
@@ -138,11 +145,16 @@ def run(args: argparse.Namespace) -> int:
         cases = [migrate.parse_case(c) for c in args.cases]
         if args.matrix:
             cases += migrate.matrix(args.matrix)
+        inner = None
+        if args.inner_qemu:
+            from compat.lab.qemubuild import build, inner as inner_mod
+            inner = build.find_build(args.cache or default_cache(), args.inner_qemu)
+            cases = inner_mod.inner_cases(cases, args.cases, inner, args.compat)
         if not cases:
             raise lab_error("no case given", "name cases (SRC:DST[:QEMU[:MACHINE[:CPU]]]) or --matrix oracle")
         done = migrate.migrate(cases, args.output, cache=args.cache, qemu=args.qemu,
                                qemu_suite=args.qemu_suite, pauth_impdef=args.pauth_impdef,
-                               timeout=args.timeout, jobs=args.jobs, shard=shard)
+                               timeout=args.timeout, jobs=args.jobs, shard=shard, inner=inner)
         return 0 if done or shard else 1
     from compat.lab import collect
     try:

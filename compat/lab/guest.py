@@ -116,18 +116,21 @@ def init_text() -> str:
 
 
 def case_script(mode: str, machine: str, cpu: str, trace: str, self_stream: bool,
-                guard: float) -> str:
+                guard: float, compat: str = "") -> str:
     """``/compat/case.sh``, which the guest's /init sources: every value quoted
-    for the shell (``shlex.quote``), whatever the case's grammar let through."""
+    for the shell (``shlex.quote``), whatever the case's grammar let through.
+    ``compat``: ``COMPAT_RULES`` for a built inner QEMU (exported: its glue reads it)."""
     values = {"MODE": mode, "MACHINE": machine, "CPU": cpu, "TRACE": trace,
               "SELF": "1" if self_stream else "0", "GUARD": str(int(guard))}
-    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+    text = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+    return text + (f"export COMPAT_RULES={shlex.quote(compat)}\n" if compat else "")
 
 
 def case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
               self_stream: bool = True, guard: float = 150) -> Path:
-    trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
-    script = case_script(mode, case.machine, cpu, trace, self_stream, guard)
+    # Debian's 11.1 has the trace events; 10.0 and a built QEMU may lack them
+    trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" and not case.compat else ""
+    script = case_script(mode, case.machine, cpu, trace, self_stream, guard, case.compat)
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream

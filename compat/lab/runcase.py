@@ -148,6 +148,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
+        if case.compat:
+            info["qemu"]["compat"] = case.compat == "on"
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
@@ -188,6 +190,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
     }
+    if case.compat:  # a built inner QEMU: which COMPAT_RULES both ends ran with
+        info["qemu"]["compat"] = case.compat == "on"
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:
@@ -217,5 +221,7 @@ def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
             "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
             "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
             "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
+    if case.compat:
+        info["qemu"]["compat"] = case.compat == "on"
     write_files(d, {"case.json": _json(info)})
     return Outcome(case, False, "none", None, msgs, d, 0.0, info)

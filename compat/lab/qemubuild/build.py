@@ -180,8 +180,11 @@ def _set_latest(cache: Path, source: str, key: str) -> None:
 
 def _env(tools: toolchain.Toolchain, root: Path) -> dict:
     wrapper = root / "bin" / f"{toolchain.CROSS}pkg-config"
+    # meson's find_library (libfdt has no .pc) with prefer_static searches only the
+    # compiler's own library directories, which LIBRARY_PATH adds to (-L does not)
     return dict(os.environ, PATH=os.pathsep.join([str(root / "bin"), toolchain.search_path(tools)]),
-                PKG_CONFIG=str(wrapper), LC_ALL="C")
+                PKG_CONFIG=str(wrapper), LIBRARY_PATH=str(root / "usr/lib" / sysroot_mod.TRIPLET),
+                LC_ALL="C")
 
 
 def _run(cmd: list[str], cwd: Path, env: dict, what: str, log: Path | None = None) -> None:
