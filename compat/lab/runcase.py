@@ -165,6 +165,9 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     m = re.match(r"status=(.*) exit=(\d+)", verdict[-1])
     status, rc = (m.group(1).strip(), int(m.group(2))) if m else ("unknown", None)
     ok = rc == 0 and status not in ("exited", "unknown", "inmigrate")
+    loaded = guest.lines(res.console, "compat-migrate: loaded status=")
+    if case.compat:  # a built QEMU's destination got cont: it passes only when running
+        ok = ok and status == "running"
     messages = guest.lines(res.console, "compat-migrate: dest stderr: ")
     ks, kd = ctx.images[case.source][0], ctx.images[case.destination][0]
     src_name = f"source-linux-{kernels.release_of(case.source)[0]}.{kernels.release_of(case.source)[1]}.qevm.gz"
@@ -192,6 +195,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     }
     if case.compat:  # a built inner QEMU: which COMPAT_RULES both ends ran with
         info["qemu"]["compat"] = case.compat == "on"
+        info["status_loaded"] = loaded[-1] if loaded else None   # the status before cont
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:

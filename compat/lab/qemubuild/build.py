@@ -180,11 +180,8 @@ def _set_latest(cache: Path, source: str, key: str) -> None:
 
 def _env(tools: toolchain.Toolchain, root: Path) -> dict:
     wrapper = root / "bin" / f"{toolchain.CROSS}pkg-config"
-    # meson's find_library (libfdt has no .pc) with prefer_static searches only the
-    # compiler's own library directories, which LIBRARY_PATH adds to (-L does not)
     return dict(os.environ, PATH=os.pathsep.join([str(root / "bin"), toolchain.search_path(tools)]),
-                PKG_CONFIG=str(wrapper), LIBRARY_PATH=str(root / "usr/lib" / sysroot_mod.TRIPLET),
-                LC_ALL="C")
+                PKG_CONFIG=str(wrapper), LC_ALL="C")
 
 
 def _run(cmd: list[str], cwd: Path, env: dict, what: str, log: Path | None = None) -> None:
@@ -204,7 +201,10 @@ def _configure(tree: Path, build: Path, root: Path, tools, env: dict, report) ->
     lib = root / "usr/lib" / sysroot_mod.TRIPLET
     cmd = [str(tree / "configure"), f"--cross-prefix={toolchain.CROSS}", *CONFIGURE,
            f"--python={tools.python}", f"--extra-cflags=-I{root / 'usr/include'}",
-           f"--extra-ldflags=-L{lib}"]
+           # meson's find_library('fdt') (libfdt has no .pc) with prefer_static looks
+           # only in the compiler's search directories (-print-search-dirs): -B adds
+           # the sysroot's there (-L does not; a cross gcc ignores LIBRARY_PATH)
+           f"--extra-cflags=-B{lib}/", f"--extra-ldflags=-L{lib}"]
     _run(cmd, build, env, "configure", build / "compat-configure.log")
 
 
