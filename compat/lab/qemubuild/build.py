@@ -128,6 +128,7 @@ def build(cache: Path, *, source: str, series: Series, outputs: dict[str, str], 
     dsc_dir = source_mod.download(apt, source, report)
     root = sysroot_mod.sysroot(apt, tools["pkg-config"], report)
     t_download = time.monotonic() - t0
+    report(f"download: source {dsc_dir.name} and {root.name} ready ({t_download:.0f} s)")
     builds_dir(cache).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=builds_dir(cache)))
     try:
