@@ -316,6 +316,11 @@ def test_inner_cases_run_once_per_compat_setting_with_their_own_names(tmp_path):
     assert [c.name for c in got] == ["7.3-to-7.2_qemu10.2.2-compat-off_virt-10.2",
                                      "7.3-to-7.2_qemu10.2.2-compat-on_virt-10.2"]
     assert [c.compat for c in inner.inner_cases([case], [], built, "off")] == ["off"]
+    assert [c.compat for c in inner.inner_cases([case], [], built, "off,tables,tolerances,on")] \
+        == ["off", "tables", "tolerances", "on"]
+    for bad in ("", "of", "on,maybe"):
+        with pytest.raises(CompatError, match="--compat"):
+            inner.inner_cases([case], [], built, bad)
     # Debian's QEMU cases keep their names
     assert case.name == "7.3-to-7.2_qemu11.1_virt-10.2"
     with pytest.raises(CompatError, match="with --inner-qemu"):

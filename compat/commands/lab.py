@@ -67,9 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="run this arm64 qemu-system-aarch64 inside the guests instead of "
                    "Debian's: 'build' (the latest 'compat lab qemu build'), a build's name "
                    "in the cache, or a path (a static binary needs no libraries)")
-    m.add_argument("--compat", choices=("on", "off", "both"), default="on",
-                   help="with --inner-qemu: COMPAT_RULES for both ends (compat's rules in the "
-                   "built QEMU on or off; both: each case twice) (default: on)")
+    m.add_argument("--compat", default="on", metavar="LIST",
+                   help="with --inner-qemu: COMPAT_RULES for both ends, one run of each case "
+                   "per value: on (compat's tables and tolerances), tables, tolerances, "
+                   "stock (QEMU 11.1's shipped tolerances), off; both = off,on (default: on)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)

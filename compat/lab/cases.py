@@ -20,7 +20,7 @@ class Case:
     machine: str = "virt-11.0"
     source_cpu: str = "host"      # -cpu value on the source (host,kvm-psci-version=1.1)
     destination_cpu: str = "host"
-    compat: str = ""              # a built inner QEMU's COMPAT_RULES (on, off); "" for Debian's
+    compat: str = ""              # a built inner QEMU's COMPAT_RULES (on, off, ...); "" for Debian's
 
     @property
     def name(self) -> str:

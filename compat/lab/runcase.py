@@ -149,7 +149,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
         if case.compat:
-            info["qemu"]["compat"] = case.compat == "on"
+            info["qemu"].update(compat=case.compat != "off", compat_rules=case.compat)
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
@@ -194,7 +194,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         "made_by": "compat lab migrate",
     }
     if case.compat:  # a built inner QEMU: which COMPAT_RULES both ends ran with
-        info["qemu"]["compat"] = case.compat == "on"
+        info["qemu"]["compat"] = case.compat != "off"
+        info["qemu"]["compat_rules"] = case.compat
         info["status_loaded"] = loaded[-1] if loaded else None   # the status before cont
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
@@ -226,6 +227,6 @@ def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
             "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
             "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
     if case.compat:
-        info["qemu"]["compat"] = case.compat == "on"
+        info["qemu"].update(compat=case.compat != "off", compat_rules=case.compat)
     write_files(d, {"case.json": _json(info)})
     return Outcome(case, False, "none", None, msgs, d, 0.0, info)

@@ -2,8 +2,8 @@
 
 ``--inner-qemu LABEL|PATH`` names the binary (:func:`compat.lab.qemubuild.build.find_build`);
 the guest's base initramfs then holds busybox and that binary alone: a
-static QEMU needs no library closure.  ``--compat on|off|both`` sets
-``COMPAT_RULES`` (read by the patch series' glue; on unless ``off``) for
+static QEMU needs no library closure.  ``--compat on,off,...`` sets
+``COMPAT_RULES`` (read by the patch series' glue: :data:`SETTINGS`) for
 the inner QEMU on both ends of a case, so control and treatment run the
 same binary; the case's name and ``case.json`` say which.
 """
@@ -21,9 +21,19 @@ from compat.lab.cases import Case
 from compat.lab.guest import GUEST_INIT, GUEST_RAM
 from compat.lab.qemubuild.build import Built
 
-#: ``--compat`` value -> the COMPAT_RULES settings a case is run with
-COMPAT_CHOICES = {"on": ("on",), "off": ("off",), "both": ("off", "on")}
+#: COMPAT_RULES values the patch series' glue reads: on (compat's tables and
+#: tolerances), tables, tolerances, stock (the tolerances QEMU 11.1 ships), off
+SETTINGS = ("off", "on", "tables", "tolerances", "stock")
 
+
+def compat_settings(text: str) -> tuple[str, ...]:
+    """``--compat``: a comma list of :data:`SETTINGS` (``both`` = ``off,on``), in order."""
+    words = [w for w in text.replace("both", "off,on").split(",") if w]
+    bad = [w for w in words if w not in SETTINGS]
+    if bad or not words:
+        raise CompatError.at(COMMAND_LINE, f"--compat {text!r}: not a list of "
+                             + ", ".join(SETTINGS), hint="e.g. --compat off,on or --compat both")
+    return tuple(dict.fromkeys(words))
 
 def label(built: Built) -> str:
     """The QEMU field of a build's cases: the upstream version of its source
@@ -45,7 +55,8 @@ def provenance(built: Built) -> dict:
 
 
 def inner_cases(cases: list[Case], texts: list[str], built: Built, compat: str) -> list[Case]:
-    """``cases`` run with ``built``: each once per COMPAT_RULES setting of ``compat``.
+    """``cases`` run with ``built``: each once per COMPAT_RULES setting of ``compat``
+    (:func:`compat_settings`).
     A CASE naming a QEMU version of its own (not ``-``) is refused: the inner QEMU is
     the build."""
     for text in texts:
@@ -55,7 +66,7 @@ def inner_cases(cases: list[Case], texts: list[str], built: Built, compat: str) 
                                  hint="write '-' for the QEMU field: --inner-qemu names the QEMU")
     name = label(built)
     return [dataclasses.replace(c, qemu=name, compat=setting)
-            for c in cases for setting in COMPAT_CHOICES[compat]]
+            for c in cases for setting in compat_settings(compat)]
 
 
 def inner_base(apt: PrivateApt, built: Built) -> tuple[Path, dict]:
