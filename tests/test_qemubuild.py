@@ -359,3 +359,32 @@ def test_inner_qemu_on_the_command_line_is_checked_first(tmp_path):
                    "--inner-qemu", "build", "--cache", str(tmp_path / "c"))
     assert r.rc == 2 and "--inner-qemu build: no QEMU 10.2.2+ds-1 built" in r.err, r.err
     assert "Traceback" not in r.err
+
+
+def test_sync_tree_touches_only_what_differs(tmp_path):
+    """The kept source tree gets a fresh extraction's files; only those that differ
+    are rewritten (and become newer), so ninja rebuilds only what they touch."""
+    fresh, tree = tmp_path / "fresh", tmp_path / "tree"
+    for root in (fresh, tree):
+        (root / "hw/arm").mkdir(parents=True)
+        (root / "hw/arm/virt.c").write_text("same\n")
+        (root / "include").mkdir()
+    (fresh / "hw/arm/cpu.c").write_text("new text\n")
+    (tree / "hw/arm/cpu.c").write_text("old text\n")
+    (fresh / "compat").mkdir()
+    (fresh / "compat/arm-compat-glue.c.inc").write_text("glue\n")
+    (tree / "hw/arm/gone.c").write_text("removed by the new series\n")
+    (tree / "include/stale").mkdir()
+    os.symlink("virt.c", fresh / "hw/arm/link.c")
+    old = 1_000_000_000
+    for p in tree.rglob("*"):
+        os.utime(p, (old, old), follow_symlinks=False)
+    changed = build.sync_tree(fresh, tree)
+    assert changed == 5     # cpu.c, the glue, gone.c, include/stale, link.c
+    got = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    assert got == sorted(str(p.relative_to(fresh)) for p in fresh.rglob("*"))
+    assert (tree / "hw/arm/cpu.c").read_text() == "new text\n"
+    assert (tree / "hw/arm/virt.c").stat().st_mtime == old           # untouched
+    assert (tree / "hw/arm/cpu.c").stat().st_mtime > old
+    assert os.readlink(tree / "hw/arm/link.c") == "virt.c"
+    assert build.sync_tree(fresh, tree) == 0                          # nothing left to do

@@ -2,20 +2,25 @@
 
 The key is sha256 over the source version, the patch series' digest and the
 generated outputs' digest: a build runs only when one of them changes, and
-otherwise the cached binary's path is printed.  Everything happens in a
-temp directory under the cache (``.work-*``); only the stripped binary and
-its ``build.json`` are renamed into ``builds/KEY/`` at the end, so a build
-cut short never lands in the cache.  The work tree of a failed build is
-kept (``.failed-*``, the newest one only) for its logs.
+otherwise the cached binary's path is printed.  The source tree and
+ninja's build directory live in ``trees/SOURCE-SYSROOT/``, kept between
+builds: each build extracts the source afresh (``.fresh``), applies the
+series, writes compat's files and copies over only the files that differ,
+so ninja recompiles what a changed patch or output touches (a build with a
+new series took minutes instead of the first build's quarter hour).  Only
+the stripped binary and its ``build.json`` land in ``builds/KEY/``, staged
+and renamed at the end, so a build cut short never lands in the cache.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -130,49 +135,119 @@ def build(cache: Path, *, source: str, series: Series, outputs: dict[str, str], 
     t_download = time.monotonic() - t0
     report(f"download: source {dsc_dir.name} and {root.name} ready ({t_download:.0f} s)")
     builds_dir(cache).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".work-", dir=builds_dir(cache)))
-    try:
-        tree = source_mod.extract(dsc_dir, work / "src", tools["dpkg-source"])
-        apply_series(series, tree, lambda m: report(f"source: {m}"))
-        gen = tree / "compat"
+    env = _env(tools, root)
+    tree = trees_dir(cache) / f"{source}-{root.name.removeprefix('sysroot-')}"
+    tree.mkdir(parents=True, exist_ok=True)
+    with open(tree / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)      # one build at a time in a tree
+        fresh = tree / ".fresh"
+        shutil.rmtree(fresh, ignore_errors=True)
+        source_mod.extract(dsc_dir, fresh, tools["dpkg-source"])
+        apply_series(series, fresh, lambda m: report(f"source: {m}"))
+        gen = fresh / "compat"
         gen.mkdir(exist_ok=True)
         for name, text in sorted(outputs.items()):
             (gen / name).write_text(text)
-        report(f"source: {len(outputs)} generated file(s) in compat/ ({', '.join(sorted(outputs))})")
+        if (tree / "src").exists():
+            changed = sync_tree(fresh, tree / "src")
+            shutil.rmtree(fresh, ignore_errors=True)
+        else:
+            changed = sum(len(f) for _, _, f in os.walk(fresh))
+            os.replace(fresh, tree / "src")
+        report(f"source: {len(outputs)} generated file(s) in compat/ ({', '.join(sorted(outputs))}); "
+               f"{changed} file(s) differ from the tree's last build")
         t1 = time.monotonic()
-        env = _env(tools, root)
-        _configure(tree, work / "build", root, tools, env, report)
+        if not (tree / "build" / "build.ninja").exists():
+            shutil.rmtree(tree / "build", ignore_errors=True)
+            try:
+                _configure(tree / "src", tree / "build", root, tools, env, report)
+            except BaseException:
+                shutil.rmtree(tree / "build", ignore_errors=True)   # configure again next time
+                raise
+        else:
+            report("configure: done before (ninja reconfigures when a meson.build changed)")
         t_configure = time.monotonic() - t1
         t2 = time.monotonic()
-        _ninja(work / "build", jobs, env, report)
+        _ninja(tree / "build", jobs, env, report)
         t_build = time.monotonic() - t2
-        stage = work / "out"
-        stage.mkdir()
-        _run([tools[f"{toolchain.CROSS}strip"], "-o", str(stage / BINARY),
-              str(work / "build" / BINARY)], work, env, "strip")
-        check_binary(stage / BINARY, "the built binary")
-        info = {"source": source, "patches": {"directory": str(series.directory),
-                                              "files": [p.name for p in series.patches],
-                                              "sha256": series.digest},
-                "outputs_hash": out_hash, "outputs": sorted(outputs), "registry": registry,
-                "key": key, "configure": [*CONFIGURE, f"--cross-prefix={toolchain.CROSS}"],
-                "meson": tools.meson, "sysroot": root.name, "bytes": (stage / BINARY).stat().st_size,
-                "seconds": {"download": round(t_download, 1), "configure": round(t_configure, 1),
-                            "build": round(t_build, 1)}}
-        atomic_write(stage / "build.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(stage, dest)
-    except BaseException:
-        for old in builds_dir(cache).glob(".failed-*"):
-            shutil.rmtree(old, ignore_errors=True)
-        if work.exists():
-            os.replace(work, work.with_name(".failed-" + key))
-        raise
-    shutil.rmtree(work, ignore_errors=True)
+        stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=builds_dir(cache)))
+        try:
+            _run([tools[f"{toolchain.CROSS}strip"], "-o", str(stage / BINARY),
+                  str(tree / "build" / BINARY)], stage, env, "strip")
+            check_binary(stage / BINARY, "the built binary")
+            info = {"source": source, "patches": {"directory": str(series.directory),
+                                                  "files": [p.name for p in series.patches],
+                                                  "sha256": series.digest},
+                    "outputs_hash": out_hash, "outputs": sorted(outputs), "registry": registry,
+                    "key": key, "configure": [*CONFIGURE, f"--cross-prefix={toolchain.CROSS}"],
+                    "meson": tools.meson, "sysroot": root.name,
+                    "bytes": (stage / BINARY).stat().st_size,
+                    "seconds": {"download": round(t_download, 1), "configure": round(t_configure, 1),
+                                "build": round(t_build, 1)}}
+            atomic_write(stage / "build.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(stage, dest)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     _set_latest(cache, source, key)
     report(f"done: {dest / BINARY} ({info['bytes'] // (1 << 20)} MiB; configure "
            f"{t_configure:.0f} s, build {t_build:.0f} s)")
     return Built(dest / BINARY, info, False)
+
+
+def trees_dir(cache: Path) -> Path:
+    return Path(cache) / "qemu-build" / "trees"
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    sa, sb = a.stat(), b.stat()
+    if sa.st_size != sb.st_size or (sa.st_mode & 0o111) != (sb.st_mode & 0o111):
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca, cb = fa.read(1 << 20), fb.read(1 << 20)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+
+
+def sync_tree(fresh: Path, tree: Path) -> int:
+    """Make ``tree`` hold exactly ``fresh``'s files, touching only the files that
+    differ (their modification time then says to ninja what to rebuild): the
+    number of files copied or removed."""
+    changed = 0
+    tree.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(fresh):
+        rel = Path(dirpath).relative_to(fresh)
+        here = tree / rel
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            here.unlink()
+        here.mkdir(exist_ok=True)
+        wanted = set(dirnames) | set(filenames)
+        for old in sorted(os.listdir(here)):
+            if old not in wanted:
+                p = here / old
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                changed += 1
+        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            src, dst = Path(dirpath) / name, here / name
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst)
+            elif os.path.lexists(dst) and _same(src, dst):
+                continue
+            if os.path.lexists(dst):
+                dst.unlink()
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst)
+                os.utime(dst)          # newer than every object built before
+            changed += 1
+        dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+    return changed
 
 
 def _set_latest(cache: Path, source: str, key: str) -> None:
@@ -216,19 +291,26 @@ def _ninja(build: Path, jobs: int, env: dict, report) -> None:
     shown = -1
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=build, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+                                stderr=subprocess.STDOUT, text=True, errors="replace",
+                                start_new_session=True)
         tail: list[str] = []
-        for line in proc.stdout:
-            f.write(line)
-            tail = (tail + [line.rstrip()])[-15:]
-            m = _NINJA_STEP.match(line)
-            if m:
-                n, total = int(m.group(1)), int(m.group(2))
-                tenth = n * 10 // max(total, 1)
-                if tenth != shown:
-                    shown = tenth
-                    report(f"build {n}/{total}")
-        rc = proc.wait()
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                tail = (tail + [line.rstrip()])[-15:]
+                m = _NINJA_STEP.match(line)
+                if m:
+                    n, total = int(m.group(1)), int(m.group(2))
+                    tenth = n * 10 // max(total, 1)
+                    if tenth != shown:
+                        shown = tenth
+                        report(f"build {n}/{total}")
+            rc = proc.wait()
+        except BaseException:
+            # interrupted: ninja and the compilers it started go too (their own group)
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
     if rc != 0:
         raise lab_error(f"ninja failed (exit {rc}); the whole log: {log}:",
                         detail=tuple(l for l in tail if l))
