@@ -15,6 +15,7 @@ and renamed at the end, so a build cut short never lands in the cache.
 from __future__ import annotations
 
 import fcntl
+import filecmp
 import hashlib
 import json
 import os
@@ -202,16 +203,9 @@ def trees_dir(cache: Path) -> Path:
 def _same(a: Path, b: Path) -> bool:
     if a.is_symlink() or b.is_symlink():
         return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
-    sa, sb = a.stat(), b.stat()
-    if sa.st_size != sb.st_size or (sa.st_mode & 0o111) != (sb.st_mode & 0o111):
+    if (a.stat().st_mode & 0o111) != (b.stat().st_mode & 0o111):
         return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            ca, cb = fa.read(1 << 20), fb.read(1 << 20)
-            if ca != cb:
-                return False
-            if not ca:
-                return True
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def sync_tree(fresh: Path, tree: Path) -> int:
