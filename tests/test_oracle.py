@@ -25,6 +25,18 @@ CASES = sorted(p.parent for p in DATA.glob("*/case.json"))
 #: compat.qemu.tolerance.SHIPPED (compat's own list, --rules tolerances, adds PMMIR_EL1)
 RULES = {"10.0": "qemu-10.0", "11.1": "qemu-11.1"}
 REAL = ROOT / "tests" / "data" / "real"
+#: a QEMU built by ``compat lab qemu build`` (case.json ``qemu.compat_rules``: the
+#: COMPAT_RULES its glue ran with) applies the rules of that setting
+BUILD_RULES = {"off": "qemu-10.0", "tables": "compat-props", "tolerances": "tolerances",
+               "stock": "qemu-11.1", "on": "compat-props"}
+
+
+def rules_of(info: dict) -> str:
+    """The ``--rules`` mode of the QEMU that ran the case."""
+    qemu = info["qemu"]
+    if "compat_rules" in qemu:
+        return BUILD_RULES[qemu["compat_rules"]]
+    return RULES[qemu["version"]]
 
 
 def _compat(*args, timeout=600):
@@ -60,7 +72,7 @@ def predict(case_dir: Path, info: dict, *, streams: bool = False) -> dict:
         src, dst = case_dir / info["source"]["stream"], case_dir / info["destination"]["stream"]
     else:
         src, dst = case_dir / "source.cpregs", case_dir / "destination.cpregs"
-    proc = _compat("check", str(src), str(dst), "--rules", RULES[info["qemu"]["version"]], "--json")
+    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), "--json")
     got = json.loads(proc.stdout)
     assert proc.returncode == (0 if got["ok"] else 1), proc.stderr   # the one right status
     return got
@@ -157,7 +169,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
             if paths is None:
                 continue
         src, dst = (read_reglist(p) for p in paths)
-        rules = sim.rule_set(RULES[info["qemu"]["version"]], None, (),
+        rules = sim.rule_set(rules_of(info), None, (),
                              [] if values else cpu_options(info, names))
         why = disagreement(info, sim.simulate(src, dst, rules).to_json())
         walked.append(case_dir.name)

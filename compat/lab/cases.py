@@ -20,6 +20,7 @@ class Case:
     machine: str = "virt-11.0"
     source_cpu: str = "host"      # -cpu value on the source (host,kvm-psci-version=1.1)
     destination_cpu: str = "host"
+    compat: str = ""              # a built inner QEMU's COMPAT_RULES (on, off, ...); "" for Debian's
 
     @property
     def name(self) -> str:
@@ -29,7 +30,8 @@ class Case:
         def opts(cpu):
             rest = cpu.split(",", 1)[1] if "," in cpu else ""
             return re.sub(r"[^A-Za-z0-9.=]+", "_", rest)
-        base = f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}_{self.machine}"
+        compat = f"-compat-{self.compat}" if self.compat else ""
+        base = f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}{compat}_{self.machine}"
         so, do = opts(self.source_cpu), opts(self.destination_cpu)
         if so and so == do:
             base += f"_{so}"
