@@ -24,9 +24,9 @@ from compat.qemu import modes
 
 DATA = Path(__file__).resolve().parent / "data" / "real-migrations"
 MARK = "handle_cpreg_only_in_incoming_stream: "
-#: a built QEMU's COMPAT_RULES (case.json qemu.compat_rules) -> the rules mode
-BUILT = {"off": "qemu-10.2-patched", "tables": "compat-props", "tolerances": "tolerances",
-         "stock": "qemu-11.1"}
+#: a built QEMU's COMPAT_RULES (case.json qemu.compat_rules) -> the rules mode;
+#: not "tables": compat-props keeps QEMU 10.x's length wording (compat.qemu.modes)
+BUILT = {"off": "qemu-10.2-patched", "tolerances": "tolerances", "stock": "qemu-11.1"}
 
 
 def rules_of(info: dict) -> str | None:
