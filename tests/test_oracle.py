@@ -109,7 +109,8 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
     suffix = "-nopmu" if pmu_off == {True} else ""
     lab = info.get("lab")
     if lab is None:     # a source-error case records no lab; every other case ran on one
-        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES) if "lab" in i}
+        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES)
+                  if "lab" in i and i["qemu"].get("version") == info["qemu"].get("version")}
         lab = json.loads(lab)
     qemu = ".".join(lab["host_qemu"].split()[0].split(".")[:2])
     host = f"qemu{qemu}-{lab['host_cpu'].split(',')[0]}{suffix}"
