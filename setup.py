@@ -26,7 +26,10 @@ DATA_FILES = {
 PACKAGE_DATA = {
     "compat.core": ["sysreg_names.txt"],
     # real register lists for the README's tour (compat samples)
-    "compat": ["data/samples/*.reglist", "data/samples/README.md"],
+    "compat": ["data/samples/*.reglist", "data/samples/README.md",
+               # the project's QEMU patch series (compat lab qemu build)
+               "data/qemu-patches/README.md", "data/qemu-patches/*/series",
+               "data/qemu-patches/*/*.patch"],
 }
 
 

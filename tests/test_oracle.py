@@ -46,6 +46,26 @@ def not_predicted_yet(info: dict) -> bool:
         "nested" in info and info["verdict"] == "source-error")
 
 
+#: a QEMU built by ``compat lab qemu build`` (case.json ``qemu.compat_rules``: the
+#: COMPAT_RULES its glue ran with) applies the rules of that setting
+BUILD_RULES = {"off": "qemu-10.2-patched", "tables": "compat-props", "tolerances": "tolerances",
+               "stock": "qemu-11.1", "on": "compat-props"}
+
+
+def rules_of(info: dict) -> str:
+    """The ``--rules`` mode of the QEMU that ran the case."""
+    qemu = info["qemu"]
+    if "compat_rules" in qemu:
+        return BUILD_RULES[qemu["compat_rules"]]
+    return RULES[qemu["version"]]
+
+
+def machine_of(info: dict) -> str | None:
+    """The case's machine type where its rules mode needs one (compat-props)."""
+    from compat.qemu.modes import resolve
+    return info["qemu"].get("machine") if resolve(rules_of(info)).needs_machine else None
+
+
 def _compat(*args, timeout=600):
     return run_compat(*args, cwd=ROOT, timeout=timeout)
 
@@ -78,7 +98,9 @@ def predict(case_dir: Path, info: dict, *, streams: bool = False) -> dict:
         src, dst = case_dir / info["source"]["stream"], case_dir / info["destination"]["stream"]
     else:
         src, dst = case_dir / "source.cpregs", case_dir / "destination.cpregs"
-    proc = _compat("check", str(src), str(dst), "--rules", RULES[info["qemu"]["version"]], "--json")
+    machine = machine_of(info)
+    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), "--json",
+                   *(["--machine", machine] if machine else []))
     got = json.loads(proc.stdout)
     assert proc.returncode == (0 if got["ok"] else 1), proc.stderr   # the one right status
     return got
@@ -109,9 +131,11 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
         suffix = "-el2"
     lab = info.get("lab")
     if lab is None:     # a source-error case records no lab; every other case ran on one
-        # (the first oracle's, on the QEMU 7.2 host: cases run since record theirs)
+        # (the first oracle's, on the QEMU 7.2 host, of the same QEMU inside:
+        # cases run since record theirs)
         (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES)
-                  if "lab" in i and "_host-" not in i["case"] and "nested" not in i}
+                  if "lab" in i and "_host-" not in i["case"] and "nested" not in i
+                  and i["qemu"].get("version") == info["qemu"].get("version")}
         lab = json.loads(lab)
     qemu = ".".join(lab["host_qemu"].split()[0].split(".")[:2])
     host = f"qemu{qemu}-{lab['host_cpu'].split(',')[0]}{suffix}"
@@ -179,7 +203,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
             if paths is None:
                 continue
         src, dst = (read_reglist(p) for p in paths)
-        rules = sim.rule_set(RULES[info["qemu"]["version"]], None, (),
+        rules = sim.rule_set(rules_of(info), machine_of(info), (),
                              [] if values else cpu_options(info, names))
         why = disagreement(info, sim.simulate(src, dst, rules).to_json())
         walked.append(case_dir.name)

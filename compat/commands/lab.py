@@ -11,6 +11,8 @@ subcommands:
   collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
                         compat's collector inside and write its register list
                         and its feature ID registers (.idregs)
+  qemu build            cross-build a static arm64 QEMU from Debian's source
+                        with the project's patch series and compat's C
   merge DIR...          join the results of sharded runs (--shard K/N)
   migrate CASE...       migrate a KVM vCPU with a real arm64 QEMU (Debian's
                         qemu-system-arm: 11.1 from sid, 10.0 from trixie) from
@@ -73,11 +75,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "ways, QEMU 11.1 virt-11.0; nested: vCPUs with EL2, MACHINE "
                    "virt-11.0,virtualization=on, guest kernels in kvm-arm.mode=nested; "
                    "needs a host QEMU with FEAT_NV2, e.g. --qemu-suite trixie-backports)")
+    m.add_argument("--inner-qemu", metavar="LABEL|PATH",
+                   help="run this arm64 qemu-system-aarch64 inside the guests instead of "
+                   "Debian's: 'build' (the latest 'compat lab qemu build'), a build's name "
+                   "in the cache, or a path (a static binary needs no libraries)")
+    m.add_argument("--compat", default="on", metavar="LIST",
+                   help="with --inner-qemu: COMPAT_RULES for both ends, one run of each case "
+                   "per value: on (compat's tables and tolerances), tables, tolerances, "
+                   "stock (QEMU 11.1's shipped tolerances), off; both = off,on (default: on)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)
     _boot_options(m, timeout=600,
                   what="per guest boot; the inner QEMU gets this less 120 s")
+    from compat.commands import lab_qemu
+    lab_qemu.configure(sub)
     g = sub.add_parser("merge", help="join the results of sharded runs (--shard K/N) into one")
     g.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
                    help="output directories of the shards (of lab collect or lab migrate)")
@@ -130,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
         for k in rows:
             print(f"{k.abi:<{width}}  {k.release_text:<7}  {k.suite:<18}  {k.package} ({k.version})")
         return 0
+    if args.lab_command == "qemu":
+        from compat.commands import lab_qemu
+        return lab_qemu.run(args)
     if args.lab_command == "merge":
         from compat.lab.merge import merge
         m = merge(args.dirs, args.output)
@@ -143,11 +158,16 @@ def run(args: argparse.Namespace) -> int:
         cases = [migrate.parse_case(c) for c in args.cases]
         if args.matrix:
             cases += migrate.matrix(args.matrix)
+        inner = None
+        if args.inner_qemu:
+            from compat.lab.qemubuild import build, inner as inner_mod
+            inner = build.find_build(args.cache or default_cache(), args.inner_qemu)
+            cases = inner_mod.inner_cases(cases, args.cases, inner, args.compat)
         if not cases:
             raise lab_error("no case given", "name cases (SRC:DST[:QEMU[:MACHINE[:CPU]]]) or --matrix oracle")
         done = migrate.migrate(cases, args.output, cache=args.cache, qemu=args.qemu,
                                qemu_suite=args.qemu_suite, pauth_impdef=args.pauth_impdef,
-                               timeout=args.timeout, jobs=args.jobs, shard=shard)
+                               timeout=args.timeout, jobs=args.jobs, shard=shard, inner=inner)
         return 0 if done or shard else 1
     from compat.lab import collect
     try:

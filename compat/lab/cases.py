@@ -23,6 +23,7 @@ class Case:
     source_cpu: str = "host"      # -cpu value on the source (host,kvm-psci-version=1.1)
     destination_cpu: str = "host"
     host: str = ""                # the lab's host QEMU (qemu11.1); "" for QEMU 7.2 (host_label)
+    compat: str = ""              # a built inner QEMU's COMPAT_RULES (on, off, ...); "" for Debian's
 
     @property
     def name(self) -> str:
@@ -32,7 +33,8 @@ class Case:
         def opts(cpu):
             rest = cpu.split(",", 1)[1] if "," in cpu else ""
             return re.sub(r"[^A-Za-z0-9.=]+", "_", rest)
-        base = (f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}_"
+        compat = f"-compat-{self.compat}" if self.compat else ""
+        base = (f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}{compat}_"
                 f"{self.machine_type}{'_el2' if self.el2 else ''}")
         so, do = opts(self.source_cpu), opts(self.destination_cpu)
         if so and so == do:

@@ -66,6 +66,21 @@ feed_dest() {
     esac
     i=$((i+1))
   done
+  # CONT=1 (a built QEMU's cases): a loaded VM must also run: cont, then poll
+  # 'info status' for running (the status after loading goes to /tmp/dst.loaded)
+  if [ "$CONT" = 1 ] && [ -s /tmp/dst.status ]; then
+    cp /tmp/dst.status /tmp/dst.loaded
+    echo cont
+    i=0
+    while [ $i -lt 50 ]; do
+      sleep 0.2
+      echo "info status"
+      last=$(grep "VM status" /tmp/dst.out 2>/dev/null | tr -d '\r' | tail -n 1)
+      echo "$last" | sed 's/.*VM status: //' > /tmp/dst.status
+      case "$last" in *running*) break ;; esac
+      i=$((i+1))
+    done
+  fi
   sleep 0.2
   echo quit
 }
@@ -91,12 +106,13 @@ if [ "$MODE" = source ]; then
   fi
   if [ -s /tmp/out.stream ]; then print_stream $BEGIN $END /tmp/out.stream; fi
 else
-  rm -f /tmp/dst.status
+  rm -f /tmp/dst.status /tmp/dst.loaded
   stamp dest-qemu-start
   feed_dest | timeout -s KILL $GUARD $Q $COMMON -cpu "$CPU" $TRACE -incoming "exec:cat /compat/in.stream" > /tmp/dst.out 2> /tmp/dst.err
   rc=$?
   status=exited
   [ -s /tmp/dst.status ] && status=$(cat /tmp/dst.status)
+  [ -s /tmp/dst.loaded ] && echo "compat-migrate: loaded status=$(cat /tmp/dst.loaded)"
   sed 's/^/compat-migrate: dest stderr: /' /tmp/dst.err
   echo "$VERDICT status=$status exit=$rc"
   stamp dest-qemu-end
@@ -120,18 +136,23 @@ def init_text() -> str:
 
 
 def case_script(mode: str, machine: str, cpu: str, trace: str, self_stream: bool,
-                guard: float) -> str:
+                guard: float, compat: str = "") -> str:
     """``/compat/case.sh``, which the guest's /init sources: every value quoted
-    for the shell (``shlex.quote``), whatever the case's grammar let through."""
+    for the shell (``shlex.quote``), whatever the case's grammar let through.
+    ``compat``: ``COMPAT_RULES`` for a built inner QEMU (exported: its glue reads
+    it); its destination also gets ``cont`` after loading and must reach running."""
     values = {"MODE": mode, "MACHINE": machine, "CPU": cpu, "TRACE": trace,
-              "SELF": "1" if self_stream else "0", "GUARD": str(int(guard))}
-    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+              "SELF": "1" if self_stream else "0", "GUARD": str(int(guard)),
+              "CONT": "1" if compat else "0"}
+    text = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+    return text + (f"export COMPAT_RULES={shlex.quote(compat)}\n" if compat else "")
 
 
 def case_cpio(work: Path, mode: str, case: Case, cpu: str, stream: bytes | None,
               self_stream: bool = True, guard: float = 150) -> Path:
-    trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" else ""
-    script = case_script(mode, case.machine, cpu, trace, self_stream, guard)
+    # Debian's 11.1 has the trace events; 10.0 and a built QEMU may lack them
+    trace = " ".join(f"-trace {t}" for t in TRACE_EVENTS) if case.qemu != "10.0" and not case.compat else ""
+    script = case_script(mode, case.machine, cpu, trace, self_stream, guard, case.compat)
     files = {"/compat/case.sh": script}
     if stream is not None:
         files["/compat/in.stream"] = stream

@@ -49,7 +49,7 @@ class LabRunner:
 
     def __init__(self, cases: list[Case], out: Path, *, cache: Path | None, qemu: str | None,
                  qemu_suite: str | None, pauth_impdef: str, timeout: float,
-                 host: hostqemu.HostQemu | None = None):
+                 host: hostqemu.HostQemu | None = None, inner=None):
         cache = Path(cache) if cache else default_cache()
         apt = PrivateApt(cache)
         host = host or hostqemu.resolve(qemu, qemu_suite, cache)
@@ -63,7 +63,10 @@ class LabRunner:
         for abi in dict.fromkeys([c.source for c in cases] + [c.destination for c in cases]):
             k = kernels.find(apt, abi, offered)
             images[abi] = (k, kernels.extract_vmlinuz(apt, k))
-        bases = {q: guest_base(apt, q) for q in dict.fromkeys(c.qemu for c in cases)}
+        bases = {q: guest_base(apt, q) for q in dict.fromkeys(c.qemu for c in cases if not c.compat)}
+        if inner is not None:  # --inner-qemu: a built QEMU, the same base for both settings
+            from compat.lab.qemubuild.inner import inner_base
+            bases.update({q: inner_base(apt, inner) for q in {c.qemu for c in cases if c.compat}})
         self.ctx = Context(apt, images, bases, host.binary, host.version, timeout, out,
                            host=host, cpu=cpu)
 
@@ -80,11 +83,13 @@ class LabRunner:
 def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: str | None = None,
             qemu_suite: str | None = None, pauth_impdef: str = "auto", timeout: float = 600,
             jobs: int = 2, report=print, shard: Shard | None = None,
-            runner=None) -> list[Outcome]:
+            runner=None, inner=None) -> list[Outcome]:
     """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once.
     ``shard``: only this shard's cases (:mod:`compat.lab.shard`), recorded beside the
     results.  ``runner``: what runs the cases (default :class:`LabRunner`; tests
     give a fake one, whose ``host_label`` attribute, if any, stands for the host).
+    ``inner``: the built QEMU (:class:`compat.lab.qemubuild.build.Built`)
+    that cases with a ``compat`` setting run inside the guests.
 
     The host QEMU is resolved first: a case's name records it
     (:func:`compat.lab.cases.host_label`), and the names decide the shards."""
@@ -110,7 +115,8 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
     if mine:
         if runner is None:
             runner = LabRunner(mine, out, cache=cache, qemu=qemu, qemu_suite=qemu_suite,
-                               pauth_impdef=pauth_impdef, timeout=timeout, host=host)
+                               pauth_impdef=pauth_impdef, timeout=timeout, host=host,
+                               inner=inner)
         results = schedule(mine, out, runner, jobs=jobs, report=report)
     elif shard is not None:
         report(f"shard {shard}: no case of the {len(every)} falls to this shard")

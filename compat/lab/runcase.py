@@ -165,6 +165,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
             info["lab"] = lab_info(ctx)   # the first oracle's source-error case has none
         if case.el2:
             info["nested"] = _nested_setup(case, ctx, src_msgs, None)
+        if case.compat:
+            info["qemu"].update(compat=case.compat != "off", compat_rules=case.compat)
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
@@ -181,6 +183,9 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     m = re.match(r"status=(.*) exit=(\d+)", verdict[-1])
     status, rc = (m.group(1).strip(), int(m.group(2))) if m else ("unknown", None)
     ok = rc == 0 and status not in ("exited", "unknown", "inmigrate")
+    loaded = guest.lines(res.console, "compat-migrate: loaded status=")
+    if case.compat:  # a built QEMU's destination got cont: it passes only when running
+        ok = ok and status == "running"
     messages = guest.lines(res.console, "compat-migrate: dest stderr: ")
     ks, kd = ctx.images[case.source][0], ctx.images[case.destination][0]
     src_name = f"source-linux-{kernels.release_of(case.source)[0]}.{kernels.release_of(case.source)[1]}.qevm.gz"
@@ -207,6 +212,10 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
     }
     if case.el2:
         info["nested"] = _nested_setup(case, ctx, src_msgs, res.console)
+    if case.compat:  # a built inner QEMU: which COMPAT_RULES both ends ran with
+        info["qemu"]["compat"] = case.compat != "off"
+        info["qemu"]["compat_rules"] = case.compat
+        info["status_loaded"] = loaded[-1] if loaded else None   # the status before cont
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:
@@ -253,5 +262,7 @@ def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
             "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
     if case.host:
         info["lab"] = lab_info(ctx)
+    if case.compat:
+        info["qemu"].update(compat=case.compat != "off", compat_rules=case.compat)
     write_files(d, {"case.json": _json(info)})
     return Outcome(case, False, "none", None, msgs, d, 0.0, info)

@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("compat-props", "compat.plugins.c.compat_props"),
     ("mig-tolerances", "compat.plugins.c.mig_tolerances"),
     ("guards", "compat.plugins.c.guards"),
+    ("qemu-glue", "compat.plugins.c.qemu_glue"),
     ("docs-rst", "compat.plugins.docs.rst"),
     ("docs-md", "compat.plugins.docs.md"),
     ("registry-json", "compat.plugins.registry_json"),
