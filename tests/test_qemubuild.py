@@ -327,6 +327,9 @@ def test_inner_cases_run_once_per_compat_setting_with_their_own_names(tmp_path):
         inner.inner_cases([case], [f"{K73}:{K72}:11.1"], built, "on")
     prov = inner.provenance(built)
     assert set(prov["build"]) >= {"source", "patches", "outputs_hash", "registry"}
+    built.info["patches"]["directory"] = "/home/x/compat/compat/data/qemu-patches/10.2"
+    assert inner.provenance(built)["build"]["patches"]["directory"] == "compat/data/qemu-patches/10.2"
+    assert series.read_series(series.project_series("10.2")).name == "compat/data/qemu-patches/10.2"
 
 
 def test_the_guest_exports_compat_rules_only_for_a_built_qemu(tmp_path):
