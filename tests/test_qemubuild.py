@@ -391,3 +391,34 @@ def test_sync_tree_touches_only_what_differs(tmp_path):
     assert (tree / "hw/arm/cpu.c").stat().st_mtime > old
     assert os.readlink(tree / "hw/arm/link.c") == "virt.c"
     assert build.sync_tree(fresh, tree) == 0                          # nothing left to do
+
+
+def test_each_compat_setting_gets_its_own_source_runs(tmp_path):
+    """The source's COMPAT_RULES changes its stream (compat's tables hide registers):
+    a case with rules off and one with rules on share no guest run."""
+    from compat.lab.migrate import schedule
+    from compat.lab.runcase import Outcome
+
+    class Fake:
+        def __init__(self):
+            self.sources = []
+
+        def source(self, case, work):
+            self.sources.append((case.source, case.compat))
+            return (f"{case.source}/{case.compat}".encode(), 0.0, [])
+
+        def run(self, case, stream, seconds, msgs, own):
+            assert stream == f"{case.source}/{case.compat}".encode()
+            assert own == f"{case.destination}/{case.compat}".encode()
+            return Outcome(case, True, "running", 0, [], tmp_path / case.name, 0.0,
+                           {"verdict": "pass"})
+
+        def failure(self, case, exc):
+            raise exc
+
+    cases = [Case(K73, K72, "10.2.2", "virt-10.2", compat="off"),
+             Case(K73, K72, "10.2.2", "virt-10.2", compat="on")]
+    fake = Fake()
+    done = schedule(cases, tmp_path, fake, jobs=1, report=lambda m: None)
+    assert len(done) == 2
+    assert sorted(fake.sources) == sorted([(K73, "off"), (K72, "off"), (K73, "on"), (K72, "on")])
