@@ -39,6 +39,22 @@ def rules_of(info: dict) -> str:
     return RULES[qemu["version"]]
 
 
+#: real verdicts compat check does not predict yet, each with the reason; the
+#: test checks that they still disagree (remove one once compat predicts it)
+KNOWN_DISAGREEMENTS = {
+    "6.16-to-6.12_qemu10.2.2-compat-on_virt-10.2":
+        "the 11.1 host's max CPU gives Linux 6.16 ID register values 6.12 refuses "
+        "(ID_AA64FPFR0_EL1 0xfc000003, ID_AA64ISAR3_EL1, ID_AA64MMFR2_EL1: 'Could not set "
+        "register'); compat check models no ID register values yet (issue 24)",
+}
+
+
+def machine_of(info: dict) -> list[str]:
+    """``--machine virt-X.Y`` for a built QEMU's case (its tables are per machine
+    type); Debian's cases are predicted without, as they were recorded."""
+    return ["--machine", info["qemu"]["machine"]] if "compat_rules" in info["qemu"] else []
+
+
 def _compat(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "compat", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
@@ -72,7 +88,8 @@ def predict(case_dir: Path, info: dict, *, streams: bool = False) -> dict:
         src, dst = case_dir / info["source"]["stream"], case_dir / info["destination"]["stream"]
     else:
         src, dst = case_dir / "source.cpregs", case_dir / "destination.cpregs"
-    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), "--json")
+    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), *machine_of(info),
+                   "--json")
     got = json.loads(proc.stdout)
     assert proc.returncode == (0 if got["ok"] else 1), proc.stderr   # the one right status
     return got
@@ -101,7 +118,8 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
     suffix = "-nopmu" if pmu_off == {True} else ""
     lab = info.get("lab")
     if lab is None:     # a source-error case records no lab; every other case ran on one
-        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES) if "lab" in i}
+        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES)
+                  if "lab" in i and "compat_rules" not in i["qemu"]}   # Debian's QEMU's lab
         lab = json.loads(lab)
     qemu = ".".join(lab["host_qemu"].split()[0].split(".")[:2])
     host = f"qemu{qemu}-{lab['host_cpu'].split(',')[0]}{suffix}"
@@ -158,7 +176,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
     walked, wrong = [], []
     for case_dir in CASES:
         info = json.loads((case_dir / "case.json").read_text())
-        if info["verdict"] == "error":
+        if info["verdict"] == "error" or case_dir.name in KNOWN_DISAGREEMENTS:
             continue
         if values:
             paths = (case_dir / "source.cpregs", case_dir / "destination.cpregs")
@@ -169,7 +187,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
             if paths is None:
                 continue
         src, dst = (read_reglist(p) for p in paths)
-        rules = sim.rule_set(rules_of(info), None, (),
+        rules = sim.rule_set(rules_of(info), (machine_of(info) or [None])[-1], (),
                              [] if values else cpu_options(info, names))
         why = disagreement(info, sim.simulate(src, dst, rules).to_json())
         walked.append(case_dir.name)
@@ -186,8 +204,8 @@ def test_index_only_lists_predict_every_real_verdict():
     included (QEMU 10.0 has no kvm-psci-version)."""
     walked, wrong = walk(values=False)
     assert wrong == []
-    with_verdict = [c.name for c in CASES
-                    if json.loads((c / "case.json").read_text())["verdict"] != "error"]
+    with_verdict = [c.name for c in CASES if c.name not in KNOWN_DISAGREEMENTS
+                    and json.loads((c / "case.json").read_text())["verdict"] != "error"]
     assert walked == with_verdict
     assert len(walked) >= 27, walked
 
@@ -196,7 +214,8 @@ def test_values_predict_every_real_verdict():
     """The same walk from the cases' cpreg lists with values."""
     walked, wrong = walk(values=True)
     assert wrong == []
-    assert len(walked) == sum(1 for c in CASES if (c / "source.cpregs").exists()) >= 26
+    assert len(walked) == sum(1 for c in CASES if (c / "source.cpregs").exists()
+                              and c.name not in KNOWN_DISAGREEMENTS) >= 26
 
 
 def test_the_oracle_data_is_there():
@@ -212,6 +231,9 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
         pytest.skip(f"the lab recorded no verdict: {info['qemu_messages']}")
     got = predict(case_dir, info)
     real_ok = info["verdict"] == "pass"
+    if case_dir.name in KNOWN_DISAGREEMENTS:
+        assert got["ok"] != real_ok, "compat check predicts it now: remove it from KNOWN_DISAGREEMENTS"
+        pytest.xfail(KNOWN_DISAGREEMENTS[case_dir.name])
     assert got["ok"] == real_ok, (
         f"compat check says {'pass' if got['ok'] else 'fail'}, real QEMU {info['verdict']}: "
         f"{info['qemu_messages']}\n{json.dumps(got['failures'], indent=1)}")
