@@ -453,7 +453,8 @@ def test_trailing_newline_is_refused_and_located(tmp_path):
     res = run_inproc("validate", "-r", str(path))
     assert res.rc == 1, res.out
     assert "'commit' \"c0000e58c74e\\n\" is malformed: write a git commit hash" in res.err, res.err
-    assert "r.toml:59:" in res.err, res.err
+    line = text[:text.index('commit = "c0000e58c74e\\n"')].count("\n") + 1
+    assert f"r.toml:{line}:" in res.err, res.err
 
 
 # -- hardening round 2 (issue 13) --------------------------------------------

@@ -27,7 +27,7 @@ RULES = {"10.0": "qemu-10.0", "11.1": "qemu-11.1"}
 REAL = ROOT / "tests" / "data" / "real"
 #: a QEMU built by ``compat lab qemu build`` (case.json ``qemu.compat_rules``: the
 #: COMPAT_RULES its glue ran with) applies the rules of that setting
-BUILD_RULES = {"off": "qemu-10.0", "tables": "compat-props", "tolerances": "tolerances",
+BUILD_RULES = {"off": "qemu-10.2-patched", "tables": "compat-props", "tolerances": "tolerances",
                "stock": "qemu-11.1", "on": "compat-props"}
 
 
@@ -49,10 +49,10 @@ KNOWN_DISAGREEMENTS = {
 }
 
 
-def machine_of(info: dict) -> list[str]:
-    """``--machine virt-X.Y`` for a built QEMU's case (its tables are per machine
-    type); Debian's cases are predicted without, as they were recorded."""
-    return ["--machine", info["qemu"]["machine"]] if "compat_rules" in info["qemu"] else []
+def machine_of(info: dict) -> str | None:
+    """The case's machine type where its rules mode needs one (compat-props)."""
+    from compat.qemu.modes import resolve
+    return info["qemu"].get("machine") if resolve(rules_of(info)).needs_machine else None
 
 
 def _compat(*args, timeout=600):
@@ -88,8 +88,9 @@ def predict(case_dir: Path, info: dict, *, streams: bool = False) -> dict:
         src, dst = case_dir / info["source"]["stream"], case_dir / info["destination"]["stream"]
     else:
         src, dst = case_dir / "source.cpregs", case_dir / "destination.cpregs"
-    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), *machine_of(info),
-                   "--json")
+    machine = machine_of(info)
+    proc = _compat("check", str(src), str(dst), "--rules", rules_of(info), "--json",
+                   *(["--machine", machine] if machine else []))
     got = json.loads(proc.stdout)
     assert proc.returncode == (0 if got["ok"] else 1), proc.stderr   # the one right status
     return got
@@ -119,7 +120,7 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
     lab = info.get("lab")
     if lab is None:     # a source-error case records no lab; every other case ran on one
         (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES)
-                  if "lab" in i and "compat_rules" not in i["qemu"]}   # Debian's QEMU's lab
+                  if "lab" in i and i["qemu"].get("version") == info["qemu"].get("version")}
         lab = json.loads(lab)
     qemu = ".".join(lab["host_qemu"].split()[0].split(".")[:2])
     host = f"qemu{qemu}-{lab['host_cpu'].split(',')[0]}{suffix}"
@@ -187,7 +188,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
             if paths is None:
                 continue
         src, dst = (read_reglist(p) for p in paths)
-        rules = sim.rule_set(rules_of(info), (machine_of(info) or [None])[-1], (),
+        rules = sim.rule_set(rules_of(info), machine_of(info), (),
                              [] if values else cpu_options(info, names))
         why = disagreement(info, sim.simulate(src, dst, rules).to_json())
         walked.append(case_dir.name)

@@ -69,6 +69,8 @@ COMPAT_PROPS, TOLERANCES = modes.COMPAT_PROPS.name, modes.TOLERANCES.name
 QEMU_11_1 = modes.QEMU_11_1.name
 #: QEMU without cpreg migration rules (``none`` is its alias)
 QEMU_10_0 = NONE = modes.QEMU_10_0.name
+#: QEMU 10.2.2 with compat's patch set, its rules off: no rule, like NONE
+QEMU_10_2_PATCHED = modes.QEMU_10_2_PATCHED.name
 #: every name ``--rules`` accepts, aliases included
 RULES_MODES = modes.NAMES
 
@@ -292,7 +294,7 @@ class Simulator:
                            frozenset(rules.tolerated_indices), {}, values, features,
                            tuple(guards), pins, usable, refused)
         machine_rules = self.machine_rules(machine) if machine else None
-        if mode == NONE:
+        if mode in (NONE, QEMU_10_2_PATCHED):
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
                            (), user_pins, usable, refused)
         tolerated, tests = set(), {}
@@ -463,16 +465,18 @@ class Simulator:
         # QEMU with the cpreg tolerances (11.1) sizes the incoming arrays for the
         # stream: 268 entries into 267 loaded, and cpu_post_load() then names the
         # register ("... in the incoming stream but unknown on the destination")
-        too_long = incoming > len(dst) and rules.mode not in (TOLERANCES, QEMU_11_1)
+        qemu = rules.qemu
+        too_long = incoming > len(dst) and not qemu.names_registers
         for index, detail in bad:
             what = f"register {codec.format_index(index)} ({codec.decode(index).qemu_name})"
             if too_long:
                 error, kind = LENGTH_ERROR, "length"    # QEMU names no register here
             else:
-                error = f"{LOAD_ERROR}: {what} in the stream is unknown to the destination"
+                error = (qemu.unknown_register_error(index)
+                         or f"{LOAD_ERROR}: {what} in the stream is unknown to the destination")
                 kind = "unknown-register"
             if detail:
-                error += f" and {detail}"
+                error += f"; {detail}" if qemu.names_registers else f" and {detail}"
                 kind = "value-test" if not too_long else kind
                 fix = fixes.value_test_fix(self.name_of(index) or codec.format_index(index))
             elif tcg and codec.decode(index).arch == "arm":

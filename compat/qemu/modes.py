@@ -20,6 +20,21 @@ JSON output, the HTML report and ``--help`` cannot word it differently.
 ``compat-props``
     a QEMU carrying the x-mig CPU properties series and compat's generated
     compat tables for the machine type (the default with ``--machine``).
+``qemu-10.2-patched``
+    QEMU 10.2.2 with compat's patch set (``compat/data/qemu-patches/10.2``)
+    and its rules switched off (``COMPAT_RULES=off``): no cpreg migration
+    rule, but the patch set's loading (a longer incoming list is let in and
+    each register only the stream has is named) and its CPU property
+    ``kvm-psci-version``.
+
+Wording: QEMU 11.1 (``qemu-11.1``, ``tolerances``) and the lab's QEMU built
+from compat's patch set with its rules off (``qemu-10.2-patched``) let a
+longer incoming list in and name each register only the stream has, as
+``cpu_post_load()`` prints it (:data:`UNKNOWN_REGISTER`); QEMU 10.x as
+shipped fails a longer list on its length and names no register
+(:attr:`RulesMode.names_registers`).  ``compat-props`` keeps the 10.x
+wording: it stands for any QEMU with the x-mig series, and the audit, the
+HTML report and their tests read its length failures.
 """
 
 from __future__ import annotations
@@ -41,6 +56,17 @@ class RulesMode:
     release: str = "10.0"
     aliases: tuple[str, ...] = ()
     needs_machine: bool = False
+    #: the QEMU sizes its incoming cpreg arrays for the stream and names each
+    #: register only the stream has (QEMU 11.1, compat's patch set); else a
+    #: longer list fails on its length and no register is named (QEMU 10.x)
+    names_registers: bool = False
+
+    def unknown_register_error(self, index: int) -> str | None:
+        """What this QEMU prints for register ``index`` in the stream that the
+        destination lacks; ``None`` where it names no register."""
+        if not self.names_registers:
+            return None
+        return UNKNOWN_REGISTER.format(name=qemu_register_name(index))
 
     def describe(self, machine: str | None = None) -> str:
         """The QEMU this mode assumes, in words; ``machine`` where it matters."""
@@ -64,6 +90,22 @@ class RulesMode:
         return {"name": self.name, "description": self.describe(machine)}
 
 
+#: QEMU 11.1's cpu_post_load() (and compat's patch set, in the same words) on a
+#: register only the incoming stream has
+UNKNOWN_REGISTER = ("handle_cpreg_only_in_incoming_stream: {name} in the incoming stream "
+                    "but unknown on the destination: fail migration")
+
+
+def qemu_register_name(index: int) -> str:
+    """A register as QEMU 11.1 names it in messages: ``system register op0:3
+    op1:0 crn:9 crm:14 op2:6``, ``fw reg 0``, ``fw feat reg 3``."""
+    from compat.core import codec
+    decoded = codec.decode(index)
+    if decoded.group == "sysreg":
+        return "system register " + decoded.qemu_name
+    return decoded.qemu_name
+
+
 QEMU_10_0 = RulesMode(
     "qemu-10.0",
     "QEMU 10.0 as shipped (no cpreg migration rules: the lists must match)",
@@ -74,22 +116,30 @@ QEMU_11_1 = RulesMode(
     "qemu-11.1",
     "QEMU 11.1 as shipped (its cpreg migration tolerances)",
     "stock QEMU 11.1 or newer (Debian sid's 11.1)",
-    release="11.1")
+    release="11.1", names_registers=True)
 TOLERANCES = RulesMode(
     "tolerances",
     "a QEMU >= 11.1 carrying compat's generated tolerances "
     "(arm-cpreg-mig-tolerances.c.inc)",
     "a QEMU built with compat's arm-cpreg-mig-tolerances.c.inc",
-    release="11.1")
+    release="11.1", names_registers=True)
 COMPAT_PROPS = RulesMode(
     "compat-props",
     "a QEMU carrying compat's generated tables for the machine type (needs "
     "the x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)",
     "a QEMU built with compat's arm-virt-kernel-compat.c.inc",
     release="11.0", needs_machine=True)
+QEMU_10_2_PATCHED = RulesMode(
+    "qemu-10.2-patched",
+    "QEMU 10.2.2 with compat's patch set and its rules off (COMPAT_RULES=off: "
+    "no cpreg migration rules; unknown registers named, kvm-psci-version there)",
+    "the lab's QEMU built by compat lab qemu build, run with COMPAT_RULES=off "
+    "(the control of a compat on/off pair)",
+    release="11.0", names_registers=True)
 
 #: every mode, in the order --help lists them
-MODES: tuple[RulesMode, ...] = (QEMU_10_0, QEMU_11_1, TOLERANCES, COMPAT_PROPS)
+MODES: tuple[RulesMode, ...] = (QEMU_10_0, QEMU_11_1, TOLERANCES, COMPAT_PROPS,
+                                QEMU_10_2_PATCHED)
 #: every name a user may type (aliases included)
 NAMES: tuple[str, ...] = tuple(n for m in MODES for n in (m.name, *m.aliases))
 
@@ -119,4 +169,5 @@ def help_text(default: str | None = None) -> str:
 
 
 __all__ = ["RulesMode", "MODES", "NAMES", "QEMU_10_0", "QEMU_11_1", "TOLERANCES",
-           "COMPAT_PROPS", "resolve", "help_text"]
+           "COMPAT_PROPS", "QEMU_10_2_PATCHED", "UNKNOWN_REGISTER", "qemu_register_name",
+           "resolve", "help_text"]

@@ -176,6 +176,21 @@ def _tolerances() -> list[str]:
     ]
 
 
+def _guard_body(check: str, args: str) -> list[str]:
+    """A wrapper's body: ``check`` on the machine type, unless the guards are
+    off or the machine type is not compat's."""
+    return [
+        "{",
+        "    int m = arm_compat_machine_from_name(machine);",
+        "",
+        "    if (!arm_compat_glue_guards_on() || m < 0) {",
+        "        return true;",
+        "    }",
+        f"    return {check}((ArmCompatMachine)m, {args}, errp);",
+        "}",
+    ]
+
+
 def _guards() -> list[str]:
     return [
         "#ifdef ARM_COMPAT_GLUE_GUARDS",
@@ -199,14 +214,7 @@ def _guards() -> list[str]:
         "static inline bool arm_compat_glue_check_drop(const char *machine,",
         "                                              uint64_t regidx, uint64_t value,",
         "                                              Error **errp)",
-        "{",
-        "    int m = arm_compat_machine_from_name(machine);",
-        "",
-        "    if (!arm_compat_glue_guards_on() || m < 0) {",
-        "        return true;",
-        "    }",
-        "    return arm_compat_check_drop((ArmCompatMachine)m, regidx, value, errp);",
-        "}",
+        *_guard_body("arm_compat_check_drop", "regidx, value"),
         "",
         "/*",
         " * Refuse user feature @feature (\"impl-cpu\") on machine type @machine when",
@@ -216,14 +224,7 @@ def _guards() -> list[str]:
         "static inline bool arm_compat_glue_check_feature(const char *machine,",
         "                                                const char *feature,",
         "                                                Error **errp)",
-        "{",
-        "    int m = arm_compat_machine_from_name(machine);",
-        "",
-        "    if (!arm_compat_glue_guards_on() || m < 0) {",
-        "        return true;",
-        "    }",
-        "    return arm_compat_check_feature((ArmCompatMachine)m, feature, errp);",
-        "}",
+        *_guard_body("arm_compat_check_feature", "feature"),
         "#endif",
         "#endif",
     ]
