@@ -60,6 +60,16 @@ def rules_of(info: dict) -> str:
     return RULES[qemu["version"]]
 
 
+#: real verdicts compat check does not predict yet, each with the reason; the
+#: test checks that they still disagree (remove one once compat predicts it)
+KNOWN_DISAGREEMENTS = {
+    "6.16-to-6.12_qemu10.2.2-compat-on_virt-10.2":
+        "the 11.1 host's max CPU gives Linux 6.16 ID register values 6.12 refuses "
+        "(ID_AA64FPFR0_EL1 0xfc000003, ID_AA64ISAR3_EL1, ID_AA64MMFR2_EL1: 'Could not set "
+        "register'); compat check models no ID register values yet (issue 24)",
+}
+
+
 def machine_of(info: dict) -> str | None:
     """The case's machine type where its rules mode needs one (compat-props)."""
     from compat.qemu.modes import resolve
@@ -192,7 +202,8 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
     walked, wrong = [], []
     for case_dir in CASES:
         info = json.loads((case_dir / "case.json").read_text())
-        if info["verdict"] == "error" or not_predicted_yet(info):
+        if (info["verdict"] == "error" or not_predicted_yet(info)
+                or case_dir.name in KNOWN_DISAGREEMENTS):
             continue
         if values:
             paths = (case_dir / "source.cpregs", case_dir / "destination.cpregs")
@@ -221,7 +232,7 @@ def test_index_only_lists_predict_every_real_verdict():
     walked, wrong = walk(values=False)
     assert sorted(w.split(":")[0] for w in wrong) == sorted(ID_VALUE_PENDING), wrong
     with_verdict = [c.name for c in CASES if _info(c)["verdict"] != "error"
-                    and not not_predicted_yet(_info(c))]
+                    and not not_predicted_yet(_info(c)) and c.name not in KNOWN_DISAGREEMENTS]
     assert walked == with_verdict
     assert len(walked) >= 27, walked
 
@@ -230,7 +241,8 @@ def test_values_predict_every_real_verdict():
     """The same walk from the cases' cpreg lists with values."""
     walked, wrong = walk(values=True)
     assert sorted(w.split(":")[0] for w in wrong) == sorted(ID_VALUE_PENDING), wrong
-    assert len(walked) == sum(1 for c in CASES if (c / "source.cpregs").exists()) >= 26
+    assert len(walked) == sum(1 for c in CASES if (c / "source.cpregs").exists()
+                              and c.name not in KNOWN_DISAGREEMENTS) >= 26
 
 
 def test_the_oracle_data_is_there():
@@ -250,6 +262,9 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
         pytest.skip("see test_compat_check_predicts_the_nested_refusal")
     got = predict(case_dir, info)
     real_ok = info["verdict"] == "pass"
+    if case_dir.name in KNOWN_DISAGREEMENTS:
+        assert got["ok"] != real_ok, "compat check predicts it now: remove it from KNOWN_DISAGREEMENTS"
+        pytest.xfail(KNOWN_DISAGREEMENTS[case_dir.name])
     assert got["ok"] == real_ok, (
         f"compat check says {'pass' if got['ok'] else 'fail'}, real QEMU {info['verdict']}: "
         f"{info['qemu_messages']}\n{json.dumps(got['failures'], indent=1)}")

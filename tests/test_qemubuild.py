@@ -289,10 +289,10 @@ def test_generated_outputs_are_compats_c_for_the_registry(tmp_path):
     got = lab_qemu.generated_outputs(argparse.Namespace(registry=None, plugin=[]))
     path, name = default_registry()
     loaded = pipeline.load(path, name)
-    known = [o for o in QEMU_OUTPUTS if o in loaded.outputs]
-    assert {"compat-props", "mig-tolerances", "guards"} <= set(known)
-    assert set(got) == set(pipeline.declared_files(pipeline.select_outputs(loaded, known)))
-    assert "arm-virt-kernel-compat.c.inc" in got and "arm-cpreg-mig-tolerances.c.inc" in got
+    assert set(QEMU_OUTPUTS) <= set(loaded.outputs)
+    assert set(got) == set(pipeline.declared_files(pipeline.select_outputs(loaded, QEMU_OUTPUTS)))
+    assert {"arm-virt-kernel-compat.c.inc", "arm-cpreg-mig-tolerances.c.inc",
+            "arm-compat-guards.h", "arm-compat-glue.c.inc"} <= set(got)
     assert lab_qemu.release_of("10.2.2+ds-1") == "10.2" and lab_qemu.release_of("1:11.1.3+ds-2") == "11.1"
 
 
@@ -327,6 +327,9 @@ def test_inner_cases_run_once_per_compat_setting_with_their_own_names(tmp_path):
         inner.inner_cases([case], [f"{K73}:{K72}:11.1"], built, "on")
     prov = inner.provenance(built)
     assert set(prov["build"]) >= {"source", "patches", "outputs_hash", "registry"}
+    built.info["patches"]["directory"] = "/home/x/compat/compat/data/qemu-patches/10.2"
+    assert inner.provenance(built)["build"]["patches"]["directory"] == "compat/data/qemu-patches/10.2"
+    assert series.read_series(series.project_series("10.2")).name == "compat/data/qemu-patches/10.2"
 
 
 def test_the_guest_exports_compat_rules_only_for_a_built_qemu(tmp_path):
@@ -388,3 +391,34 @@ def test_sync_tree_touches_only_what_differs(tmp_path):
     assert (tree / "hw/arm/cpu.c").stat().st_mtime > old
     assert os.readlink(tree / "hw/arm/link.c") == "virt.c"
     assert build.sync_tree(fresh, tree) == 0                          # nothing left to do
+
+
+def test_each_compat_setting_gets_its_own_source_runs(tmp_path):
+    """The source's COMPAT_RULES changes its stream (compat's tables hide registers):
+    a case with rules off and one with rules on share no guest run."""
+    from compat.lab.migrate import schedule
+    from compat.lab.runcase import Outcome
+
+    class Fake:
+        def __init__(self):
+            self.sources = []
+
+        def source(self, case, work):
+            self.sources.append((case.source, case.compat))
+            return (f"{case.source}/{case.compat}".encode(), 0.0, [])
+
+        def run(self, case, stream, seconds, msgs, own):
+            assert stream == f"{case.source}/{case.compat}".encode()
+            assert own == f"{case.destination}/{case.compat}".encode()
+            return Outcome(case, True, "running", 0, [], tmp_path / case.name, 0.0,
+                           {"verdict": "pass"})
+
+        def failure(self, case, exc):
+            raise exc
+
+    cases = [Case(K73, K72, "10.2.2", "virt-10.2", compat="off"),
+             Case(K73, K72, "10.2.2", "virt-10.2", compat="on")]
+    fake = Fake()
+    done = schedule(cases, tmp_path, fake, jobs=1, report=lambda m: None)
+    assert len(done) == 2
+    assert sorted(fake.sources) == sorted([(K73, "off"), (K72, "off"), (K73, "on"), (K72, "on")])

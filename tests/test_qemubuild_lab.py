@@ -6,7 +6,9 @@ which 7.2 lacks; on: the destination loads the stream and runs after ``cont``.
 
 Slow: the first build takes 7 minutes or more on 2 cores (later runs reuse
 the cached binary); each migration boots two kernels under TCG.  Set
-``COMPAT_LAB_CACHE`` to share a lab cache (kernels, sources, builds)."""
+``COMPAT_LAB_CACHE`` to share a lab cache (kernels, sources, builds) and
+``COMPAT_LAB_QEMU_SUITE`` (``trixie-backports``: QEMU 11.1) to boot the guests
+with another host QEMU than the system's (docs/lab.md)."""
 
 from __future__ import annotations
 
@@ -52,8 +54,10 @@ def test_compat_turns_7_3_to_7_2_from_fail_into_pass(tmp_path):
     assert "nothing changed" in again.stderr
 
     out = tmp_path / "out"
+    suite = os.environ.get("COMPAT_LAB_QEMU_SUITE")
+    host = ["--qemu-suite", suite] if suite else []
     run = _compat("lab", "migrate", CASE, "--inner-qemu", "build", "--compat", "both",
-                  "-o", str(out), "-j", "1", *where, timeout=3600)
+                  "-o", str(out), "-j", "1", *where, *host, timeout=3600)
     assert run.returncode == 0, run.stderr
     off = json.loads((out / "7.3-to-7.2_qemu10.2.2-compat-off_virt-10.2" / "case.json").read_text())
     on = json.loads((out / "7.3-to-7.2_qemu10.2.2-compat-on_virt-10.2" / "case.json").read_text())

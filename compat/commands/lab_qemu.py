@@ -34,14 +34,12 @@ def configure(sub) -> None:
 
 def generated_outputs(args: argparse.Namespace) -> dict[str, str]:
     """compat's outputs a patched QEMU includes, rendered from the registry in use
-    (``compat build --only ...`` in process); outputs this compat does not have
-    are left out (``qemu-glue`` comes with the patch series' plugin)."""
+    (``compat build --only ...`` in process)."""
     from compat.lab.qemubuild import QEMU_OUTPUTS
     from compat.load import pipeline
     path, name = registry_path(args)
     loaded = pipeline.load(path, name, args.plugin)
-    wanted = [o for o in QEMU_OUTPUTS if o in loaded.outputs]
-    return pipeline.render(loaded, pipeline.select_outputs(loaded, wanted))
+    return pipeline.render(loaded, pipeline.select_outputs(loaded, QEMU_OUTPUTS))
 
 
 def release_of(source: str) -> str:

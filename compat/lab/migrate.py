@@ -132,12 +132,14 @@ def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=prin
     as its streams are there, ``jobs`` at once."""
     work = out / ".work"
     work.mkdir(exist_ok=True)
-    keys = {c: (c.source, c.qemu, c.machine, c.source_cpu) for c in cases}
+    # a built QEMU's COMPAT_RULES is part of a guest run: the source hides what
+    # compat's tables hide, so runs with another setting give other streams
+    keys = {c: (c.source, c.qemu, c.machine, c.source_cpu, c.compat) for c in cases}
     # a destination's own outgoing stream (its cpreg list) comes from a source run
     # with the destination's options: one more guest, but it runs beside the
     # source's instead of after the migration inside the destination's guest
     uniq = list(dict.fromkeys(list(keys.values()) + [
-        (c.destination, c.qemu, c.machine, c.destination_cpu) for c in cases]))
+        (c.destination, c.qemu, c.machine, c.destination_cpu, c.compat) for c in cases]))
     t0 = time.monotonic()
     results: list[Outcome] = []
     try:
@@ -145,8 +147,9 @@ def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=prin
             def src(key):
                 c = next((c for c in cases if keys[c] == key), None) or next(
                     Case(c.destination, c.destination, c.qemu, c.machine, c.destination_cpu,
-                         host=c.host)
-                    for c in cases if (c.destination, c.qemu, c.machine, c.destination_cpu) == key)
+                         host=c.host, compat=c.compat)
+                    for c in cases if (c.destination, c.qemu, c.machine, c.destination_cpu,
+                                       c.compat) == key)
                 w = work / f"src{uniq.index(key)}"
                 w.mkdir(exist_ok=True)
                 try:
@@ -154,11 +157,13 @@ def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=prin
                 except CompatError as exc:
                     r = (None, 0.0, ["lab error: " + first_line(exc)])
                 size = f"stream of {len(r[0])} bytes" if r[0] else "NO stream (source QEMU failed)"
-                report(f"source {key[0]} QEMU {key[1]} {key[2]} -cpu {key[3]}: {size} ({r[1]:.1f} s)")
+                rules = f" COMPAT_RULES={key[4]}" if key[4] else ""
+                report(f"source {key[0]} QEMU {key[1]} {key[2]} -cpu {key[3]}{rules}: {size} "
+                       f"({r[1]:.1f} s)")
                 return r
 
             def dkey(c):
-                key = (c.destination, c.qemu, c.machine, c.destination_cpu)
+                key = (c.destination, c.qemu, c.machine, c.destination_cpu, c.compat)
                 return key if key in uniq else None
 
             # sources in the order the cases need them (a case's own source, then the

@@ -24,6 +24,6 @@ command layer from the registry in use: the lab does not load registries
 #: files are not downloadable)
 DEFAULT_SOURCE = "10.2.2+ds-1"
 
-#: compat's outputs a patched QEMU includes as ``compat/<file>``; ``qemu-glue``
-#: is the patch series' own glue (may be absent from an older compat)
+#: compat's outputs a patched QEMU includes as ``compat/<file>`` (``qemu-glue``:
+#: the series' glue, which includes the others)
 QEMU_OUTPUTS = ("compat-props", "mig-tolerances", "guards", "qemu-glue")

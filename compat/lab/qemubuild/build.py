@@ -176,7 +176,7 @@ def build(cache: Path, *, source: str, series: Series, outputs: dict[str, str], 
             _run([tools[f"{toolchain.CROSS}strip"], "-o", str(stage / BINARY),
                   str(tree / "build" / BINARY)], stage, env, "strip")
             check_binary(stage / BINARY, "the built binary")
-            info = {"source": source, "patches": {"directory": str(series.directory),
+            info = {"source": source, "patches": {"directory": series.name,
                                                   "files": [p.name for p in series.patches],
                                                   "sha256": series.digest},
                     "outputs_hash": out_hash, "outputs": sorted(outputs), "registry": registry,

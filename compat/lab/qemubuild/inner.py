@@ -49,7 +49,12 @@ def provenance(built: Built) -> dict:
     if "source" not in built.info:
         return {"binary": {"path": str(built.binary), "sha256": digest}}
     i = built.info
-    return {"build": {"source": i["source"], "patches": i["patches"], "outputs_hash": i["outputs_hash"],
+    patches = dict(i["patches"])
+    # a build.json of an older compat named the project's series by its path here
+    head, sep, tail = patches["directory"].partition("/compat/data/qemu-patches/")
+    if sep:
+        patches["directory"] = "compat/data/qemu-patches/" + tail
+    return {"build": {"source": i["source"], "patches": patches, "outputs_hash": i["outputs_hash"],
                       "outputs": i.get("outputs", []), "registry": i["registry"], "key": i["key"],
                       "sha256": digest}}
 

@@ -42,6 +42,15 @@ class Series:
             h.update(data)
         return h.hexdigest()
 
+    @property
+    def name(self) -> str:
+        """How records name the series: the project's as ``compat/data/qemu-patches/X.Y``
+        (not a path of this machine), a user's by the path given."""
+        try:
+            return "compat/data/" + self.directory.resolve().relative_to(PROJECT_SERIES.parent).as_posix()
+        except ValueError:
+            return str(self.directory)
+
     def describe(self) -> str:
         return f"{self.directory} ({len(self.patches)} patch{'es' if len(self.patches) != 1 else ''})"
 
