@@ -41,6 +41,9 @@ class RulesMode:
     release: str = "10.0"
     aliases: tuple[str, ...] = ()
     needs_machine: bool = False
+    #: the QEMU has the proposed host-model properties (-cpu host,SYSREG_<REG>_<FIELD>)
+    #: that compat's tables use to lower ID fields (compat.qemu.id_rules): no release
+    id_properties: bool = False
 
     def describe(self, machine: str | None = None) -> str:
         """The QEMU this mode assumes, in words; ``machine`` where it matters."""

@@ -1,0 +1,101 @@
+"""ID field rules: what a machine type does about ID register fields that
+a newer kernel advertises and an older one refuses.
+
+Hiding a register does not hide its feature: the guest's ID register still
+advertises it (ID_AA64MMFR3_EL1.SCTLRX = 1 on Linux 6.17 with FEAT_SCTLR2),
+and the older kernel's ``KVM_SET_ONE_REG`` refuses that value (QEMU:
+``Could not set register op0:3 op1:0 crn:0 crm:7 op2:3 to 111 (is 101)``).
+For a machine type whose promise spans such a change (its ``min-kernel`` is
+older than the field's ``kernel``), the rule is to lower the field on the
+source, with QEMU's proposed host-model property ``SYSREG_<REG>_<FIELD>``
+(:class:`IdPin`).  That is possible only where the newer kernel lets
+userspace write the field (``writable-from``); where it does not, the
+promise cannot be kept on hosts with the feature (:class:`IdBreak`): the
+validator says so and the guards refuse the machine type there.
+
+Which QEMU has the properties: none released.  The "customizable aarch64
+KVM host model" series (``-cpu host,SYSREG_<REG>_<FIELD>=<value>``) is
+proposed, not merged; the lab's patched QEMU carries them.  The rows are
+``.optional``, so a QEMU without them skips them (and the migration then
+fails as it does without the row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compat.core.model import IdField, MachineVersion, Register, Registry
+
+#: The QEMU release that has the SYSREG_* host-model properties: none yet.
+ID_PROPERTIES_QEMU: str | None = None
+#: In words, for docs, C comments and fixes.
+ID_PROPERTIES_WHO = ("QEMU's proposed host-model properties (the \"customizable aarch64 KVM "
+                     "host model\" series, in no QEMU release; the lab's patched QEMU has them)")
+
+
+@dataclass(frozen=True)
+class IdPin:
+    """``machine`` lowers ``field`` to ``value`` on the source
+    (``-cpu host,SYSREG_<REG>_<FIELD>=<value>``), so that a source on a newer
+    kernel sends what every promised destination accepts."""
+
+    field: IdField
+    value: int
+    hides: tuple[Register, ...]      # registers KVM then stops listing
+
+    @property
+    def qemu_property(self) -> str:
+        return self.field.qemu_property
+
+    @property
+    def property_value(self) -> str:
+        return str(self.value)
+
+    def describe(self) -> str:
+        """``SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0 (ID_AA64MMFR3_EL1.SCTLRX: Linux
+        6.17 (075c2dc7367e) advertises 1 on FEAT_SCTLR2 hosts)``."""
+        f = self.field
+        where = f" on {f.cpu_feature} hosts" if f.cpu_feature else ""
+        return (f"{self.qemu_property}={self.value} ({f.name}: Linux {f.kernel} ({f.commit}) "
+                f"advertises {f.value}{where}, older kernels refuse it)")
+
+
+@dataclass(frozen=True)
+class IdBreak:
+    """A promise no rule keeps: ``machine`` spans ``field``'s change and no
+    kernel from ``field.kernel`` on lets userspace lower the field (or only
+    from ``field.writable_from``)."""
+
+    machine: MachineVersion
+    field: IdField
+
+    def message(self) -> str:
+        f, m = self.field, self.machine
+        where = f"hosts with {f.cpu_feature}" if f.cpu_feature else "such hosts"
+        until = (f"before Linux {f.writable_from}" if f.writable_from is not None
+                 else "on any kernel")
+        return (f"{m.name} promises migration from Linux {m.min_kernel} on, but Linux "
+                f"{f.kernel} ({f.commit}) advertises {f.name} = {f.value} on {where}, older "
+                f"kernels refuse it, and userspace cannot lower the field {until}: on "
+                f"{where} the promise cannot be kept")
+
+    def hint(self) -> str:
+        return (f"raise {self.machine.name}'s min-kernel to {self.field.kernel}, or record "
+                "writable-from if a kernel's KVM_ARM_GET_REG_WRITABLE_MASKS holds the field")
+
+
+def id_rules_for(registry: Registry, machine: MachineVersion
+                 ) -> tuple[tuple[IdPin, ...], tuple[IdBreak, ...]]:
+    """The ID fields ``machine`` must lower (pins) and those it cannot (breaks)."""
+    pins, breaks = [], []
+    for f in registry.id_fields():
+        if f.older_accept or f.kernel <= machine.min_kernel:
+            continue                 # every promised destination accepts the value
+        if f.writable_from is not None and f.writable_from <= f.kernel:
+            pins.append(IdPin(f, 0, tuple(registry.gated_by(f))))
+        else:
+            breaks.append(IdBreak(machine, f))
+    return tuple(pins), tuple(breaks)
+
+
+__all__ = ["IdPin", "IdBreak", "id_rules_for", "ID_PROPERTIES_QEMU", "ID_PROPERTIES_WHO"]
