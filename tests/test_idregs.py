@@ -208,3 +208,30 @@ def test_writable_masks_from_6_7():
     writable ID registers and KVM_ARM_GET_REG_WRITABLE_MASKS arrived together."""
     from compat.analysis.idvalues import WRITABLE_SINCE
     assert WRITABLE_SINCE == Version.parse("6.7")
+
+
+def test_a_field_no_kernel_lets_userspace_lower_breaks_the_promise(tmp_path):
+    """Without writable-from no pin is possible: validate warns, located at
+    the fact, and the compat table carries no SYSREG row."""
+    text = BASE.replace(' writable-from = "6.17",', "")
+    path = tmp_path / "registry.toml"
+    path.write_text(text.replace("#:schema ./schemas/registry.schema.json", ""))
+    proc = subprocess.run([sys.executable, "-m", "compat", "validate", "-r", str(path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    line = next(i for i, l in enumerate(path.read_text().splitlines(), 1)
+                if 'field = "SCTLRX"' in l)
+    out = proc.stdout + proc.stderr
+    assert f"registry.toml:{line}:" in out and "the promise cannot be kept" in out, out
+    assert "virt-10.0 promises migration from Linux 6.6 on" in out
+
+
+def test_compat_table_pins_the_field_on_the_machine_types_that_span_it(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "compat", "build", "-o", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "arm-virt-kernel-compat.c.inc").read_text()
+    row = '{ TYPE_ARM_CPU, "SYSREG_ID_AA64MMFR3_EL1_SCTLRX", "0", .optional = true },'
+    tables = text.split("static GlobalProperty ")[1:]
+    with_row = sorted(t.split("[]")[0] for t in tables if row in t)
+    assert with_row == ["arm_virt_kernel_compat_10_0", "arm_virt_kernel_compat_10_1",
+                        "arm_virt_kernel_compat_10_2", "arm_virt_kernel_compat_11_0"]
