@@ -235,3 +235,77 @@ def test_compat_table_pins_the_field_on_the_machine_types_that_span_it(tmp_path)
     with_row = sorted(t.split("[]")[0] for t in tables if row in t)
     assert with_row == ["arm_virt_kernel_compat_10_0", "arm_virt_kernel_compat_10_1",
                         "arm_virt_kernel_compat_10_2", "arm_virt_kernel_compat_11_0"]
+
+
+# -- facts against measured values (.idregs files) ---------------------------------
+
+#: hosts whose CPU has each feature (tests/test_registry_reality.py's table)
+from test_registry_reality import HOST_FEATURES  # noqa: E402
+
+
+def _measured():
+    """Every .idregs list, by host, oldest kernel first: the lab's files in
+    tests/data/real and the held case's fixture."""
+    by_host: dict[str, list] = {}
+    for where in (REAL, HELD):
+        for path in sorted(where.glob("*.reglist")):
+            reg = read_reglist(path)
+            if reg.id_values is not None:
+                by_host.setdefault((where.name, reg.host), []).append(reg)
+    return {k: sorted(v, key=lambda r: r.kernel) for k, v in by_host.items()}
+
+
+def test_id_field_facts_match_measured_values(sim):
+    """Each registry ID field: 0 before its kernel; from it, its value exactly
+    on hosts with its CPU feature; in the writable mask from writable-from."""
+    measured = _measured()
+    assert measured, "no .idregs files (tests/data/idregs-held at least)"
+    problems, checked = [], 0
+    for f in sim.registry.id_fields():
+        index = sim.registry.registers[f.register].index
+        for (_, host), lists in measured.items():
+            for reg in lists:
+                value = reg.id_values.get(index)
+                if value is None:
+                    continue
+                has = f.cpu_feature is None or f.cpu_feature in HOST_FEATURES[host]
+                want = f.value if reg.kernel >= f.kernel and has else 0
+                if f.get(value) != want:
+                    problems.append(f"{reg.id_path}: {f.name} = {f.get(value)}, the registry "
+                                    f"says {want}")
+                if reg.id_masks is not None and index in reg.id_masks:
+                    writable = reg.id_masks[index] & f.mask == f.mask
+                    if writable != f.writable_at(reg.kernel) and has:
+                        problems.append(f"{reg.id_path}: {f.name} writable={writable}, the "
+                                        f"registry says writable from {f.writable_from}")
+                checked += 1
+    assert not problems, problems
+    assert checked >= 2
+
+
+def test_every_measured_field_change_has_a_registry_fact(sim):
+    """Between consecutive kernels of one host, every ID field that rises is
+    a registry fact (docs/id-registers.md lists them)."""
+    missing = []
+    for (_, host), lists in _measured().items():
+        for old, new in zip(lists, lists[1:]):
+            for index in sorted(set(old.id_values) & set(new.id_values)):
+                a, b = old.id_values[index], new.id_values[index]
+                for shift in range(0, 64, 4):
+                    if (b >> shift & 0xf) > (a >> shift & 0xf):
+                        facts = [f for f in sim.registry.id_fields()
+                                 if sim.registry.registers[f.register].index == index
+                                 and f.mask >> shift & 0xf and old.kernel < f.kernel <= new.kernel]
+                        if not facts:
+                            missing.append(f"{host} {old.kernel} -> {new.kernel}: "
+                                           f"{index:#x} bits {shift + 3}:{shift}")
+    assert not missing, missing
+
+
+def test_docs_table_lists_every_id_field_fact(sim):
+    doc = (ROOT / "docs" / "id-registers.md").read_text()
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:6])
+            for line in doc.splitlines() if line.startswith("| ID_")}
+    want = {(f.register, f.field, f"{f.shift + f.width - 1}:{f.shift}", str(f.kernel),
+             str(f.value), f.cpu_feature or "") for f in sim.registry.id_fields()}
+    assert rows == want
