@@ -10,6 +10,7 @@ subcommands:
   kernels               list the Debian arm64 kernels the archive offers
   collect VERSION...    boot each kernel under QEMU (TCG, EL2 emulated) with
                         compat's collector inside and write its register list
+                        and its feature ID registers (.idregs)
   merge DIR...          join the results of sharded runs (--shard K/N)
   migrate CASE...       migrate a KVM vCPU with a real arm64 QEMU (Debian's
                         qemu-system-arm: 11.1 from sid, 10.0 from trixie) from
@@ -53,6 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
                    "(default: psci-0.2,pmu-v3)")
     c.add_argument("--host", metavar="NAME", help="host name in the list (default: qemuX.Y-CPU)")
+    c.add_argument("--no-idregs", dest="idregs", action="store_false",
+                   help="write only the register list, not the .idregs file beside it (the "
+                   "feature ID registers' values and writable masks)")
     _boot_options(c, timeout=300, what="per boot")
     m = sub.add_parser("migrate", help="real QEMU migrations between real kernels")
     m.add_argument("cases", nargs="*", metavar="CASE",
@@ -60,7 +64,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0), "
                    "-cpu values (default host), '-' keeps a default; e.g. "
                    "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
-    m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
+    m.add_argument("--matrix", choices=["oracle", "consecutive"],
+                   help="run a named matrix of cases (oracle: tests/data/real-migrations' first "
+                   "27; consecutive: every consecutive pair of Debian kernels 6.12 .. 7.3, both "
+                   "ways, QEMU 11.1 virt-11.0)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)
@@ -143,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                                features=args.features, host=args.host, cache=args.cache,
                                timeout=args.timeout, jobs=args.jobs,
                                qemu_suite=args.qemu_suite, pauth_impdef=args.pauth_impdef,
-                               shard=shard)
+                               shard=shard, idregs=args.idregs)
     except CollectError as exc:
         raise lab_error(exc.message, exc.hint) from None
     for c in done:

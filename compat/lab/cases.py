@@ -20,6 +20,7 @@ class Case:
     machine: str = "virt-11.0"
     source_cpu: str = "host"      # -cpu value on the source (host,kvm-psci-version=1.1)
     destination_cpu: str = "host"
+    host: str = ""                # the lab's host QEMU (qemu11.1); "" for QEMU 7.2 (host_label)
 
     @property
     def name(self) -> str:
@@ -38,7 +39,20 @@ class Case:
                 base += f"_src-{so}"
             if do:
                 base += f"_dst-{do}"
+        if self.host:
+            base += f"_host-{self.host}"
         return base
+
+
+#: the host QEMU (TCG) of the first oracle: its cases' names carry no host
+LEGACY_HOST = "7.2"
+
+
+def host_label(short_version: str) -> str:
+    """What a case's name records of the lab's host QEMU ``X.Y``: ``qemuX.Y``
+    (``..._host-qemu11.1``), nothing for QEMU 7.2, the host the first oracle's
+    cases ran on, so that their names stay as they are."""
+    return "" if short_version == LEGACY_HOST else f"qemu{short_version}"
 
 
 
@@ -77,11 +91,30 @@ K612, K616, K72, K73 = "6.12.117+deb13", "6.16.12+deb13", "7.2.13+deb14", "7.3.4
 PSCI11 = "host,kvm-psci-version=1.1"
 
 
+#: Debian's kernels from 6.12 on, oldest first: the consecutive pairs of --matrix consecutive
+CONSECUTIVE = (K612, K616, "6.17.13+deb13", "6.18.15+deb13", "6.19.14+deb13", "7.0.13+deb13",
+               "7.1.13+deb13", K72, K73)
+MATRICES = ("oracle", "consecutive")
+
+
+def consecutive() -> list[Case]:
+    """Every consecutive pair of :data:`CONSECUTIVE`, forward then backward,
+    stock QEMU 11.1 on virt-11.0 with ``-cpu host`` (16 cases): the oracle
+    of ID register values, run on a host QEMU whose ``max`` has features
+    the kernels advertise one by one (QEMU 11.1).  Backward first, 6.17 ->
+    6.16 (FEAT_SCTLR2) leading: results come in as cases finish."""
+    pairs = list(zip(CONSECUTIVE, CONSECUTIVE[1:]))
+    pairs.sort(key=lambda p: p[0] != K616)
+    return [Case(b, a) for a, b in pairs] + [Case(a, b) for a, b in pairs]
+
+
 def matrix(name: str) -> list[Case]:
     """The named matrix (``oracle``: the cases of tests/data/real-migrations),
     most informative first (results come in as cases finish): QEMU 10.0,
     QEMU 11.1 on virt-11.0, the PSCI pin, pmu=off, same-kernel controls, then
-    the other machine types of 11.1."""
+    the other machine types of 11.1.  ``consecutive``: :func:`consecutive`."""
+    if name == "consecutive":
+        return consecutive()
     cases: list[Case] = []
     pairs = [(K612, K616), (K616, K612), (K72, K73), (K73, K72)]
     for s, d in pairs:

@@ -3,7 +3,9 @@
 For each kernel: download its package (cached), take its ``vmlinuz``, boot
 it with the collector's initramfs under QEMU TCG with EL2 emulated (so KVM
 runs inside the guest), read the list between the collector's markers on the
-console, and write ``<host>-linux-<abi>.reglist`` with provenance headers.
+console, and write ``<host>-linux-<abi>.reglist`` with provenance headers
+and, beside it, ``<host>-linux-<abi>.idregs``: the values and writable masks
+of the feature ID registers (format ``compat-idregs 1``, docs/lab.md).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from compat.lab import grammar, hostqemu, initramfs, kernels
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
 from compat.lab.shard import Shard, split, write_marker
-from compat.output import write_file
+from compat.output import write_files
 
 DEFAULT_FEATURES = "psci-0.2,pmu-v3"
 _INDEX = re.compile(r"^0x[0-9a-f]{16}$")
+_IDROW = re.compile(r"^(0x[0-9a-f]{16}) (0x[0-9a-f]{16}) (0x[0-9a-f]{16}|-)$")
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Collected:
     path: Path
     entries: int
     seconds: float
+    idregs: Path | None = None
 
 
 def parse_console(console: str, *, where: str, tail: str, seconds: float,
@@ -72,10 +76,48 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
     return headers, indices
 
 
+def parse_idregs(console: str, *, where: str, tail: str, indices) -> tuple[str, list]:
+    """The ``# writable-masks:`` note and the ``(index, value, mask or None)``
+    rows the collector printed before the list, or a clear error.  The rows
+    must be exactly the listed registers of the feature ID space."""
+    lines = console.replace("\r", "").splitlines()
+    try:
+        begin = lines.index(collector.ID_BEGIN)
+    except ValueError:
+        raise lab_error(f"{where}: the collector printed no ID registers; last console lines:",
+                        detail=tail) from None
+    note, rows, count = None, [], None
+    for line in lines[begin + 1:]:
+        line = line.strip()
+        if line.startswith(collector.ID_END):
+            count = int((re.findall(r"\d+", line[len(collector.ID_END):]) or ["-1"])[0])
+            break
+        m = _IDROW.match(line)
+        if m:
+            rows.append((int(m.group(1), 16), int(m.group(2), 16),
+                         None if m.group(3) == "-" else int(m.group(3), 16)))
+        elif line.startswith("# writable-masks: "):
+            note = line[len("# writable-masks: "):]
+    if count is None or count != len(rows) or note is None:
+        raise lab_error(f"{where}: the ID registers on the console are incomplete "
+                        f"({len(rows)} read, {count} announced); last console lines:",
+                        "console output may have been interleaved; retry", detail=tail)
+    listed = {i for i in indices if collector.is_feature_id(i)}
+    got = {r[0] for r in rows}
+    if got != listed:
+        odd = sorted(got ^ listed)
+        raise lab_error(f"{where}: the ID registers read are not the listed ones of the feature "
+                        f"ID space ({len(odd)} differ, e.g. 0x{odd[0]:016x})")
+    return note, rows
+
+
 def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Path, *,
-                host: hostqemu.HostQemu, cpu: str, name: str, timeout: float) -> Collected:
+                host: hostqemu.HostQemu, cpu: str, name: str, timeout: float,
+                idregs: bool = True) -> Collected:
     """Boot one kernel under ``host`` with ``-cpu cpu`` and write its list as
-    ``<name>-linux-<abi>.reglist`` in ``out_dir``."""
+    ``<name>-linux-<abi>.reglist`` in ``out_dir`` (and, with ``idregs``, the
+    ID registers as ``<name>-linux-<abi>.idregs``: the initramfs must be the
+    collector's with ``--idregs``)."""
     where = f"linux {kernel.abi}"
     progress(f"booting {kernel.abi} (QEMU {host.version}, -cpu {cpu})")
     result = boot_mod.boot(vmlinuz, initrd, cpu=cpu, timeout=timeout,
@@ -83,31 +125,41 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
     headers, indices = parse_console(result.console, where=where, tail=result.tail(),
                                      seconds=result.seconds, timed_out=result.timed_out,
                                      timeout=timeout)
+    ids = (parse_idregs(result.console, where=where, tail=result.tail(), indices=indices)
+           if idregs else None)
     got = dict(h[2:].split(": ", 1) for h in headers if ": " in h)
-    text = collector.format_list(
-        indices, kernel=got.get("kernel", f"{kernel.abi}-arm64"),
+    provenance = dict(
+        kernel=got.get("kernel", f"{kernel.abi}-arm64"),
         host=f"{name} (QEMU {host.version.split()[0]} TCG -cpu {cpu}, virt with EL2)",
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
                "qemu": host.version, **host.headers, "qemu-cpu": cpu,
                "collected-by": "compat lab collect (compat/collector.py in the guest)"})
     out = Path(out_dir) / f"{name}-linux-{kernel.abi}.reglist"
-    write_file(out, text)
-    progress(f"{kernel.abi}: {len(indices)} entries in {result.seconds:.1f} s -> {out}")
-    return Collected(kernel, out, len(indices), result.seconds)
+    files = {out.name: collector.format_list(indices, **provenance)}
+    id_path = None
+    if ids is not None:
+        id_path = out.with_suffix(".idregs")
+        files[id_path.name] = collector.format_idregs(ids[1], masks_note=ids[0], **provenance)
+    write_files(Path(out_dir), files)
+    progress(f"{kernel.abi}: {len(indices)} entries"
+             + (f", {len(ids[1])} ID registers" if ids else "")
+             + f" in {result.seconds:.1f} s -> {out}")
+    return Collected(kernel, out, len(indices), result.seconds, id_path)
 
 
 def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = None,
             features: str = DEFAULT_FEATURES, host: str | None = None,
             cache: Path | None = None, timeout: float = 300, jobs: int = 2,
             qemu_suite: str | None = None, pauth_impdef: str = "auto",
-            shard: Shard | None = None) -> list[Collected]:
+            shard: Shard | None = None, idregs: bool = True) -> list[Collected]:
     """Collect the list of each kernel ``versions`` (Debian ABI strings).
     ``qemu_suite``: run ``qemu-system-arm`` of that Debian suite (downloaded
     and unpacked into the cache, see :mod:`compat.lab.debian_qemu`) instead
     of the system's.  ``pauth_impdef`` (auto, on, off): see
     :func:`compat.lab.hostqemu.tcg_cpu`.  ``shard``: only this shard's
-    kernels (:mod:`compat.lab.shard`), recorded beside the lists."""
+    kernels (:mod:`compat.lab.shard`), recorded beside the lists.
+    ``idregs``: also write each kernel's ``.idregs`` (default)."""
     # --host names the output files and --cpu goes into it and the header
     if host is not None:
         grammar.check("host", host, "--host")
@@ -132,17 +184,17 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     if wanted:
         done = _boot_all(wanted, out_dir, apt=apt, cache=cache, cpu=cpu, qemu=qemu,
                          qemu_suite=qemu_suite, pauth_impdef=pauth_impdef, feats=feats,
-                         host=host, timeout=timeout, jobs=jobs)
+                         host=host, timeout=timeout, jobs=jobs, idregs=idregs)
     elif shard is not None:
         progress(f"shard {shard}: no kernel of the {len(every)} falls to this shard")
     if shard is not None:
         write_marker(out_dir, shard, "lab collect", list(every), [k.abi for k in wanted],
-                     [c.path.name for c in done])
+                     [p.name for c in done for p in (c.path, c.idregs) if p is not None])
     return done
 
 
 def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth_impdef,
-              feats, host, timeout, jobs) -> list[Collected]:
+              feats, host, timeout, jobs, idregs) -> list[Collected]:
     hq = hostqemu.resolve(qemu, qemu_suite, cache)
     run_cpu = hostqemu.tcg_cpu(hq, cpu, pauth_impdef, cache)
     name = host or hostqemu.host_name(hq, cpu)
@@ -150,11 +202,11 @@ def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth
     for k in wanted:
         progress(f"downloading {k.package} {k.version}")
         images.append(kernels.extract_vmlinuz(apt, k))
-    initrd = initramfs.collector_initramfs(cache, apt, feats)
+    initrd = initramfs.collector_initramfs(cache, apt, feats, idregs)
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(collect_one, k, img, initrd, out_dir, host=hq, cpu=run_cpu,
-                                   name=name, timeout=timeout)
+                                   name=name, timeout=timeout, idregs=idregs)
                        for k, img in zip(wanted, images)]
             return [f.result() for f in futures]
     finally:

@@ -106,11 +106,13 @@ def build_initramfs(out: Path, *, apt: PrivateApt | None = None, packages=GUEST_
         shutil.rmtree(root, ignore_errors=True)
 
 
-def collector_initramfs(cache: Path, apt: PrivateApt, features: str) -> Path:
-    """The collector's initramfs (cached by content: collector source, init, features)."""
+def collector_initramfs(cache: Path, apt: PrivateApt, features: str, idregs: bool = False) -> Path:
+    """The collector's initramfs (cached by content: collector source, init,
+    features, and whether it reads the feature ID registers)."""
     from compat import collector as module
     collector = Path(module.__file__)
-    init = COLLECT_INIT.format(collector=COLLECTOR_PATH, args=f"--features {features}")
+    args = f"--features {features}" + (" --idregs" if idregs else "")
+    init = COLLECT_INIT.format(collector=COLLECTOR_PATH, args=args)
     key = hashlib.sha256(collector.read_bytes() + init.encode()
                          + ",".join(GUEST_PACKAGES).encode()).hexdigest()[:16]
     out = Path(cache) / "initramfs" / f"collect-{key}.cpio"

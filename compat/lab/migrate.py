@@ -24,6 +24,7 @@ finds their kernels).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -35,7 +36,7 @@ from compat.lab import hostqemu, kernels
 from compat.lab.apt import PrivateApt, default_cache
 from compat.lab.bundle import guest_base, qemu_bundle  # noqa: F401 - public here too
 from compat.lab.cases import (K612, K616, K72, K73, PSCI11, QEMU_SUITES,  # noqa: F401
-                              Case, matrix, parse_case)
+                              Case, host_label, matrix, parse_case)
 from compat.lab.errors import lab_error, need_tool
 from compat.lab.shard import Shard, split, write_marker
 from compat.lab.runcase import (Outcome, Context, first_line, lab_failure,  # noqa: F401
@@ -47,10 +48,11 @@ class LabRunner:
     for ``cases``; :func:`schedule` calls ``source``, ``run`` and ``failure``."""
 
     def __init__(self, cases: list[Case], out: Path, *, cache: Path | None, qemu: str | None,
-                 qemu_suite: str | None, pauth_impdef: str, timeout: float):
+                 qemu_suite: str | None, pauth_impdef: str, timeout: float,
+                 host: hostqemu.HostQemu | None = None):
         cache = Path(cache) if cache else default_cache()
         apt = PrivateApt(cache)
-        host = hostqemu.resolve(qemu, qemu_suite, cache)
+        host = host or hostqemu.resolve(qemu, qemu_suite, cache)
         cpu = hostqemu.tcg_cpu(host, "max", pauth_impdef, cache)
         need_tool("readelf")
         offered = kernels.available(apt)
@@ -79,10 +81,12 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
     """Run every case (sources first, shared where equal, then destinations), ``jobs`` at once.
     ``shard``: only this shard's cases (:mod:`compat.lab.shard`), recorded beside the
     results.  ``runner``: what runs the cases (default :class:`LabRunner`; tests
-    give a fake one)."""
+    give a fake one, whose ``host_label`` attribute, if any, stands for the host).
+
+    The host QEMU is resolved first: a case's name records it
+    (:func:`compat.lab.cases.host_label`), and the names decide the shards."""
     out = Path(out)
-    every = {c.name: c for c in cases}
-    mine = [every[name] for name in split(list(every), shard)]
+    host = None
     if runner is None and qemu and qemu_suite:
         raise lab_error("--qemu and --qemu-suite name two QEMUs; give one")
     if runner is None and qemu_suite:
@@ -90,12 +94,20 @@ def migrate(cases: list[Case], out: Path, *, cache: Path | None = None, qemu: st
         debian_qemu.check_suite(qemu_suite)
     elif runner is None:
         boot_mod.qemu_binary(qemu)  # a missing QEMU is named before the archive is asked
+    if runner is None:
+        host = hostqemu.resolve(qemu, qemu_suite, Path(cache) if cache else default_cache())
+        label = host_label(host.short_version)
+    else:
+        label = getattr(runner, "host_label", "")
+    cases = [c if c.host else dataclasses.replace(c, host=label) for c in cases]
+    every = {c.name: c for c in cases}
+    mine = [every[name] for name in split(list(every), shard)]
     out.mkdir(parents=True, exist_ok=True)
     results: list[Outcome] = []
     if mine:
         if runner is None:
             runner = LabRunner(mine, out, cache=cache, qemu=qemu, qemu_suite=qemu_suite,
-                               pauth_impdef=pauth_impdef, timeout=timeout)
+                               pauth_impdef=pauth_impdef, timeout=timeout, host=host)
         results = schedule(mine, out, runner, jobs=jobs, report=report)
     elif shard is not None:
         report(f"shard {shard}: no case of the {len(every)} falls to this shard")
@@ -123,7 +135,8 @@ def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=prin
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             def src(key):
                 c = next((c for c in cases if keys[c] == key), None) or next(
-                    Case(c.destination, c.destination, c.qemu, c.machine, c.destination_cpu)
+                    Case(c.destination, c.destination, c.qemu, c.machine, c.destination_cpu,
+                         host=c.host)
                     for c in cases if (c.destination, c.qemu, c.machine, c.destination_cpu) == key)
                 w = work / f"src{uniq.index(key)}"
                 w.mkdir(exist_ok=True)

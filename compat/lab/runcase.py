@@ -96,6 +96,12 @@ class Context:
         return self.host.boot_kwargs() if self.host else {"qemu": self.qemu_host}
 
 
+def lab_info(ctx: Context) -> dict:
+    """case.json's ``lab``: the host QEMU (TCG) every guest of the run booted on."""
+    return {"host_qemu": ctx.qemu_host_ver, "host_cpu": ctx.cpu,
+            "machine": boot_mod.DEFAULT_MACHINE, **(ctx.host.headers if ctx.host else {})}
+
+
 def _boot(ctx: Context, abi: str, initrds, where: str):
     k, image = ctx.images[abi]
     res = boot_mod.boot(image, initrds, cpu=ctx.cpu, timeout=ctx.timeout,
@@ -148,6 +154,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
+        if case.host:
+            info["lab"] = lab_info(ctx)   # the first oracle's source-error case has none
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
@@ -182,8 +190,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         "qemu": {"version": case.qemu, "machine": case.machine, **prov,
                  "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m {GUEST_RAM} "
                             "-display none -nodefaults -S -monitor stdio"},
-        "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": ctx.cpu,
-                "machine": boot_mod.DEFAULT_MACHINE, **(ctx.host.headers if ctx.host else {})},
+        "lab": lab_info(ctx),
         "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1),
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
@@ -217,5 +224,7 @@ def lab_failure(ctx: Context, case: Case, exc) -> Outcome:
             "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
             "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
             "qemu": {"version": case.qemu, "machine": case.machine}, "made_by": "compat lab migrate"}
+    if case.host:
+        info["lab"] = lab_info(ctx)
     write_files(d, {"case.json": _json(info)})
     return Outcome(case, False, "none", None, msgs, d, 0.0, info)
