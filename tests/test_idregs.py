@@ -3,9 +3,8 @@ value and visibility checks, and the held real case 6.17 -> 6.16 on QEMU
 11.1's emulated host (FEAT_SCTLR2): QEMU printed
 ``Could not set register op0:3 op1:0 crn:0 crm:7 op2:3 to 111 (is 101)``.
 
-tests/data/idregs-held holds that host's real lists with an ``.idregs``
-fixture built from the issue's facts (see its header) until the lab's
-measured files replace it."""
+tests/data/real holds that host's lists with their measured ``.idregs``
+(compat lab collect); "lists alone" reads copies without them."""
 
 from __future__ import annotations
 
@@ -27,9 +26,22 @@ from compat.load.semantic import load_registry_text
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "tests" / "data" / "real"
-HELD = ROOT / "tests" / "data" / "idregs-held"
 MMFR3, SCTLR2 = 0x603000000013c03b, 0x603000000013c083
 L617, L616 = "qemu11.1-max-linux-6.17.13+deb13.reglist", "qemu11.1-max-linux-6.16.12+deb13.reglist"
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The 11.1 host's lists without their .idregs siblings."""
+    where = tmp_path_factory.mktemp("alone")
+    for path in REAL.glob("qemu11.1-max-linux-*.reglist"):
+        (where / path.name).write_bytes(path.read_bytes())
+    return where
+
+
+@pytest.fixture(params=["lists-alone", "idregs"])
+def where(request, alone):
+    return alone if request.param == "lists-alone" else REAL
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +58,10 @@ def _id_failures(result):
 RAN = [("qemu-11.1", None), ("compat-props", "virt-10.2")]
 
 
-@pytest.mark.parametrize("where", [REAL, HELD], ids=["lists-alone", "idregs"])
 @pytest.mark.parametrize("mode, machine", RAN)
 def test_held_case_fails_naming_the_field(sim, where, mode, machine):
     src, dst = read_reglist(where / L617), read_reglist(where / L616)
-    assert (src.id_values is None) == (where == REAL)
+    assert (src.id_values is None) == (where != REAL)
     result = sim.simulate(src, dst, sim.rule_set(mode, machine))
     assert result.verdict == "fail"
     (failure,) = _id_failures(result)
@@ -59,13 +70,12 @@ def test_held_case_fails_naming_the_field(sim, where, mode, machine):
         "Could not set register op0:3 op1:0 crn:0 crm:7 op2:3 to ")
     assert "SCTLRX = 1" in failure.qemu_error
     assert "SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0" in failure.fix
-    if where == HELD:       # the real values: QEMU's own words
+    if where == REAL:       # the measured values: QEMU's own words
         assert "to 111 (is 101)" in failure.qemu_error
     # stock 11.1 also names SCTLR2_EL1, as QEMU did; compat's table hides it
     assert (SCTLR2 in {f.index for f in result.failures}) == (mode == "qemu-11.1")
 
 
-@pytest.mark.parametrize("where", [REAL, HELD], ids=["lists-alone", "idregs"])
 def test_the_pin_makes_the_held_case_pass(sim, where):
     """A QEMU with the host-model properties applies virt-10.2's
     SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0: the source sends SCTLRX = 0."""
@@ -78,18 +88,26 @@ def test_the_pin_makes_the_held_case_pass(sim, where):
     assert not sim.passes(sim.cpreg(src), sim.cpreg(dst), rules, src, dst)
 
 
-def test_virt_11_1_does_not_pin_what_its_promise_does_not_span(sim):
+@pytest.mark.parametrize("name, pinned, broken", [
+    ("virt-11.1", ["ID_AA64ISAR2_EL1.ATS1A"], []),
+    ("virt-11.0", ["ID_AA64ISAR2_EL1.ATS1A", "ID_AA64MMFR3_EL1.SCTLRX"], []),
+    ("virt-10.2", ["ID_AA64FPFR0_EL1.F8MM4", "ID_AA64FPFR0_EL1.F8MM8", "ID_AA64ISAR2_EL1.ATS1A",
+                   "ID_AA64ISAR3_EL1.FAMINMAX", "ID_AA64ISAR3_EL1.FPRCVT",
+                   "ID_AA64MMFR3_EL1.SCTLRX"], ["ID_AA64MMFR2_EL1.NV"]),
+])
+def test_each_machine_type_pins_what_its_promise_spans(sim, name, pinned, broken):
+    """A field changed after min-kernel is pinned (lowered to what older
+    kernels advertise) where the newer kernel lets userspace write it; NV,
+    which 6.15 stops advertising and 6.12 cannot take, breaks the promise."""
     from compat.qemu.id_rules import id_rules_for
-    for name, pinned in (("virt-11.1", False), ("virt-11.0", True), ("virt-10.0", True)):
-        pins, breaks = id_rules_for(sim.registry, sim.registry.find_machine(name))
-        assert bool(pins) == pinned and not breaks, name
-        if pinned:
-            assert [p.describe().split(" ")[0] for p in pins] == [
-                "SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0"]
-            assert [r.name for r in pins[0].hides] == ["SCTLR2_EL1"]
+    pins, breaks = id_rules_for(sim.registry, sim.registry.find_machine(name))
+    assert sorted(p.field.name for p in pins) == pinned
+    assert [b.field.name for b in breaks] == broken
+    assert all(p.value == 0 for p in pins)
+    sctlrx = [p for p in pins if p.field.field == "SCTLRX"]
+    assert [r.name for p in sctlrx for r in p.hides] == ["SCTLR2_EL1"] * len(sctlrx)
 
 
-@pytest.mark.parametrize("where", [REAL, HELD], ids=["lists-alone", "idregs"])
 def test_forward_lowering_hides_the_gated_register_after_start(sim, where):
     """6.16 -> 6.17: QEMU writes ID_AA64MMFR3_EL1 (SCTLRX 1 -> 0, writable on
     6.17) before SCTLR2_EL1, which KVM then hides: ENOENT."""
@@ -112,17 +130,18 @@ def test_same_kernel_and_featureless_host_are_untouched(sim):
 
 
 def test_unknown_lower_field_without_masks_is_unknown_not_pass(sim, tmp_path):
+    HELD = REAL
     """A lower value in a field compat has no fact for, with no writable
     mask to say whether the destination takes it: the verdict depends."""
     for name in (L617, L616):
-        (tmp_path / name).write_bytes((HELD / name).read_bytes())
+        (tmp_path / name).write_bytes((REAL / name).read_bytes())
     for name, value in ((L616, 0x1), (L617, 0x2)):
         text = (HELD / name.replace(".reglist", ".idregs")).read_text()
         text = text.replace("# writable-masks: yes", "# writable-masks: no (test)")
         lines = [l if l.startswith("#") else " ".join(l.split()[:2]) + " -"
                  for l in text.splitlines()]
-        lines = [l.replace("0x603000000013c000 0x0000000000000000",
-                           f"0x603000000013c000 0x{value:016x}") for l in lines]
+        lines = [f"0x603000000013c000 0x{value:016x} -"
+                 if l.startswith("0x603000000013c000 ") else l for l in lines]
         (tmp_path / name.replace(".reglist", ".idregs")).write_text("\n".join(lines) + "\n")
     src, dst = read_reglist(tmp_path / L616), read_reglist(tmp_path / L617)
     assert dst.id_masks is None
@@ -134,8 +153,8 @@ def test_unknown_lower_field_without_masks_is_unknown_not_pass(sim, tmp_path):
 
 
 def test_check_cli_reads_the_sibling_and_says_so():
-    proc = subprocess.run([sys.executable, "-m", "compat", "check", str(HELD / L617),
-                           str(HELD / L616), "--rules", "qemu-11.1", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "compat", "check", str(REAL / L617),
+                           str(REAL / L616), "--rules", "qemu-11.1", "--json"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr
     got = json.loads(proc.stdout)
@@ -145,7 +164,7 @@ def test_check_cli_reads_the_sibling_and_says_so():
 
 def test_an_idregs_file_is_no_register_list():
     proc = subprocess.run([sys.executable, "-m", "compat", "check",
-                           str(HELD / L617.replace(".reglist", ".idregs")), str(HELD / L616)],
+                           str(REAL / L617.replace(".reglist", ".idregs")), str(REAL / L616)],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     assert ".idregs:1: error: this is an ID register file" in proc.stderr
@@ -199,7 +218,7 @@ def test_bad_id_field_facts_are_located(bad, words):
 def test_id_fields_only_on_id_registers():
     text = BASE.replace('[registers.PMMIR_EL1]\n', '[registers.PMMIR_EL1]\nid-fields = [ { '
                         'field = "X", shift = 0, width = 4, kernel = "7.3", value = 1, '
-                        'commit = "453f6ff04b8d" } ]\n')
+                        'commit = "453f6ff04b8d", source = "test" } ]\n')
     assert "PMMIR_EL1 is not in the feature ID range" in _load_error(text)
 
 
@@ -242,12 +261,18 @@ def test_compat_table_pins_the_field_on_the_machine_types_that_span_it(tmp_path)
 #: hosts whose CPU has each feature (tests/test_registry_reality.py's table)
 from test_registry_reality import HOST_FEATURES  # noqa: E402
 
+#: the ID-field features of each host's CPU model beyond HOST_FEATURES (QEMU 11.1's
+#: max implements these; QEMU 7.2's and 10.0's none: their kernels never showed them)
+ID_HOST_FEATURES = {host: set(features) for host, features in HOST_FEATURES.items()}
+ID_HOST_FEATURES["qemu11.1-max"] |= {"FEAT_FAMINMAX", "FEAT_FPRCVT", "FEAT_F8MM8", "FEAT_F8MM4",
+                                     "FEAT_ATS1A", "FEAT_NV2"}
+
 
 def _measured():
     """Every .idregs list, by host, oldest kernel first: the lab's files in
     tests/data/real and the held case's fixture."""
     by_host: dict[str, list] = {}
-    for where in (REAL, HELD):
+    for where in (REAL,):
         for path in sorted(where.glob("*.reglist")):
             reg = read_reglist(path)
             if reg.id_values is not None:
@@ -268,8 +293,9 @@ def test_id_field_facts_match_measured_values(sim):
                 value = reg.id_values.get(index)
                 if value is None:
                     continue
-                has = f.cpu_feature is None or f.cpu_feature in HOST_FEATURES[host]
-                want = f.value if reg.kernel >= f.kernel and has else 0
+                has = f.cpu_feature is None or f.cpu_feature in ID_HOST_FEATURES[host]
+                want = (0 if not has else f.value if reg.kernel >= f.kernel
+                        else f.older_value)
                 if f.get(value) != want:
                     problems.append(f"{reg.id_path}: {f.name} = {f.get(value)}, the registry "
                                     f"says {want}")
@@ -284,15 +310,19 @@ def test_id_field_facts_match_measured_values(sim):
 
 
 def test_every_measured_field_change_has_a_registry_fact(sim):
-    """Between consecutive kernels of one host, every ID field that rises is
-    a registry fact (docs/id-registers.md lists them)."""
+    """Between consecutive kernels of one host within some machine type's
+    promise, every ID field that changes is a registry fact
+    (docs/id-registers.md lists them)."""
     missing = []
+    oldest = min(m.min_kernel for m in sim.registry.machine_versions())
     for (_, host), lists in _measured().items():
         for old, new in zip(lists, lists[1:]):
+            if old.kernel < oldest:
+                continue        # outside every promise (6.1 -> 6.12: virt-10.0 starts at 6.6)
             for index in sorted(set(old.id_values) & set(new.id_values)):
                 a, b = old.id_values[index], new.id_values[index]
                 for shift in range(0, 64, 4):
-                    if (b >> shift & 0xf) > (a >> shift & 0xf):
+                    if (b >> shift & 0xf) != (a >> shift & 0xf):
                         facts = [f for f in sim.registry.id_fields()
                                  if sim.registry.registers[f.register].index == index
                                  and f.mask >> shift & 0xf and old.kernel < f.kernel <= new.kernel]
@@ -309,3 +339,53 @@ def test_docs_table_lists_every_id_field_fact(sim):
     want = {(f.register, f.field, f"{f.shift + f.width - 1}:{f.shift}", str(f.kernel),
              str(f.value), f.cpu_feature or "") for f in sim.registry.id_fields()}
     assert rows == want
+
+
+# -- the measured table in docs/id-registers.md ---------------------------------------
+
+BEGIN, END = "<!-- measured-table: begin -->", "<!-- measured-table: end -->"
+
+
+def measured_table(registry) -> str:
+    """The docs' table of ID fields that differ between consecutive Debian
+    kernels on each host with .idregs files (tests/idregs_table.py's rows),
+    with the registry fact's commit for each."""
+    import idregs_table
+    oldest = min(m.min_kernel for m in registry.machine_versions())
+    out = []
+    hosts = sorted({p.name.split("-linux-")[0] for p in REAL.glob("*.idregs")})
+    for host in hosts:
+        out += [f"**{host}**", "",
+                "| kernels | register | bits | field | old | new | commit | writable (old) "
+                "| writable (new) |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in idregs_table.field_changes(host, REAL):
+            old_k = Version.parse(idregs_table._kernel(r["from"]))
+            new_k = Version.parse(idregs_table._kernel(r["to"]))
+            facts = [f for f in registry.id_fields() if f.register == r["register"]
+                     and r["bits"].startswith("[") and old_k < f.kernel <= new_k
+                     and f.mask >> int(r["bits"].strip("[]").split(":")[1]) & 0xf]
+            if facts:
+                commit = ", ".join(sorted({f.commit or "not found" for f in facts}))
+            elif old_k < oldest:
+                commit = "(outside every promise)"
+            else:
+                commit = "(no fact)"
+            out.append(f"| {old_k} -> {new_k} | {r['register']} | {r['bits']} | {r['field']} "
+                       f"| {r['old']} | {r['new']} | {commit} | {r['w_old']} | {r['w_new']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def test_docs_measured_table_is_generated_from_the_idregs(sim):
+    doc = (ROOT / "docs" / "id-registers.md").read_text()
+    table = doc.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    assert table == measured_table(sim.registry).strip("\n"), (
+        "regenerate: python -c 'import sys; sys.path[:0] = [\"tests\"]; from test_idregs "
+        "import print_measured_table; print_measured_table()'")
+    assert "(no fact)" not in table
+
+
+def print_measured_table() -> None:
+    """Print the table for docs/id-registers.md (between its markers)."""
+    loaded = load(*default_registry())
+    print(measured_table(loaded.registry))

@@ -58,6 +58,11 @@ def _nibbles(diff: int):
             yield shift
 
 
+def _ignored(f: IdField, field_value: int, kernel: Version) -> bool:
+    """Whether Linux ``kernel`` accepts (and ignores) ``field_value`` for ``f``."""
+    return f.ignores_older and kernel >= f.kernel and field_value == f.older_value
+
+
 class IdCheck:
     """The ID check for one registry (facts grouped once, reused per pair)."""
 
@@ -72,8 +77,10 @@ class IdCheck:
 
     def infer(self, side, cpreg: frozenset[int], f: IdField) -> int | None:
         """``f``'s value on ``side`` from its list alone (None: cannot tell)."""
-        if side.kernel < f.kernel and not f.older_accept:
-            return 0
+        if side.kernel < f.kernel:
+            return 0 if f.older_value == 0 else None    # a nonzero one depends on the host
+        if not f.rises:
+            return f.value
         gated = self.registry.gated_by(f)
         if not gated:
             return None
@@ -108,7 +115,7 @@ class IdCheck:
                     if f.name in pins:
                         sf = min(sf, pins[f.name])
                     sval, dval = f.put(sval, sf), f.put(dval, df)
-                    if sf > df:
+                    if sf > df and not _ignored(f, sf, destination.kernel):
                         refused.append(f.shift)
                     elif sf < df:
                         (lowered if f.writable_at(destination.kernel) else refused).append(f.shift)
@@ -162,10 +169,14 @@ class IdCheck:
         mask = masks.get(index) if masks is not None else None
         for shift in _nibbles(s ^ d):
             sf, df = s >> shift & 0xf, d >> shift & 0xf
+            fact = self.fact_at(index, shift)
+            if fact is not None and fact.width == 4 and _ignored(fact, sf, destination.kernel):
+                continue
             if sf > df or destination.kernel < WRITABLE_SINCE:
                 refused.append(shift)
-            elif mask is not None:
-                (lowered if (mask >> shift) & 0xf == 0xf else refused).append(shift)
+            elif mask is not None:      # every differing bit in the writable mask
+                differing = (s ^ d) >> shift & 0xf
+                (lowered if differing & ~(mask >> shift) == 0 else refused).append(shift)
             else:
                 f = self.fact_at(index, shift)
                 if f is None:

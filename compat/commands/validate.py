@@ -22,10 +22,15 @@ def run(args: argparse.Namespace) -> int:
     registry, derivation = loaded.registry, loaded.derivation
     rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
     if args.json:
-        print_json({"ok": True, "registry": registry.filename, "diagnostics": [],
+        print_json({"ok": True, "registry": registry.filename,
+                    "diagnostics": [w.to_json() for w in loaded.warnings],
                     "registers": len(registry.registers), "features": len(registry.features),
                     "machine_types": len(derivation.machines), "derived_rules": rules})
-    elif not args.quiet:
+    elif loaded.warnings:       # a promise no rule keeps (compat.qemu.id_rules)
+        import sys
+        for warning in loaded.warnings:
+            print(warning.format(), file=sys.stderr)
+    if not args.json and not args.quiet:
         rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
         print(f"{registry.filename}: valid: {plural(len(registry.registers), 'register')}, "
               f"{plural(len(registry.features), 'feature')}, "

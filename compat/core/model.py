@@ -226,18 +226,34 @@ class IdField:
     width: int
     kernel: Version
     value: int
-    commit: str
+    commit: str | None               # None: not found (the source says how it was narrowed)
     cpu_feature: str | None = None
     older_accept: bool = False
     writable_from: Version | None = None
     subject: str | None = None
     source: str | None = None
     location: Location = field(default=Location("?"), compare=False)
+    #: what kernels before ``kernel`` advertise (a field a kernel stops
+    #: advertising has ``value`` below it: ID_AA64MMFR2_EL1.NV 2 -> 0)
+    older_value: int = 0
+    #: from ``kernel`` on, a write of ``older_value`` is accepted and ignored
+    #: (set_id_aa64mmfr2_el1(): "allow userspace to write it, but silently ignore it")
+    ignores_older: bool = False
+
+    @property
+    def rises(self) -> bool:
+        """Whether ``kernel`` advertises more than older kernels."""
+        return self.value > self.older_value
 
     @property
     def name(self) -> str:
         """``ID_AA64MMFR3_EL1.SCTLRX``."""
         return f"{self.register}.{self.field}"
+
+    @property
+    def since(self) -> str:
+        """``Linux 6.17 (075c2dc7367e)``, or ``Linux 7.2`` without a commit."""
+        return f"Linux {self.kernel}" + (f" ({self.commit})" if self.commit else "")
 
     @property
     def mask(self) -> int:

@@ -260,9 +260,15 @@ class _SemanticPass:
                 continue
             if kernel is None or ("writable-from" in raw and writable is None):
                 continue
-            fact = IdField(name, raw["field"], shift, width, kernel, value, raw["commit"],
+            older = raw.get("older-value", 0)
+            if older >> width or older == value:
+                self.error(path + ("older-value",), f"older-value {older} must fit the "
+                           f"field's {width} bits and differ from value {value}")
+                continue
+            fact = IdField(name, raw["field"], shift, width, kernel, value, raw.get("commit"),
                            raw.get("cpu-feature"), raw.get("older-accept", False), writable,
-                           raw.get("subject"), raw.get("source"), self.loc(path))
+                           raw.get("subject"), raw.get("source"), self.loc(path), older,
+                           raw.get("ignores-older", False))
             clash = next((f for f in out if f.mask & fact.mask and f.field != fact.field), None)
             if clash is not None:
                 self.error(path + ("shift",), f"{fact.field} overlaps {clash.field} "

@@ -56,7 +56,7 @@ class IdPin:
         6.17 (075c2dc7367e) advertises 1 on FEAT_SCTLR2 hosts)``."""
         f = self.field
         where = f" on {f.cpu_feature} hosts" if f.cpu_feature else ""
-        return (f"{self.qemu_property}={self.value} ({f.name}: Linux {f.kernel} ({f.commit}) "
+        return (f"{self.qemu_property}={self.value} ({f.name}: {f.since} "
                 f"advertises {f.value}{where}, older kernels refuse it)")
 
 
@@ -72,14 +72,23 @@ class IdBreak:
     def message(self) -> str:
         f, m = self.field, self.machine
         where = f"hosts with {f.cpu_feature}" if f.cpu_feature else "such hosts"
+        if not f.rises:
+            return (f"{m.name} promises migration from Linux {m.min_kernel} on, but "
+                    f"{f.since} stops advertising {f.name} ({f.older_value} -> "
+                    f"{f.value}) and older kernels refuse the new value (the field is not in "
+                    f"their writable mask): on {where} migration to Linux {m.min_kernel} "
+                    f"from Linux {f.kernel} or later fails, and no rule keeps the promise")
         until = (f"before Linux {f.writable_from}" if f.writable_from is not None
                  else "on any kernel")
-        return (f"{m.name} promises migration from Linux {m.min_kernel} on, but Linux "
-                f"{f.kernel} ({f.commit}) advertises {f.name} = {f.value} on {where}, older "
+        return (f"{m.name} promises migration from Linux {m.min_kernel} on, but "
+                f"{f.since} advertises {f.name} = {f.value} on {where}, older "
                 f"kernels refuse it, and userspace cannot lower the field {until}: on "
                 f"{where} the promise cannot be kept")
 
     def hint(self) -> str:
+        if not self.field.rises:
+            return (f"raise {self.machine.name}'s min-kernel to {self.field.kernel}; until "
+                    f"then the guards refuse it on hosts with {self.field.cpu_feature or 'the feature'}")
         return (f"raise {self.machine.name}'s min-kernel to {self.field.kernel}, or record "
                 "writable-from if a kernel's KVM_ARM_GET_REG_WRITABLE_MASKS holds the field")
 
@@ -89,10 +98,17 @@ def id_rules_for(registry: Registry, machine: MachineVersion
     """The ID fields ``machine`` must lower (pins) and those it cannot (breaks)."""
     pins, breaks = [], []
     for f in registry.id_fields():
-        if f.older_accept or f.kernel <= machine.min_kernel:
+        if f.kernel <= machine.min_kernel:
+            continue                 # the promise does not span the change
+        if not f.rises:
+            # a field the kernel stops advertising: the old kernels must take
+            # the new value and the new ones ignore the old (set_id_aa64mmfr2_el1())
+            if not (f.older_accept and f.ignores_older):
+                breaks.append(IdBreak(machine, f))
+        elif f.older_accept:
             continue                 # every promised destination accepts the value
-        if f.writable_from is not None and f.writable_from <= f.kernel:
-            pins.append(IdPin(f, 0, tuple(registry.gated_by(f))))
+        elif f.writable_from is not None and f.writable_from <= f.kernel:
+            pins.append(IdPin(f, f.older_value, tuple(registry.gated_by(f))))
         else:
             breaks.append(IdBreak(machine, f))
     return tuple(pins), tuple(breaks)

@@ -151,7 +151,7 @@ def _render_id_pin(family: MachineFamily, machine, pin) -> list[str]:
     f = pin.field
     where = f" on hosts with {f.cpu_feature}" if f.cpu_feature else ""
     hides = ", ".join(r.name for r in pin.hides)
-    comment = [f"{f.name}: Linux {f.kernel} ({f.commit}) advertises {f.value}{where}, "
+    comment = [f"{f.name}: {f.since} advertises {f.value}{where}, "
                f"Linux {machine.min_kernel} refuses it; lower it on the source (writable "
                f"from Linux {f.writable_from})" + (f", which also hides {hides}" if hides else "")
                + f". {pin.qemu_property} is one of {ID_PROPERTIES_WHO}."]
