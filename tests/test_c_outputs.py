@@ -58,6 +58,9 @@ def expected(loaded: build.Loaded, version: str) -> dict[str, list[str]]:
     from compat.qemu.value_rules import pins_for
     for pin in pins_for(loaded.registry, rules.machine):      # scalar: the last one wins
         want[pin.register.cpu_property.name] = [pin.property_value]
+    from compat.qemu.id_rules import id_rules_for
+    for id_pin in id_rules_for(loaded.registry, rules.machine)[0]:   # SYSREG_<REG>_<FIELD>
+        want[id_pin.qemu_property] = [id_pin.property_value]
     return {k: v for k, v in want.items() if v}
 
 
@@ -88,6 +91,9 @@ def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
     assert {SCTLR2, PMMIR, BMAP_2} <= set(v101["x-mig-hidden-regs"])
     assert {DBGDTRTX, TCR2, PIRE0, PIR} <= set(v101["x-mig-safe-missing-regs"])
     assert v101["kvm-psci-version"] == ["1.1"]    # value rule: Linux 6.13 raised PSCI to 1.3
+    # ID fields: lowered on the source (6.17's SCTLRX, 6.14's FAMINMAX, ...)
+    assert v101["SYSREG_ID_AA64MMFR3_EL1_SCTLRX"] == ["0"]
+    assert v101["SYSREG_ID_AA64ISAR3_EL1_FAMINMAX"] == ["0"]
     # PMMIR_EL1 (added in Linux 7.3) is inside every promise; SCTLR2_EL1
     # (Linux 6.17) is older than virt-11.1's min-kernel 6.18
     v111 = applied(exe, "per-version", "11.1")
@@ -111,11 +117,15 @@ def chained_text() -> str:
     than virt-10.2 need (derived: DBGDTRTX for QEMU 11.1, SCTLR2_EL1 for
     Linux 6.17, PMMIR_EL1 for Linux 7.3, ...): then only virt-10.2 needs a
     table, and the chain can carry it unchanged to older types."""
-    derivation = build.load_text(BUNDLED.read_text()).derivation
+    from compat.qemu.id_rules import id_rules_for
+    loaded = build.load_text(BUNDLED.read_text())
+    derivation = loaded.derivation
     newer = set()
     for version in VIRT_VERSIONS[:VIRT_VERSIONS.index("10.2")]:
         rules = derivation.for_machine(f"virt-{version}")
         newer |= {rule.register.name for rule in rules.hidden + rules.tolerated}
+        # ID registers whose fields newer types pin (SYSREG_<REG>_<FIELD>)
+        newer |= {p.field.register for p in id_rules_for(loaded.registry, rules.machine)[0]}
     assert {"DBGDTRTX", "PMMIR_EL1", "SCTLR2_EL1"} <= newer
     text = BUNDLED.read_text()
     for name in sorted(newer):
