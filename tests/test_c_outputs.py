@@ -266,6 +266,30 @@ def test_pin_lookup(guards, machine, answer):
     assert run(guards, "pin", machine, TCR2).stdout.strip() == "not-pinned"
 
 
+MMFR2 = "0x603000000013c03a"     # ID_AA64MMFR2_EL1: NV (27:24) stops at Linux 6.15
+
+
+@pytest.mark.parametrize("machine, value, refused", [
+    ("virt-10.2", "0x1221011112011011", True),    # a 6.12 host with FEAT_NV2 (measured)
+    ("virt-10.0", "0x1221011112011011", True),
+    ("virt-10.2", "0x1221011110011011", False),   # 6.16 on the same host: NV hidden
+    ("virt-11.0", "0x1221011112011011", False),   # its promise starts at 6.15
+    ("virt-10.2", "0x0", False),                  # a host without the feature
+])
+def test_id_guard_refuses_a_machine_type_whose_promise_no_pin_keeps(guards, machine, value,
+                                                                    refused):
+    """arm_compat_check_id_reg(): the ID fields compat.qemu.id_rules says no
+    rule can lower (NV: Linux 6.15 stops advertising it, 6.12 cannot take 0)."""
+    proc = run(guards, "idreg", machine, MMFR2, value)
+    assert proc.returncode == (1 if refused else 0), proc.stdout + proc.stderr
+    if refused:
+        for part in (f"machine type {machine} cannot keep its migration promise",
+                     "ID_AA64MMFR2_EL1.NV is 2 here", "9d6745572899", "use virt-11.0 or newer"):
+            assert part in proc.stdout, proc.stdout
+    # a field a pin lowers is no reason to refuse (SCTLRX on a 6.17 host)
+    assert run(guards, "idreg", machine, "0x603000000013c03b", "0x111").returncode == 0
+
+
 # A register the old simulator tolerated unconditionally while the generated C
 # tested its value (tolerate-missing with safe-when), next to DBGDTRTX, which
 # the old simulator tolerated although QEMU's tolerance list (KVM only) has no

@@ -85,6 +85,26 @@ class IdBreak:
                 f"kernels refuse it, and userspace cannot lower the field {until}: on "
                 f"{where} the promise cannot be kept")
 
+    @property
+    def host_value(self) -> int:
+        """The field's value (in place) on the hosts where the promise breaks:
+        the advertised value of a rise, the older value of a field that a
+        kernel stops advertising (an older host still shows it)."""
+        f = self.field
+        return (f.value if f.rises else f.older_value) << f.shift
+
+    def guard_message(self, instead: str | None) -> str:
+        """What the generated guard says when it refuses the machine type on
+        a host whose ID register shows :attr:`host_value`."""
+        f, m = self.field, self.machine
+        shown = f.value if f.rises else f.older_value
+        why = (f"{f.since} advertises it and older kernels refuse it" if f.rises else
+               f"{f.since} stops advertising it and older kernels cannot take that back")
+        use = f"use {instead} or newer" if instead else f"raise {m.name}'s min-kernel"
+        return (f"machine type {m.name} cannot keep its migration promise (Linux "
+                f"{m.min_kernel} and later) on this host: {f.name} is {shown} here, and "
+                f"{why}; {use}")
+
     def hint(self) -> str:
         if not self.field.rises:
             return (f"raise {self.machine.name}'s min-kernel to {self.field.kernel}; until "
