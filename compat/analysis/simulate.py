@@ -46,7 +46,8 @@ known does the verdict depend on values: it is then "unknown", not a pass.
 Value rules (:mod:`compat.qemu.value_rules`): a register on both sides whose
 source value the destination kernel refuses (``accepts`` in the registry,
 e.g. KVM_REG_ARM_PSCI_VERSION above 0x10001 on Linux <= 6.12) fails the
-migration with QEMU's ``Could not set register ...``.
+migration with QEMU's ``Could not set register ...``; so does an ID register
+field above the destination kernel's (:mod:`compat.analysis.idvalues`).
 """
 
 from __future__ import annotations
