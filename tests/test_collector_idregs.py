@@ -315,3 +315,25 @@ def test_lab_collect_one_writes_the_idregs_beside_the_list(tmp_path, monkeypatch
             "# writable-masks: no (before 6.8)", "# entries: 3",
             "0x603000000013c020 0x0000000000000001 -", "0x603000000013c03b 0x0000000000000111 -",
             "0x603000000013d801 0x0000000000000002 -"]
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_real_kernel_idregs_equal_the_checked_in_ones(tmp_path):
+    """One real boot (Linux 6.17 on the QEMU 11.1 host, ~40-70 s): the ID
+    register lines equal the checked-in ``.idregs``."""
+    import sys
+    from pathlib import Path
+    missing = [t for t in ("apt-get", "dpkg", "cpio", "unshare") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    root = Path(__file__).resolve().parents[1]
+    name = "qemu11.1-max-linux-6.17.13+deb13.idregs"
+    proc = subprocess.run([sys.executable, "-m", "compat", "lab", "collect", "--qemu-suite",
+                           "trixie-backports", "-j", "1", "-o", str(tmp_path), "6.17.13+deb13"],
+                          cwd=root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+
+    def rows(p):
+        return [l for l in p.read_text().splitlines() if not l.startswith("#")]
+    assert rows(tmp_path / name) == rows(root / "tests" / "data" / "real" / name)
