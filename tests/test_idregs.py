@@ -389,3 +389,17 @@ def print_measured_table() -> None:
     """Print the table for docs/id-registers.md (between its markers)."""
     loaded = load(*default_registry())
     print(measured_table(loaded.registry))
+
+
+def test_explain_tells_the_id_story():
+    def explain(name):
+        proc = subprocess.run([sys.executable, "-m", "compat", "explain", name], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+    text = explain("ID_AA64MMFR3_EL1")
+    assert "ID field SCTLRX (7:4): Linux 6.17 (075c2dc7367e) advertises 1" in text
+    assert "virt-10.2: pin -cpu host,SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0 (.optional)" in text
+    assert "virt-11.1: pin" not in text
+    assert "virt-10.0: promise not kept" in explain("ID_AA64MMFR2_EL1")
+    assert "comes with ID field ID_AA64MMFR3_EL1.SCTLRX" in explain("SCTLR2_EL1")
