@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
                     "diagnostics": [w.to_json() for w in loaded.warnings],
                     "registers": len(registry.registers), "features": len(registry.features),
                     "machine_types": len(derivation.machines), "derived_rules": rules})
-    elif loaded.warnings:       # a promise no rule keeps (compat.qemu.id_rules)
-        import sys
+    elif loaded.warnings and not args.quiet:
+        # a promise no rule keeps (compat.qemu.id_rules): part of the report
         for warning in loaded.warnings:
-            print(warning.format(), file=sys.stderr)
+            print(warning.format())
     if not args.json and not args.quiet:
         rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
         print(f"{registry.filename}: valid: {plural(len(registry.registers), 'register')}, "
