@@ -29,6 +29,7 @@ example:
   compat lab migrate 6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0 -o results/
   compat lab migrate --matrix oracle -o tests/data/real-migrations
   compat lab migrate --matrix oracle --shard 2/4 -o shard-2   # one of 4 CI jobs
+  compat lab migrate --matrix consecutive --qemu-suite trixie-backports -o results/
   compat lab merge shard-1 shard-2 shard-3 shard-4 -o results
 
 -cpu max gets pauth-impdef=on where the QEMU has it (--pauth-impdef).
