@@ -149,11 +149,11 @@ class IdCheck:
                         value = (source.values or {}).get(reg.index, reg.reset or 0)
                         problems.append(IdProblem(
                             reg.index, ID_VISIBILITY,
-                            f"Could not set register {codec.decode(reg.index).qemu_name} to "
-                            f"{value:x}: QEMU wrote {name} first, which lowered {f.name} to "
-                            f"{f.get(sv)}, "
-                            f"and KVM then hides {reg.name} (its visibility follows the "
-                            f"guest's {f.name}), so KVM_SET_ONE_REG fails with ENOENT",
+                            f"Could not set register {codec.decode(reg.index).qemu_name}: "
+                            f"unknown to KVM (QEMU wrote {name} first, which lowered "
+                            f"{f.name} to {f.get(sv)}, and KVM then hides {reg.name}: its "
+                            f"visibility follows the guest's {f.name}; writing it {value:x} "
+                            "fails with ENOENT)",
                             f"the source lacks {f.cpu_feature or f.name} and the destination "
                             f"has it: no released QEMU keeps {reg.name} out of the "
                             f"destination's list; hide it on both sides ({reg.name} in the "
