@@ -148,6 +148,13 @@ def id_fix(sim: "Simulator", rules: "RuleSet", facts: list, destination: Version
         return (f"the source's ID register advertises a feature Linux {destination} does not "
                 "support: migrate to a kernel that does, or record the field in the "
                 "registry (id-fields on its ID register) so compat derives a rule")
+    falls = [f for f in known if not f.rises]
+    if falls:
+        f = falls[0]
+        return (f"no rule keeps this: {f.since} stops advertising {f.name} and Linux "
+                f"{destination} cannot take the new value; migrate between kernels on the "
+                f"same side of Linux {f.kernel} (compat's guards refuse the machine types "
+                "that promise it on such hosts)")
     options = ",".join(f"{f.qemu_property}=0" for f in known)
     machines = [m.name for m in sim.registry.machine_versions()
                 if any(p.field in known for p in id_rules_for(sim.registry, m)[0])]
