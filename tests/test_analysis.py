@@ -457,7 +457,7 @@ def test_readers_are_found_in_their_documented_order():
     table lists them in that order."""
     import compat.analysis.readers as pkg
     found = [(m.ORDER, m.FORMAT) for m in pkg.readers()]
-    assert [f for _, f in found] == ["qemu-stream", "cpregs", "trace", "c-initializer", "plain"]
+    assert [f for _, f in found] == ["qemu-stream", "idregs", "cpregs", "trace", "c-initializer", "plain"]
     documented = re.findall(r"^(\d+)\s+``([\w-]+)``", pkg.__doc__, re.M)
     assert [(int(o), f) for o, f in documented] == found
     for module in pkg.readers():

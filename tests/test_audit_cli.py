@@ -171,14 +171,21 @@ def test_audit_text_leads_with_the_verdict_then_one_block_per_register(compat_cl
     assert r.out.count("[registers.") == 1
 
 
-def test_audit_registers_outside_every_promise_are_one_line_and_exit_0(compat_cli):
-    lists = sorted(str(p) for p in REAL.glob("qemu11.1-max-linux-*.reglist"))
+def test_audit_registers_outside_every_promise_are_one_line_and_exit_0(compat_cli, tmp_path):
+    # the lists alone (no .idregs: ID fields are tests/test_idregs.py's), from
+    # 6.17 on and 6.1: across 6.17 the ID field SCTLRX fails (docs/id-registers.md)
+    lists = []
+    for path in sorted(REAL.glob("qemu11.1-max-linux-*.reglist")):
+        if "-linux-6.12." in path.name or "-linux-6.16." in path.name:
+            continue
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+        lists.append(str(tmp_path / path.name))
     r = compat_cli("audit", *lists)
     assert (r.rc, r.err) == (0, "")          # documented: listed, not failed
     lines = r.out.splitlines()
-    # 9 kernels from 6.12 (72 ordered pairs) on virt-10.0..10.2, 8 from 6.16 on
-    # virt-11.0 (56), 6 from 6.18 on virt-11.1 (30)
-    assert lines[0] == "ok: all 302 promised migrations pass", lines[0]
+    # 7 kernels from 6.17 (42 ordered pairs) on each of virt-10.0..10.2 and
+    # virt-11.0, 6 from 6.18 on virt-11.1 (30)
+    assert lines[0] == "ok: all 198 promised migrations pass", lines[0]
     (names,) = [ln for ln in lines if "outside every machine type's promise" in ln]
     assert names.startswith("14 registers not in the registry vary only outside every "
                             "machine type's promise (reported, not a failure): ")

@@ -58,6 +58,9 @@ def expected(loaded: build.Loaded, version: str) -> dict[str, list[str]]:
     from compat.qemu.value_rules import pins_for
     for pin in pins_for(loaded.registry, rules.machine):      # scalar: the last one wins
         want[pin.register.cpu_property.name] = [pin.property_value]
+    from compat.qemu.id_rules import id_rules_for
+    for id_pin in id_rules_for(loaded.registry, rules.machine)[0]:   # SYSREG_<REG>_<FIELD>
+        want[id_pin.qemu_property] = [id_pin.property_value]
     return {k: v for k, v in want.items() if v}
 
 
@@ -88,6 +91,9 @@ def test_bundled_lists_are_the_known_ones(bundled, tmp_path):
     assert {SCTLR2, PMMIR, BMAP_2} <= set(v101["x-mig-hidden-regs"])
     assert {DBGDTRTX, TCR2, PIRE0, PIR} <= set(v101["x-mig-safe-missing-regs"])
     assert v101["kvm-psci-version"] == ["1.1"]    # value rule: Linux 6.13 raised PSCI to 1.3
+    # ID fields: lowered on the source (6.17's SCTLRX, 6.14's FAMINMAX, ...)
+    assert v101["SYSREG_ID_AA64MMFR3_EL1_SCTLRX"] == ["0"]
+    assert v101["SYSREG_ID_AA64ISAR3_EL1_FAMINMAX"] == ["0"]
     # PMMIR_EL1 (added in Linux 7.3) is inside every promise; SCTLR2_EL1
     # (Linux 6.17) is older than virt-11.1's min-kernel 6.18
     v111 = applied(exe, "per-version", "11.1")
@@ -111,11 +117,15 @@ def chained_text() -> str:
     than virt-10.2 need (derived: DBGDTRTX for QEMU 11.1, SCTLR2_EL1 for
     Linux 6.17, PMMIR_EL1 for Linux 7.3, ...): then only virt-10.2 needs a
     table, and the chain can carry it unchanged to older types."""
-    derivation = build.load_text(BUNDLED.read_text()).derivation
+    from compat.qemu.id_rules import id_rules_for
+    loaded = build.load_text(BUNDLED.read_text())
+    derivation = loaded.derivation
     newer = set()
     for version in VIRT_VERSIONS[:VIRT_VERSIONS.index("10.2")]:
         rules = derivation.for_machine(f"virt-{version}")
         newer |= {rule.register.name for rule in rules.hidden + rules.tolerated}
+        # ID registers whose fields newer types pin (SYSREG_<REG>_<FIELD>)
+        newer |= {p.field.register for p in id_rules_for(loaded.registry, rules.machine)[0]}
     assert {"DBGDTRTX", "PMMIR_EL1", "SCTLR2_EL1"} <= newer
     text = BUNDLED.read_text()
     for name in sorted(newer):
@@ -254,6 +264,30 @@ def test_pin_lookup(guards, machine, answer):
     """arm_compat_reg_pinned(): the value rules of compat.qemu.value_rules."""
     assert run(guards, "pin", machine, PSCI).stdout.strip() == answer
     assert run(guards, "pin", machine, TCR2).stdout.strip() == "not-pinned"
+
+
+MMFR2 = "0x603000000013c03a"     # ID_AA64MMFR2_EL1: NV (27:24) stops at Linux 6.15
+
+
+@pytest.mark.parametrize("machine, value, refused", [
+    ("virt-10.2", "0x1221011112011011", True),    # a 6.12 host with FEAT_NV2 (measured)
+    ("virt-10.0", "0x1221011112011011", True),
+    ("virt-10.2", "0x1221011110011011", False),   # 6.16 on the same host: NV hidden
+    ("virt-11.0", "0x1221011112011011", False),   # its promise starts at 6.15
+    ("virt-10.2", "0x0", False),                  # a host without the feature
+])
+def test_id_guard_refuses_a_machine_type_whose_promise_no_pin_keeps(guards, machine, value,
+                                                                    refused):
+    """arm_compat_check_id_reg(): the ID fields compat.qemu.id_rules says no
+    rule can lower (NV: Linux 6.15 stops advertising it, 6.12 cannot take 0)."""
+    proc = run(guards, "idreg", machine, MMFR2, value)
+    assert proc.returncode == (1 if refused else 0), proc.stdout + proc.stderr
+    if refused:
+        for part in (f"machine type {machine} cannot keep its migration promise",
+                     "ID_AA64MMFR2_EL1.NV is 2 here", "9d6745572899", "use virt-11.0 or newer"):
+            assert part in proc.stdout, proc.stdout
+    # a field a pin lowers is no reason to refuse (SCTLRX on a 6.17 host)
+    assert run(guards, "idreg", machine, "0x603000000013c03b", "0x111").returncode == 0
 
 
 # A register the old simulator tolerated unconditionally while the generated C

@@ -419,3 +419,89 @@ def test_index_name_lines_are_not_a_value_list():
     text = "0x603000000013c103 TCR2_EL1\n0x603000000013c512 PIRE0_EL1\n"
     got = parse_reglist(text, "names.txt", kernel="6.12")
     assert got.format == "trace" and got.values is None and len(got.indices) == 2
+
+
+# -- .idregs files (issue 24): every bad line located --------------------------
+
+IDREGS_HELD = ROOT / "tests" / "data" / "real"
+IDREGS_LIST = "qemu11.1-max-linux-6.17.13+deb13"
+
+#: (what replaces the first register line, words of the error)
+IDREGS_CORRUPT = [
+    ("0x603000000013c000 0x0", "expected 'INDEX VALUE MASK'"),
+    ("0x603000000013c000 0x0 0x0 0x0", "expected 'INDEX VALUE MASK'"),
+    ("0x603000000013c000 zz 0x0", "zz"),
+    ("0x603000000013c000 0x0 -", "MASK is '-'"),
+    ("0x603000000013c000 0x0 0x0 # ok", "expected 'INDEX VALUE MASK'"),
+    ("0x603000000013c000 0x10000000000000000 0x0", "does not fit in 64 bits"),
+    ("0x603000000013c103 0x0 0x0", "not in the feature ID range"),
+    ("0x6030000000140000 0x0 0x0", "not in the feature ID range"),
+    ("0xff3000000013c000 0x0 0x0", "not a KVM register index"),
+]
+
+
+def _idregs_copy(tmp_path: Path, edit) -> Path:
+    for suffix in (".reglist", ".idregs"):
+        text = (IDREGS_HELD / (IDREGS_LIST + suffix)).read_text()
+        if suffix == ".idregs":
+            text = edit(text)
+        (tmp_path / (IDREGS_LIST + suffix)).write_text(text)
+    return tmp_path / (IDREGS_LIST + ".reglist")
+
+
+@pytest.mark.parametrize("line, words", IDREGS_CORRUPT, ids=[w for _, w in IDREGS_CORRUPT])
+def test_corrupt_idregs_line_is_located(tmp_path, line, words):
+    first = next(l for l in (IDREGS_HELD / (IDREGS_LIST + ".idregs")).read_text().splitlines()
+                 if l.startswith("0x603000000013c000 "))
+    path = _idregs_copy(tmp_path, lambda t: t.replace(first, line, 1))
+    number = next(i for i, l in enumerate(
+        (tmp_path / (IDREGS_LIST + ".idregs")).read_text().splitlines(), 1) if l == line)
+    with pytest.raises(CompatError) as info:
+        read_reglist(path)
+    text = info.value.format()
+    assert text.startswith(f"{tmp_path / (IDREGS_LIST + '.idregs')}:{number}: error: "), text
+    assert words in text, text
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t: t.replace("# entries: 62", "# entries: 61"), "holds 62: is it truncated"),
+    (lambda t: t.replace("# entries: 62\n", ""), "no '# entries: N' header"),
+    (lambda t: t.replace("# writable-masks: yes", "# writable-masks: maybe"), "expected 'yes'"),
+    (lambda t: "\n".join(l for l in t.splitlines() if not l.startswith("# writable-masks"))
+     + "\n", "writable-masks"),
+    (lambda t: t.replace("# kernel: 6.17.13+deb13-arm64", "# kernel: 6.16.12"),
+     "differs from its list's"),
+    (lambda t: t.replace("# format: compat-idregs 1", "# format: compat-idregs 2"),
+     "expected '# format: compat-idregs 1' first"),
+    (lambda t: "\n".join(t.splitlines()[:-5]) + "\n", "truncated"),
+    (lambda t: t + "\x00\x01garbage\n", "binary data"),
+], ids=["count", "no-count", "masks-word", "no-masks", "kernel", "version", "cut", "binary"])
+def test_bad_idregs_headers_are_errors_not_guesses(tmp_path, edit, words):
+    path = _idregs_copy(tmp_path, edit)
+    with pytest.raises(CompatError) as info:
+        read_reglist(path)
+    text = info.value.format()
+    assert text.startswith(f"{tmp_path / (IDREGS_LIST + '.idregs')}:"), text
+    assert words in text, text
+
+
+def test_bad_idregs_in_the_cli_exits_1(tmp_path):
+    path = _idregs_copy(tmp_path, lambda t: t.replace("# entries: 62", "# entries: 9"))
+    dst = str(IDREGS_HELD / "qemu11.1-max-linux-6.16.12+deb13.reglist")
+    res = run_inproc("check", str(path), dst)
+    assert res.rc == 1 and "Traceback" not in res.err, res
+
+
+def test_unsorted_idregs_are_located_at_the_second_line(tmp_path):
+    def swap(text):
+        lines = text.splitlines()
+        first = next(i for i, l in enumerate(lines) if not l.startswith("#"))
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]
+        return "\n".join(lines) + "\n"
+    path = _idregs_copy(tmp_path, swap)
+    text = (tmp_path / (IDREGS_LIST + ".idregs")).read_text().splitlines()
+    second = next(i for i, l in enumerate(text, 1) if not l.startswith("#")) + 1
+    with pytest.raises(CompatError) as info:
+        read_reglist(path)
+    assert f".idregs:{second}: error: " in info.value.format()
+    assert "out of order" in info.value.format()

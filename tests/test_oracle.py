@@ -25,15 +25,10 @@ CASES = sorted(p.parent for p in DATA.glob("*/case.json"))
 #: compat.qemu.tolerance.SHIPPED (compat's own list, --rules tolerances, adds PMMIR_EL1)
 RULES = {"10.0": "qemu-10.0", "11.1": "qemu-11.1"}
 REAL = ROOT / "tests" / "data" / "real"
-#: cases compat check mispredicts until the simulator checks ID register values
-#: (issue 24 items 3 and 5); strict both ways: predicting one right fails the
-#: tests below until its entry goes
-ID_VALUE_PENDING = {
-    "6.16-to-6.17_qemu11.1_virt-11.0_host-qemu11.1":
-        "the incoming ID_AA64MMFR3_EL1 (SCTLRX 0) hides SCTLR2_EL1 on 6.17: 'unknown to KVM'",
-    "7.2-to-7.1_qemu11.1_virt-11.0_host-qemu11.1":
-        "7.1 refuses ID_AA64ISAR2_EL1.ATS1A = 1 (Linux 7.2 advertises it)",
-}
+#: cases compat check mispredicts (none since the simulator checks ID register
+#: values, issue 24: 6.16 -> 6.17 fails on SCTLR2_EL1 once ID_AA64MMFR3_EL1's
+#: lower SCTLRX hid it, 7.2 -> 7.1 on ID_AA64ISAR2_EL1.ATS1A); strict both ways
+ID_VALUE_PENDING: dict[str, str] = {}
 
 #: verdicts compat check does not predict yet: the nested cases (vCPUs with
 #: EL2), which QEMU 11.1 blocks and QEMU 10.0 refuses to start (issue 21

@@ -163,12 +163,28 @@ def test_decode_names_every_real_index():
     assert all(r.get("name") for r in rows), [r for r in rows if not r.get("name")][:5]
 
 
-def test_audit_of_real_lists_passes():
+def test_audit_of_real_lists_passes_but_for_the_id_fields_no_released_qemu_lowers():
+    """Every promise holds under compat's tables except where an ID field
+    rose (or fell) within it (issue 24, docs/id-registers.md): on QEMU 11.1's
+    host, whose lists have measured .idregs, a source on the newer kernel
+    sends a field the older one refuses.  The tables' SYSREG_* rows need
+    QEMU's proposed host-model properties, which no release has; NV no rule
+    fixes.  Everything else passes."""
     # the nested lists (-el2-, vCPUs with EL2) wait for audit to keep vCPU
     # classes apart and for the registry's nested facts (issue 21 items 2, 3)
     flat = [p for p in REAL if "-el2-" not in p.name]
-    proc = run_compat("audit", *[str(p) for p in flat], cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    proc = run_compat("audit", "--json", *[str(p) for p in flat], cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    import json
+    failing = json.loads(proc.stdout)["failures"]
+    assert failing
+    assert {g["name"] for f in failing for g in f["failures"]} == {
+        "ID_AA64FPFR0_EL1", "ID_AA64ISAR2_EL1", "ID_AA64ISAR3_EL1", "ID_AA64MMFR2_EL1",
+        "ID_AA64MMFR3_EL1"}, failing[:3]
+    for f in failing:
+        assert f["direction"] == "backward", f
+        assert {g["kind"] for g in f["failures"]} == {"id-value"}, f
+        assert "qemu11.1-max-linux-" in f["source"]["path"] + f["destination"]["path"], f
 
 
 def test_expected_counts():

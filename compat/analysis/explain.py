@@ -19,6 +19,9 @@ class Explanation:
     """A register's facts and decisions, read from the resolved view only."""
 
     view: RegisterView
+    #: ID fields: the register's facts and what each machine type does about
+    #: them (compat.qemu.id_rules, through the resolved view)
+    id_lines: tuple[str, ...] = ()
 
     @property
     def register(self) -> Register:
@@ -51,6 +54,7 @@ class Explanation:
             out.append(f"  CPU property: {cpu_property_text(reg.cpu_property)}")
         for source in reg.sources:
             out.append(f"  source: {source}")
+        out += list(self.id_lines)
         tol = self.view.tolerance
         if tol is None:
             out.append("  QEMU tolerance (-cpu host, KVM): none")
@@ -103,4 +107,29 @@ def explain_register(registry: Registry, derivation: Derivation, reg: Register,
                      view: ResolvedView | None = None) -> Explanation:
     """Explain ``reg`` from the resolved view (``view``, or one resolved now)."""
     view = view or resolve(registry, derivation)
-    return Explanation(view.register(reg.name))
+    return Explanation(view.register(reg.name), _id_lines(view, reg))
+
+
+def _id_lines(view: ResolvedView, reg: Register) -> tuple[str, ...]:
+    """``ID field SCTLRX (7:4): ...`` and, per machine type, its pin or break."""
+    out = []
+    if reg.id_field:
+        out.append(f"  comes with ID field {reg.id_field} (KVM lists it only while the "
+                   "guest's field says so)")
+    for f in reg.id_fields:
+        older = "older kernels refuse it" if not f.older_accept else "older kernels take it"
+        out.append(f"  ID field {f.field} ({f.shift + f.width - 1}:{f.shift}): {f.since} "
+                   f"advertises {f.value} (before: {f.older_value})"
+                   + (f" on {f.cpu_feature} hosts" if f.cpu_feature else "")
+                   + f"; {older}; writable "
+                   + (f"from Linux {f.writable_from}" if f.writable_from else "on no kernel"))
+        for mv in view.machines:
+            for pin in mv.id_pins:
+                if pin.field == f:
+                    out.append(f"    {mv.machine.name}: pin -cpu host,{pin.qemu_property}="
+                               f"{pin.property_value} (.optional)")
+            for brk in mv.id_breaks:
+                if brk.field == f:
+                    out.append(f"    {mv.machine.name}: promise not kept on such hosts "
+                               "(validate warns, the guards refuse it)")
+    return tuple(out)

@@ -136,3 +136,32 @@ def _machines_pinning(sim: "Simulator", reg: Register, destination: Version) -> 
             if pin.register.index == reg.index and not limit.refuses(pin.value):
                 out.append(machine.name)
     return out
+
+
+def id_fix(sim: "Simulator", rules: "RuleSet", facts: list, destination: Version) -> str:
+    """The fix for an ID register value the destination refuses: lower the
+    field on the source with QEMU's proposed host-model property, on the
+    machine types whose tables pin it (:mod:`compat.qemu.id_rules`)."""
+    from compat.qemu.id_rules import ID_PROPERTIES_WHO, id_rules_for
+    known = [f for f in facts if f is not None]
+    if not known:
+        return (f"the source's ID register advertises a feature Linux {destination} does not "
+                "support: migrate to a kernel that does, or record the field in the "
+                "registry (id-fields on its ID register) so compat derives a rule")
+    falls = [f for f in known if not f.rises]
+    if falls:
+        f = falls[0]
+        return (f"no rule keeps this: {f.since} stops advertising {f.name} and Linux "
+                f"{destination} cannot take the new value; migrate between kernels on the "
+                f"same side of Linux {f.kernel} (compat's guards refuse the machine types "
+                "that promise it on such hosts)")
+    options = ",".join(f"{f.qemu_property}=0" for f in known)
+    machines = [m.name for m in sim.registry.machine_versions()
+                if any(p.field in known for p in id_rules_for(sim.registry, m)[0])]
+    pinned = (f"; compat's tables for {_list(machines)} set it (.optional)" if machines
+              else "")
+    applied = rules.qemu.id_properties
+    return (f"lower {', '.join(f.name for f in known)} on the source: -cpu host,{options}"
+            f"{pinned}; that needs {ID_PROPERTIES_WHO}"
+            + ("" if not applied else
+               ", which this mode's QEMU has: pass --machine for a machine type that pins it"))

@@ -56,6 +56,18 @@ class RegList:
     from_stream: bool = field(default=False, compare=False)
     #: what the reader warns about (``Diagnostic``, severity ``warning``)
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    #: ID register values (``NAME.idregs`` beside ``NAME.reglist``) and KVM's
+    #: writable masks (None: the kernel has none, or no file says)
+    id_values: Mapping[int, int] | None = field(default=None, compare=False)
+    id_masks: Mapping[int, int] | None = field(default=None, compare=False)
+    id_path: str | None = field(default=None, compare=False)
+
+    def id_value(self, index: int) -> int | None:
+        """The value of ID register ``index``: the ``.idregs`` file's, else the
+        stream's or value list's own."""
+        if self.id_values is not None and index in self.id_values:
+            return self.id_values[index]
+        return self.values.get(index) if self.values is not None else None
 
     @property
     def name(self) -> str:
@@ -86,7 +98,49 @@ def read_reglist(path: Path | str, *, kernel: str | Version | None = None,
                      hint="pass the path of a KVM_GET_REG_LIST dump")
     if raw[:2] == b"\x1f\x8b":    # any format may come gzipped (every member, bounded)
         raw = gunzip(raw, name, what="register list")
-    return _reglist(readers.read(Source(name, raw)), name, kernel, host)
+    reglist = _reglist(readers.read(Source(name, raw)), name, kernel, host)
+    sibling = idregs_sibling(path)
+    return with_idregs(reglist, sibling) if sibling is not None else reglist
+
+
+def idregs_sibling(path: Path) -> Path | None:
+    """``NAME.idregs`` beside ``NAME.reglist`` (or ``.reglist.gz``), if it exists."""
+    name = path.name
+    for suffix in (".reglist.gz", ".reglist"):
+        if name.endswith(suffix):
+            sibling = path.with_name(name[:-len(suffix)] + ".idregs")
+            return sibling if sibling.is_file() else None
+    return None
+
+
+def with_idregs(reglist: RegList, path: Path) -> RegList:
+    """``reglist`` with the ID register values and masks of the ``.idregs``
+    file at ``path``; its kernel must be the list's."""
+    from dataclasses import replace
+    from compat.analysis.readers import idregs
+    from compat.core.inputs import read_input
+    raw = read_input(path, str(path), what="ID register file",
+                     hint="pass the .idregs file the lab wrote beside the list")
+    source = Source(str(path), raw)
+    if not idregs.sniff(source):
+        raise CompatError.at(Location(str(path), 1), "not an .idregs file: its first line "
+                             f"is not '# format: {idregs.MAGIC}'",
+                             hint="an .idregs file beside a .reglist must be the lab's "
+                             "ID register values; rename or remove it")
+    result = idregs.read(source)
+    if "kernel" in result.headers:
+        text, line = result.headers["kernel"]
+        try:
+            kernel = Version.parse(text)
+        except VersionError as exc:
+            raise CompatError.at(Location(str(path), line), str(exc)) from None
+        if kernel != reglist.kernel:
+            raise CompatError.at(Location(str(path), line),
+                                 f"kernel {text} differs from its list's ({reglist.kernel}, "
+                                 f"{reglist.path})",
+                                 hint="an .idregs file belongs to the .reglist of the same "
+                                 "name, collected in the same boot")
+    return replace(reglist, id_values=result.values, id_masks=result.masks, id_path=str(path))
 
 
 def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
@@ -98,6 +152,10 @@ def parse_reglist(text: str, name: str, *, kernel: str | Version | None = None,
 
 
 def _reglist(result: ReadResult, name: str, kernel, host) -> RegList:
+    if result.format == "idregs":
+        raise CompatError.at(Location(name, 1), "this is an ID register file (.idregs), not "
+                             "a register list",
+                             hint="pass its NAME.reglist: compat reads NAME.idregs beside it")
     if result.from_stream:
         the_kernel, the_host, description = _stream_identity(name, kernel, host)
     else:

@@ -46,7 +46,8 @@ known does the verdict depend on values: it is then "unknown", not a pass.
 Value rules (:mod:`compat.qemu.value_rules`): a register on both sides whose
 source value the destination kernel refuses (``accepts`` in the registry,
 e.g. KVM_REG_ARM_PSCI_VERSION above 0x10001 on Linux <= 6.12) fails the
-migration with QEMU's ``Could not set register ...``.
+migration with QEMU's ``Could not set register ...``; so does an ID register
+field above the destination kernel's (:mod:`compat.analysis.idvalues`).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Failure:
     qemu_name: str
     name: str | None                 # registry name, else the built-in name
     direction: str                   # backward | forward | same-kernel | start
-    kind: str                        # length | unknown-register | value-test | value | guard | cpu-option
+    kind: str                        # length | unknown-register | value-test | value | guard | cpu-option | id-value | id-visibility
     qemu_error: str                  # what QEMU prints
     fix: str                         # what makes it pass, for the QEMU the rules assume
     in_registry: bool
@@ -220,6 +221,8 @@ class RuleSet:
     pins: dict[int, tuple[int, str]] = field(default_factory=dict)
     cpu_options: tuple = ()                     # compat.qemu.cpu_options.CpuOption
     refused_options: tuple = ()                 # options the mode's QEMU lacks
+    #: ID field -> the value the source's QEMU lowers it to (compat.qemu.id_rules)
+    id_pins: dict[str, int] = field(default_factory=dict)
 
     @property
     def qemu(self) -> RulesMode:
@@ -239,6 +242,7 @@ class Simulator:
         self.by_index: dict[int, Register] = registry.register_by_index()
         self._cpreg: dict[tuple, frozenset[int]] = {}
         self._tolerances = tolerances(registry)
+        self._ids = None
 
     @property
     def derivation(self) -> Derivation:
@@ -290,9 +294,13 @@ class Simulator:
                                        f"{p.register.cpu_property.name}={p.property_value}")
                     for p in pins_for(self.registry, rules.machine)}
             pins.update(user_pins)
+            from compat.qemu.id_rules import id_rules_for
+            id_pins = ({p.field.name: p.value for p in id_rules_for(self.registry,
+                                                                    rules.machine)[0]}
+                       if qemu.id_properties else {})
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
-                           tuple(guards), pins, usable, refused)
+                           tuple(guards), pins, usable, refused, id_pins)
         machine_rules = self.machine_rules(machine) if machine else None
         if mode in (NONE, QEMU_10_2_PATCHED):
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
@@ -385,7 +393,8 @@ class Simulator:
             if value is None or not test.allows(value):
                 return False
         if source is not None and destination is not None:
-            return self._values_pass(source, destination, rules, src & dst)
+            return (self._values_pass(source, destination, rules, src & dst)
+                    and not self._id_check(source, destination, rules)[0])
         return True
 
     def _values_pass(self, source: RegList, destination: RegList, rules: RuleSet,
@@ -486,6 +495,14 @@ class Simulator:
                 fix = fixes.register_fix(self, index, direction, rules, source, destination)
             failures.append(self._failure(index, direction, kind, error, fix, rules))
         self._value_rules(source, destination, rules, src & dst, direction, failures, depends)
+        # QEMU writes the ID registers only once the stream loaded: not after a
+        # length failure, nor after QEMU 10.0's cpu_post_load() refused a register
+        loaded = not (too_long and bad) and not (rules.mode == NONE and bad)
+        problems, id_depends = (self._id_check(source, destination, rules) if loaded
+                                else ([], []))
+        failures += [self._failure(p.index, direction, p.kind, p.error, p.fix, rules)
+                     for p in problems]
+        depends += id_depends
         return MigrationResult(source, destination, rules.mode, rules.machine_name,
                                rules.features, tuple(failures), tuple(notes), tuple(depends),
                                tuple(o.text for o in rules.cpu_options + rules.refused_options),
@@ -524,6 +541,18 @@ class Simulator:
             failures.append(self._failure(
                 reg.index, direction, "value", qemu_error(reg, value, local),
                 value_fix(self, reg, value, origin, destination.kernel, rules), rules))
+
+    def _id_check(self, source: RegList, destination: RegList, rules: RuleSet):
+        """ID register values the destination refuses, and registers its KVM
+        hides once it took a lower ID value (:mod:`compat.analysis.idvalues`)."""
+        from compat.analysis.fixes import id_fix
+        from compat.analysis.idvalues import IdCheck
+        if self._ids is None:
+            self._ids = IdCheck(self.registry)
+        return self._ids.check(
+            source, destination, self.cpreg(source), self.cpreg(destination),
+            self.cpreg(destination) - rules.hidden, rules.id_pins,
+            lambda index, facts: id_fix(self, rules, facts, destination.kernel))
 
     def _failure(self, index, direction, kind, error, fix, rules) -> Failure:
         decoded = codec.decode(index)

@@ -22,10 +22,15 @@ def run(args: argparse.Namespace) -> int:
     registry, derivation = loaded.registry, loaded.derivation
     rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
     if args.json:
-        print_json({"ok": True, "registry": registry.filename, "diagnostics": [],
+        print_json({"ok": True, "registry": registry.filename,
+                    "diagnostics": [w.to_json() for w in loaded.warnings],
                     "registers": len(registry.registers), "features": len(registry.features),
                     "machine_types": len(derivation.machines), "derived_rules": rules})
-    elif not args.quiet:
+    elif loaded.warnings and not args.quiet:
+        # a promise no rule keeps (compat.qemu.id_rules): part of the report
+        for warning in loaded.warnings:
+            print(warning.format())
+    if not args.json and not args.quiet:
         rules = sum(len(m.hidden) + len(m.tolerated) for m in derivation.machines)
         print(f"{registry.filename}: valid: {plural(len(registry.registers), 'register')}, "
               f"{plural(len(registry.features), 'feature')}, "

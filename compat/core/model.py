@@ -200,6 +200,83 @@ class CpuProperty:
         return f"{value:#x}"
 
 
+#: The feature ID range KVM lets userspace read and (from Linux 6.7) lower:
+#: op0 3, op1 0/1/3, CRn 0, CRm 0-7 (KVM_ARM_GET_REG_WRITABLE_MASKS's range).
+def in_id_range(index: int) -> bool:
+    """Whether ``index`` is a system register in the feature ID range."""
+    if (index >> 56) != 0x60 or (index >> 16) & 0xfff != 0x13:
+        return False
+    op0, op1, crn, crm = (index >> 14) & 3, (index >> 11) & 7, (index >> 7) & 15, (index >> 3) & 15
+    return op0 == 3 and op1 in (0, 1, 3) and crn == 0 and crm <= 7
+
+
+@dataclass(frozen=True)
+class IdField:
+    """A feature field of an ID register that a kernel starts advertising:
+    from Linux ``kernel`` on, on hosts with ``cpu_feature``, a new vCPU's
+    field reads ``value`` (older kernels: 0).  ``older_accept`` says whether
+    older kernels' ``KVM_SET_ONE_REG`` take the new value (a 6.16 KVM
+    refuses SCTLRX = 1); ``writable_from`` is the first kernel whose
+    writable mask (``KVM_ARM_GET_REG_WRITABLE_MASKS``) holds the field, so
+    userspace may lower it."""
+
+    register: str                  # the ID register's name in the registry
+    field: str                     # the Arm ARM's field name (SCTLRX)
+    shift: int
+    width: int
+    kernel: Version
+    value: int
+    commit: str | None               # None: not found (the source says how it was narrowed)
+    cpu_feature: str | None = None
+    older_accept: bool = False
+    writable_from: Version | None = None
+    subject: str | None = None
+    source: str | None = None
+    location: Location = field(default=Location("?"), compare=False)
+    #: what kernels before ``kernel`` advertise (a field a kernel stops
+    #: advertising has ``value`` below it: ID_AA64MMFR2_EL1.NV 2 -> 0)
+    older_value: int = 0
+    #: from ``kernel`` on, a write of ``older_value`` is accepted and ignored
+    #: (set_id_aa64mmfr2_el1(): "allow userspace to write it, but silently ignore it")
+    ignores_older: bool = False
+
+    @property
+    def rises(self) -> bool:
+        """Whether ``kernel`` advertises more than older kernels."""
+        return self.value > self.older_value
+
+    @property
+    def name(self) -> str:
+        """``ID_AA64MMFR3_EL1.SCTLRX``."""
+        return f"{self.register}.{self.field}"
+
+    @property
+    def since(self) -> str:
+        """``Linux 6.17 (075c2dc7367e)``, or ``Linux 7.2`` without a commit."""
+        return f"Linux {self.kernel}" + (f" ({self.commit})" if self.commit else "")
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.shift
+
+    def get(self, value: int) -> int:
+        """The field's value in register value ``value``."""
+        return (value & self.mask) >> self.shift
+
+    def put(self, value: int, field_value: int) -> int:
+        """``value`` with the field set to ``field_value``."""
+        return (value & ~self.mask) | ((field_value << self.shift) & self.mask)
+
+    def writable_at(self, kernel: Version) -> bool:
+        """Whether Linux ``kernel`` lets userspace lower the field."""
+        return self.writable_from is not None and kernel >= self.writable_from
+
+    @property
+    def qemu_property(self) -> str:
+        """QEMU's proposed host-model property (``SYSREG_<REG>_<FIELD>``)."""
+        return f"SYSREG_{self.register}_{self.field}"
+
+
 @dataclass(frozen=True)
 class Register:
     name: str
@@ -216,6 +293,13 @@ class Register:
     location: Location = field(compare=False)
     accepts: tuple[ValueLimit, ...] = ()    # oldest first
     cpu_property: CpuProperty | None = None
+    #: fields of this ID register that kernels started advertising
+    id_fields: tuple[IdField, ...] = ()
+    #: ``REG.FIELD``: the ID field that says the guest has this register's
+    #: feature (SCTLR2_EL1: ID_AA64MMFR3_EL1.SCTLRX); KVM lists the register
+    #: only while the VM's field says so
+    id_field: str | None = None
+    id_field_location: Location | None = field(default=None, compare=False)
 
     def limit_at(self, kernel: Version) -> ValueLimit | None:
         """The value limit in force on Linux ``kernel`` (None: not recorded)."""
@@ -328,6 +412,24 @@ class Registry:
             for write in feature.writes:
                 names.setdefault(write.register, set()).add(feature.name)
         return {reg: tuple(sorted(found)) for reg, found in names.items()}
+
+    def id_field(self, name: str) -> IdField | None:
+        """The ID field fact called ``REG.FIELD``, if recorded."""
+        reg_name, _, field_name = name.partition(".")
+        reg = self.registers.get(reg_name)
+        if reg is None:
+            return None
+        return next((f for f in reg.id_fields if f.field == field_name), None)
+
+    def id_fields(self) -> list[IdField]:
+        """Every ID field fact, by register index then shift."""
+        return [f for reg in sorted(self.registers.values(), key=lambda r: r.index)
+                for f in sorted(reg.id_fields, key=lambda f: f.shift)]
+
+    def gated_by(self, id_field: IdField) -> list[Register]:
+        """Registers KVM lists only while the VM has ``id_field``."""
+        return sorted((r for r in self.registers.values() if r.id_field == id_field.name),
+                      key=lambda r: r.index)
 
     def register_by_index(self) -> dict[int, Register]:
         return {r.index: r for r in self.registers.values()}

@@ -39,6 +39,8 @@ class Loaded:
     source_name: str
     inputs: list[Path]              # files the result depends on (for depfiles)
     outputs: dict[str, OutputSpec]  # every output the loaded plugins declare
+    #: plugin validators' warnings (a promise no rule keeps): printed by validate
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 @contextlib.contextmanager
@@ -104,10 +106,10 @@ def load_document(doc: SourceDocument, plugins: Iterable[str] = (), *,
     problems = [d for _, found in host.call("compat_validate", location=Location(doc.filename),
                                             registry=registry, derivation=derivation)
                 for d in found]
-    if problems:
+    if any(d.severity == "error" for d in problems):
         raise CompatError(problems)
     deps = list(inputs or []) + [resources.schema_path().resolve()] + host.module_files()
-    return Loaded(host, registry, derivation, doc.filename, deps, outputs)
+    return Loaded(host, registry, derivation, doc.filename, deps, outputs, tuple(problems))
 
 
 def _unknown_output(name: str, available: dict[str, OutputSpec], where: Location) -> Diagnostic:

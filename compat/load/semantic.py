@@ -16,7 +16,8 @@ from typing import Any
 from compat.core import codec
 from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
 from compat.core.text import c_identifier_problem
-from compat.core.model import (Change, CpuProperty, Feature, FeatureWrite, MachineFamily,
+from compat.core.model import (HIDE, Change, CpuProperty, Feature, FeatureWrite, IdField,
+                               MachineFamily, in_id_range,
                                MachineVersion, Register, Registry, SafeWhen, ValueLimit)
 from compat.core.versions import Version, VersionError, machine_version_key
 from compat.load.schema import check_schema_version, entity_context, validate_structure
@@ -119,6 +120,7 @@ class _SemanticPass:
                      for name, entry in self.data.get("registers", {}).items()}
         self.unique_indices(registers)
         live = {name: reg for name, reg in registers.items() if reg is not None}
+        self.id_field_links(live)
         feature_objs = {name: self.feature(name, entry, live)
                         for name, entry in features.items()}
         machines = {name: self.family(name, entry, live)
@@ -221,14 +223,81 @@ class _SemanticPass:
                 cpu_property = CpuProperty(prop["name"], prop["format"], qemu,
                                            prop.get("accel"), prop.get("commit"),
                                            prop.get("source"))
+        id_fields = self.id_fields(name, base, index, entry.get("id-fields", ()))
         if len(self.sink.diagnostics) != errors_before:
             return None
         return Register(
+            id_fields=id_fields, id_field=entry.get("id-field"),
+            id_field_location=self.loc(base + ("id-field",)) if "id-field" in entry else None,
             accepts=accepts, cpu_property=cpu_property,
             name=name, index=index, decoded=decoded, description=entry["description"],
             reset=reset, changes=changes, compat=compat, safe_when=safe_when,
             safe_because=entry.get("safe-because"), used_by=used_by,
             sources=tuple(entry.get("sources", ())), location=self.loc(base))
+
+    def id_fields(self, name: str, base: KeyPath, index: int, entries) -> tuple[IdField, ...]:
+        """``id-fields``: only on a register of the feature ID range, each field
+        inside 64 bits, its value fitting its width, no two fields overlapping."""
+        if entries and not in_id_range(index):
+            self.error(base + ("id-fields",), f"{name} is not in the feature ID range (op0 3, "
+                       "op1 0/1/3, CRn 0, CRm 0-7): only ID registers have ID fields",
+                       key=True, hint="record the field on its ID register")
+            return ()
+        out: list[IdField] = []
+        for i, raw in enumerate(entries):
+            path = base + ("id-fields", i)
+            kernel = self.version(path + ("kernel",), raw["kernel"])
+            writable = (self.version(path + ("writable-from",), raw["writable-from"])
+                        if "writable-from" in raw else None)
+            shift, width, value = raw["shift"], raw["width"], raw["value"]
+            if shift + width > 64:
+                self.error(path + ("width",), f"bits {shift}..{shift + width - 1} do not fit "
+                           "a 64-bit register")
+                continue
+            if value >> width:
+                self.error(path + ("value",), f"value {value} does not fit the field's "
+                           f"{width} bits")
+                continue
+            if kernel is None or ("writable-from" in raw and writable is None):
+                continue
+            older = raw.get("older-value", 0)
+            if older >> width or older == value:
+                self.error(path + ("older-value",), f"older-value {older} must fit the "
+                           f"field's {width} bits and differ from value {value}")
+                continue
+            fact = IdField(name, raw["field"], shift, width, kernel, value, raw.get("commit"),
+                           raw.get("cpu-feature"), raw.get("older-accept", False), writable,
+                           raw.get("subject"), raw.get("source"), self.loc(path), older,
+                           raw.get("ignores-older", False))
+            clash = next((f for f in out if f.mask & fact.mask and f.field != fact.field), None)
+            if clash is not None:
+                self.error(path + ("shift",), f"{fact.field} overlaps {clash.field} "
+                           f"(bits {clash.shift}..{clash.shift + clash.width - 1})")
+                continue
+            out.append(fact)
+        return tuple(out)
+
+    def id_field_links(self, registers: dict[str, Register]) -> None:
+        """Each ``id-field`` names a recorded ID field; a register that comes
+        with a CPU feature and is hidden says which field shows the feature."""
+        facts = {f.name: f for reg in registers.values() for f in reg.id_fields}
+        for name, reg in registers.items():
+            base: KeyPath = ("registers", name)
+            if reg.id_field is not None and reg.id_field not in facts:
+                self.error(base + ("id-field",), f"unknown ID field '{reg.id_field}'"
+                           f"{did_you_mean(reg.id_field, facts)}",
+                           hint="record it under id-fields = [...] on its ID register "
+                           "(field, shift, width, kernel, value, commit)")
+            featured = [c for c in reg.changes if c.kind == "added" and c.cpu_feature]
+            if reg.compat == HIDE and featured and reg.id_field is None:
+                feature = featured[0].cpu_feature
+                self.error(base + ("compat",), f"hiding {name} does not hide {feature}: the "
+                           "guest's ID register still advertises it, and an older kernel "
+                           "refuses that value (QEMU: 'Could not set register ... to X (is Y)')",
+                           hint=f"name the ID field that advertises {feature} "
+                           "(id-field = \"REG.FIELD\") and record it in that register's "
+                           "id-fields with writable-from, so machine types lower it on the "
+                           "source")
 
     def value_limits(self, base: KeyPath, entries, bits: int) -> tuple[ValueLimit, ...]:
         """``accepts``: per-kernel value limits, oldest first, each sane."""

@@ -68,6 +68,10 @@ class RulesMode:
             return None
         return UNKNOWN_REGISTER.format(name=qemu_register_name(index))
 
+    #: the QEMU has the proposed host-model properties (-cpu host,SYSREG_<REG>_<FIELD>)
+    #: that compat's tables use to lower ID fields (compat.qemu.id_rules): no release
+    id_properties: bool = False
+
     def describe(self, machine: str | None = None) -> str:
         """The QEMU this mode assumes, in words; ``machine`` where it matters."""
         if self.needs_machine and machine:

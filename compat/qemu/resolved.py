@@ -6,8 +6,9 @@ backend then visits, :func:`resolve` joins the registry with the decisions
 taken elsewhere: which machine types hide or tolerate a register and which
 features they refuse (:mod:`compat.core.derive`), which values they pin and
 the kernel that forced the pin (:func:`compat.qemu.value_rules.pins_for`),
-the register's QEMU tolerance (:mod:`compat.qemu.tolerance`) and the wording
-of a refusal (:mod:`compat.qemu.refusals`).  ``compat explain``, the docs,
+the register's QEMU tolerance (:mod:`compat.qemu.tolerance`), the wording
+of a refusal (:mod:`compat.qemu.refusals`) and the ID fields a machine type
+lowers or cannot lower (:mod:`compat.qemu.id_rules`).  ``compat explain``, the docs,
 the C outputs and ``registry.json`` read their rules only from here, so a
 register reads the same everywhere: hidden, tolerated when missing, pinned
 to a value, or written by a refused feature.
@@ -26,6 +27,7 @@ from compat.core.model import (HIDE, CpuProperty, MachineVersion, Register, Regi
                                ValueLimit)
 from compat.qemu.refusals import refusal_fix, refusal_message
 from compat.qemu.tolerance import Tolerance, tolerance_for
+from compat.qemu.id_rules import IdBreak, IdPin, id_rules_for
 from compat.qemu.value_rules import Pin, pins_for
 
 #: A decision's kinds: :data:`HIDE`, ``tolerate-missing``, ``pin``, ``refuse``.
@@ -55,6 +57,10 @@ class MachineView:
     rules: MachineRules
     pins: tuple[Pin, ...]            # by register index
     refusals: tuple[RefusalView, ...]  # by feature name, then register index
+    #: ID fields lowered on the source (SYSREG_<REG>_<FIELD>), and those no
+    #: rule can lower (the promise cannot be kept on hosts with the feature)
+    id_pins: tuple[IdPin, ...] = ()
+    id_breaks: tuple[IdBreak, ...] = ()
 
     @property
     def machine(self) -> MachineVersion:
@@ -174,7 +180,9 @@ def resolve(registry: Registry, derivation: Derivation) -> ResolvedView:
         refusals = tuple(RefusalView(
             r, refusal_message(derivation, rules, r), refusal_fix(derivation, rules, r),
             derivation.oldest_allowing(r.feature.name, family)) for r in rules.refusals)
-        machines.append(MachineView(rules, pins_for(registry, rules.machine), refusals))
+        id_pins, id_breaks = id_rules_for(registry, rules.machine)
+        machines.append(MachineView(rules, pins_for(registry, rules.machine), refusals,
+                                    id_pins, id_breaks))
     return ResolvedView(registry, derivation, tuple(machines))
 
 

@@ -19,6 +19,7 @@ from compat.plugins.c.cgen import (QEMU_COMPAT_PROPS, file_start, include_guard,
                                    rule_summary)
 from compat.qemu.chain import HIDDEN_PROPERTY, SAFE_MISSING_PROPERTY, Row, replay_chain
 from compat.qemu.value_rules import Pin
+from compat.qemu.id_rules import ID_PROPERTIES_WHO
 
 FILENAME = "arm-virt-kernel-compat.c.inc"
 OUTPUT = OutputSpec(
@@ -142,6 +143,23 @@ def _render_pin(family: MachineFamily, machine, pin: Pin) -> list[str]:
             f"{c_string(pin.property_value)}{optional} }},"]
 
 
+def _render_id_pin(family: MachineFamily, machine, pin) -> list[str]:
+    """A host-model property row lowering an ID field on the source, so a
+    source on a newer kernel sends what every promised destination accepts
+    (``.optional``: no QEMU release has the property; one without it skips
+    the row, and the migration then fails on the ID register)."""
+    f = pin.field
+    where = f" on hosts with {f.cpu_feature}" if f.cpu_feature else ""
+    hides = ", ".join(r.name for r in pin.hides)
+    comment = [f"{f.name}: {f.since} advertises {f.value}{where}, "
+               f"Linux {machine.min_kernel} refuses it; lower it on the source (writable "
+               f"from Linux {f.writable_from})" + (f", which also hides {hides}" if hides else "")
+               + f". {pin.qemu_property} is one of {ID_PROPERTIES_WHO}."]
+    return [c_comment(comment, indent="    "),
+            f"    {{ {family.cpu_driver}, {c_string(pin.qemu_property)}, "
+            f"{c_string(pin.property_value)}, .optional = true }},"]
+
+
 def render(context: RenderContext) -> str:
     """The text of ``arm-virt-kernel-compat.c.inc``."""
     registry, derivation, view = context.registry, context.derivation, context.resolved()
@@ -174,8 +192,12 @@ def render(context: RenderContext) -> str:
             name = table_name(family.name, machine.version)
             promise = (f"{machine.name}: migrates between hosts running Linux "
                        f"{machine.min_kernel} and later")
-            with_pins[machine.version] = rows or list(pins)
-            if not rows and not pins:
+            id_pins = view.machine(machine.name).id_pins     # type: ignore[union-attr]
+            if family.layout == "chained":
+                id_pins = tuple(p for p in id_pins if (p.field.name, p.value) not in inherited_pins)
+                inherited_pins.update((p.field.name, p.value) for p in id_pins)
+            with_pins[machine.version] = rows or list(pins) or list(id_pins)
+            if not rows and not pins and not id_pins:
                 parts += [c_comment(promise + "; nothing to hide or tolerate"
                                     + ("" if family.layout == "per-version"
                                        else " beyond what newer machine types set")), ""]
@@ -186,6 +208,8 @@ def render(context: RenderContext) -> str:
                 parts.extend(_render_row(row, rules))
             for pin in pins:
                 parts.extend(_render_pin(family, machine, pin))
+            for id_pin in id_pins:
+                parts.extend(_render_id_pin(family, machine, id_pin))
             parts += ["};", f"static const size_t {name}_len =",
                       f"    G_N_ELEMENTS({name});", ""]
         parts += _add_function(family, with_pins)
@@ -226,5 +250,9 @@ compat_outputs, compat_render_output = output_hooks(OUTPUT, render_files)
 
 @hookimpl
 def compat_validate(registry: Registry, derivation: Derivation) -> list[Diagnostic]:
-    """Reject tables that would make QEMU abort (see :func:`check_tables`)."""
-    return check_tables(registry, derivation)
+    """Reject tables that would make QEMU abort (see :func:`check_tables`);
+    warn about promises no ID field pin keeps (:mod:`compat.qemu.id_rules`)."""
+    from compat.qemu.id_rules import id_rules_for
+    broken = [Diagnostic(b.field.location, b.message(), hint=b.hint(), severity="warning")
+              for m in registry.machine_versions() for b in id_rules_for(registry, m)[1]]
+    return check_tables(registry, derivation) + broken

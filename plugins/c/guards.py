@@ -120,6 +120,13 @@ def render_header(context: RenderContext) -> str:
                          "@property (may be NULL)."]),
               "bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,",
               "                           uint64_t *value, const char **property);", "",
+              c_comment(["Refuse @machine on a host whose ID register @regidx reads "
+                         "@value (KVM_GET_ONE_REG on a new vCPU) when one of its fields "
+                         "breaks the machine type's promise and no pin can lower it "
+                         "(docs/id-registers.md).  Returns true if the machine type may "
+                         "run here, else sets @errp."]),
+              "bool arm_compat_check_id_reg(ArmCompatMachine machine, uint64_t regidx,",
+              "                             uint64_t value, Error **errp);", "",
               f"#endif /* {guard} */"]
     return "\n".join(lines) + "\n"
 
@@ -165,6 +172,12 @@ def render_body(context: RenderContext) -> str:
              "    uint64_t value;",
              "    const char *property; /* \"kvm-psci-version=1.1\" */",
              "} ArmCompatPin;", "",
+             "typedef struct ArmCompatIdBreak {",
+             "    uint64_t index;   /* the ID register */",
+             "    uint64_t mask;    /* the field */",
+             "    uint64_t value;   /* the field's value on hosts it breaks */",
+             "    const char *message;",
+             "} ArmCompatIdBreak;", "",
              "typedef struct ArmCompatMachineInfo {",
              "    const char *name;",
              "    const ArmCompatRegEntry *regs;     /* sorted by index */",
@@ -173,6 +186,8 @@ def render_body(context: RenderContext) -> str:
              "    size_t n_refusals;",
              "    const ArmCompatPin *pins;          /* sorted by index */",
              "    size_t n_pins;",
+             "    const ArmCompatIdBreak *id_breaks;",
+             "    size_t n_id_breaks;",
              "} ArmCompatMachineInfo;", "",
              "#define ARM_COMPAT_N(array) (sizeof(array) / sizeof((array)[0]))", ""]
     infos = []
@@ -219,10 +234,15 @@ def render_body(context: RenderContext) -> str:
                 tables += c_string_lines(f"{pin.register.cpu_property.name}="
                                          f"{pin.property_value}", "      ", tail=" },")
             tables += ["};", ""]
+        brk_name = f"arm_compat_id_breaks_{ident}" if mv.id_breaks else "NULL"
+        if mv.id_breaks:
+            tables += _id_break_rows(view, mv, brk_name)
+        n_brk = f"ARM_COMPAT_N({brk_name})" if mv.id_breaks else "0"
         n_regs = f"ARM_COMPAT_N({regs_name})" if regs else "0"
         n_refs = f"ARM_COMPAT_N({ref_name})" if mv.refusals else "0"
         n_pins = f"ARM_COMPAT_N({pin_name})" if mv.pins else "0"
-        infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins))
+        infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins,
+                      brk_name, n_brk))
     if hints:
         lines.append(c_comment("What to do when a register's value makes dropping it "
                                "unsafe (ArmCompatRegEntry.hint)."))
@@ -233,7 +253,7 @@ def render_body(context: RenderContext) -> str:
         lines.append("")
     lines += tables
     lines.append("static const ArmCompatMachineInfo arm_compat_machines[] = {")
-    for machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins in infos:
+    for machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins, brk, n_brk in infos:
         lines += [f"    [{machine_enum(machine)}] = {{",
                   f"        {c_string(machine.name)},",
                   f"        {regs_name},",
@@ -242,11 +262,31 @@ def render_body(context: RenderContext) -> str:
                   f"        {n_refs},",
                   f"        {pin_name},",
                   f"        {n_pins},",
+                  f"        {brk},",
+                  f"        {n_brk},",
                   "    },"]
     lines += ["};", ""]
     lines += _FUNCTIONS.splitlines()
     lines += ["", f"#endif /* {guard} */"]
     return "\n".join(lines) + "\n"
+
+
+def _id_break_rows(view, mv, name: str) -> list[str]:
+    """The ID fields that break ``mv``'s promise (compat.qemu.id_rules), with
+    the guard's message naming the oldest machine type of the family that
+    keeps it."""
+    rows = [f"static const ArmCompatIdBreak {name}[] = {{"]
+    family = [m for m in view.machines if m.machine.family == mv.machine.family]
+    for brk in mv.id_breaks:
+        keeping = [m.machine for m in family
+                   if not any(b.field == brk.field for b in m.id_breaks)]
+        instead = keeping[-1].name if keeping else None     # newest first: the oldest
+        reg = view.registry.registers[brk.field.register]
+        rows += [c_comment(brk.field.name, indent="    "),
+                 f"    {{ UINT64_C({format_index(reg.index)}), "
+                 f"UINT64_C({brk.field.mask:#x}), UINT64_C({brk.host_value:#x}),"]
+        rows += c_string_lines(brk.guard_message(instead), "      ", tail=" },")
+    return rows + ["};", ""]
 
 
 _FUNCTIONS = r'''
@@ -354,6 +394,22 @@ bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,
         }
     }
     return false;
+}
+
+bool arm_compat_check_id_reg(ArmCompatMachine machine, uint64_t regidx,
+                             uint64_t value, Error **errp)
+{
+    const ArmCompatMachineInfo *info = arm_compat_machine(machine);
+
+    for (size_t i = 0; i < info->n_id_breaks; i++) {
+        const ArmCompatIdBreak *brk = &info->id_breaks[i];
+
+        if (brk->index == regidx && (value & brk->mask) == brk->value) {
+            ARM_COMPAT_ERROR(errp, "%s", brk->message);
+            return false;
+        }
+    }
+    return true;
 }'''
 
 

@@ -5,6 +5,7 @@
  *   guards_harness feature MACHINE FEATURE
  *   guards_harness drop MACHINE INDEX VALUE
  *   guards_harness pin MACHINE INDEX
+ *   guards_harness idreg MACHINE INDEX VALUE
  *
  * Prints the answer or the error message; exits 0 when the guard allows
  * the action, 1 when it refuses, 2 on a usage error.
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "drop") == 0 && argc == 5) {
         ok = arm_compat_check_drop(machine, strtoull(argv[3], NULL, 0),
                                    strtoull(argv[4], NULL, 0), &err);
+    } else if (strcmp(argv[1], "idreg") == 0 && argc == 5) {
+        ok = arm_compat_check_id_reg(machine, strtoull(argv[3], NULL, 0),
+                                     strtoull(argv[4], NULL, 0), &err);
     } else {
         return 2;
     }

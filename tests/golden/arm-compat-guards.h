@@ -79,4 +79,13 @@ bool arm_compat_check_drop(ArmCompatMachine machine, uint64_t regidx,
 bool arm_compat_reg_pinned(ArmCompatMachine machine, uint64_t regidx,
                            uint64_t *value, const char **property);
 
+/*
+ * Refuse @machine on a host whose ID register @regidx reads @value
+ * (KVM_GET_ONE_REG on a new vCPU) when one of its fields breaks the machine
+ * type's promise and no pin can lower it (docs/id-registers.md). Returns true
+ * if the machine type may run here, else sets @errp.
+ */
+bool arm_compat_check_id_reg(ArmCompatMachine machine, uint64_t regidx,
+                             uint64_t value, Error **errp);
+
 #endif /* ARM_COMPAT_GUARDS_H */

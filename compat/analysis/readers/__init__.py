@@ -7,6 +7,7 @@ Each format is a module here that satisfies :class:`base.Reader`: ``FORMAT``
 
 ====  ==============  =====================================================
 10    ``qemu-stream`` a QEMU migration stream (``QEVM``, binary)
+15    ``idregs``      ID register values and masks (``# format: compat-idregs 1``)
 20    ``cpregs``      ``INDEX VALUE`` per line (``compat lab migrate``)
 30    ``trace``       QEMU migration failure output (log lines with indices)
 40    ``c-initializer`` kernel selftest initializers (``ARM64_SYS_REG(...),``)

@@ -50,6 +50,8 @@ class ReadResult:
     provenance: Mapping[str, Any] | None = None
     #: ``Diagnostic`` objects of severity ``warning``, located in the input
     warnings: tuple[Diagnostic, ...] = ()
+    #: KVM's writable masks per ID register (an ``.idregs`` file from Linux 6.7 on)
+    masks: Mapping[int, int] | None = None
 
 
 class Reader(Protocol):
