@@ -33,11 +33,16 @@ HOST_FEATURES = {
     "qemu7.2-neoverse-n1": set(),
     "qemu10.0-max": set(),
     "qemu11.1-max": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_SCTLR2", "FEAT_FPMR"},
+    # nested vCPUs (vcpu-features el2) on the same CPU models
+    "qemu10.0-max-el2": set(),
+    "qemu11.1-max-el2": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_SCTLR2", "FEAT_FPMR"},
 }
 
 #: the vCPU features of each host's lists (their ``# vcpu-features:`` header);
 #: every other host's lists were collected with PSCI 0.2 and PMU v3
-VCPU_FEATURES = {"qemu7.2-max-nopmu": {"psci-0.2"}}
+VCPU_FEATURES = {"qemu7.2-max-nopmu": {"psci-0.2"},
+                 "qemu10.0-max-el2": {"psci-0.2", "pmu-v3", "el2"},
+                 "qemu11.1-max-el2": {"psci-0.2", "pmu-v3", "el2"}}
 DEFAULT_VCPU_FEATURES = {"psci-0.2", "pmu-v3"}
 #: registers KVM lists only for a vCPU with a vCPU feature (measured: absent
 #: from every qemu7.2-max-nopmu list, present from 7.3 on with PMU v3)
@@ -131,6 +136,12 @@ def test_kernel_fact_matches_real_lists(name, index, change):
             needs = NEEDS_VCPU_FEATURE.get(name)
             if needs and needs not in VCPU_FEATURES.get(host, DEFAULT_VCPU_FEATURES):
                 want = False
+            # a fact scoped to a vCPU feature (vcpu-feature = "el2": nested
+            # vCPUs) holds in the lists of vCPUs with it; the others never
+            # list the register, before or after
+            scope = change.get("vcpu-feature")
+            if scope and scope not in (reg.vcpu_features or DEFAULT_VCPU_FEATURES):
+                want = False
             if present != want:
                 feats = ", ".join(sorted(HOST_FEATURES[host])) or "none of " + ", ".join(
                     sorted(KNOWN_FEATURES))
@@ -139,6 +150,24 @@ def test_kernel_fact_matches_real_lists(name, index, change):
     assert not problems, (f"registry fact '{name}: {change['change']} in {change['kernel']}' "
                           f"({codec.format_index(index)}) disagrees with real lists: "
                           + "; ".join(problems))
+
+
+VCPU_SCOPED = sorted({(c["vcpu-feature"], c["kernel"]) for _, _, c in FACTS
+                      if "vcpu-feature" in c})
+
+
+@pytest.mark.parametrize("feature, kernel", VCPU_SCOPED, ids=[f"{f}-{k}" for f, k in VCPU_SCOPED])
+def test_vcpu_scoped_facts_meet_lists_of_such_vcpus(feature, kernel):
+    """A fact scoped to a vCPU feature is checked against real lists of
+    vCPUs with it, on both sides of the change (otherwise the fact test
+    above would only see lists that never have the register)."""
+    at = Version.parse(kernel)
+    kernels = [r.kernel for lists in _hosts().values() for r in lists
+               if feature in (r.vcpu_features or ())]
+    if not kernels:
+        pytest.skip(f"no real list of a vCPU with {feature} yet (compat lab collect "
+                    f"--features psci-0.2,pmu-v3,{feature})")
+    assert any(k < at for k in kernels) and any(k >= at for k in kernels), kernels
 
 
 def test_every_real_index_has_a_name():
