@@ -33,7 +33,7 @@ HOST_FEATURES = {
     "qemu7.2-neoverse-n1": set(),
     "qemu10.0-max": set(),
     "qemu11.1-max": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_SCTLR2", "FEAT_FPMR"},
-    # nested vCPUs (vcpu-features el2) on the same CPU models
+    # nested vCPUs (--features psci-0.2,pmu-v3,el2, kvm-arm.mode=nested)
     "qemu10.0-max-el2": set(),
     "qemu11.1-max-el2": {"FEAT_TCRX", "FEAT_S1PIE", "FEAT_SCTLR2", "FEAT_FPMR"},
 }
@@ -189,9 +189,17 @@ def test_decode_names_every_real_index():
 
 
 def test_audit_of_real_lists_passes():
-    proc = subprocess.run([sys.executable, "-m", "compat", "audit",
+    """Nested (-el2-) and non-nested lists together: audit keeps the vCPU
+    classes apart, and every promised migration of each class passes."""
+    assert any("-el2-" in p.name for p in REAL) and any("-el2-" not in p.name for p in REAL)
+    proc = subprocess.run([sys.executable, "-m", "compat", "audit", "--json",
                            *[str(p) for p in REAL]], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    import json
+    report = json.loads(proc.stdout)
+    classes = {(m["host"], m["vcpu_features"]) for m in report["matrices"]}
+    assert ("qemu10.0-max-el2", "el2,pmu-v3,psci-0.2") in classes
+    assert ("qemu10.0-max", "pmu-v3,psci-0.2") in classes
 
 
 def test_expected_counts():

@@ -60,7 +60,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0), "
                    "-cpu values (default host), '-' keeps a default; e.g. "
                    "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
-    m.add_argument("--matrix", choices=["oracle"], help="run a named matrix of cases")
+    m.add_argument("--matrix", choices=["oracle", "nested"],
+                   help="run a named matrix of cases (nested: vCPUs with EL2, MACHINE "
+                   "virt-11.0,virtualization=on, guest kernels in kvm-arm.mode=nested; "
+                   "needs a host QEMU with FEAT_NV2, e.g. --qemu-suite trixie-backports)")
     m.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="results directory (one subdirectory per case)")
     _host_options(m)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from compat.core.diagnostics import COMMAND_LINE, CompatError
 from compat.lab import grammar, kernels
 
+#: the machine option that gives the inner vCPU EL2 (a nested case)
+NESTED_OPTION = ",virtualization=on"
 #: QEMU version -> Debian suite of its arm64 qemu-system-arm
 QEMU_SUITES = {"11.1": "sid", "10.0": "trixie"}
 
@@ -29,7 +31,8 @@ class Case:
         def opts(cpu):
             rest = cpu.split(",", 1)[1] if "," in cpu else ""
             return re.sub(r"[^A-Za-z0-9.=]+", "_", rest)
-        base = f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}_{self.machine}"
+        base = (f"{short(self.source)}-to-{short(self.destination)}_qemu{self.qemu}_"
+                f"{self.machine_type}{'_el2' if self.el2 else ''}")
         so, do = opts(self.source_cpu), opts(self.destination_cpu)
         if so and so == do:
             base += f"_{so}"
@@ -39,6 +42,17 @@ class Case:
             if do:
                 base += f"_dst-{do}"
         return base
+
+    @property
+    def el2(self) -> bool:
+        """Nested: the inner vCPU has EL2 (``-M ...,virtualization=on``), so
+        both guest kernels boot with ``kvm-arm.mode=nested``."""
+        return self.machine.endswith(NESTED_OPTION)
+
+    @property
+    def machine_type(self) -> str:
+        """The machine type without its options (``virt-11.0``)."""
+        return self.machine.removesuffix(NESTED_OPTION)
 
 
 
@@ -78,10 +92,13 @@ PSCI11 = "host,kvm-psci-version=1.1"
 
 
 def matrix(name: str) -> list[Case]:
-    """The named matrix (``oracle``: the cases of tests/data/real-migrations),
+    """The named matrix (``oracle``: the cases of tests/data/real-migrations
+    without EL2; ``nested``: :func:`nested_matrix`),
     most informative first (results come in as cases finish): QEMU 10.0,
     QEMU 11.1 on virt-11.0, the PSCI pin, pmu=off, same-kernel controls, then
     the other machine types of 11.1."""
+    if name == "nested":
+        return nested_matrix()
     cases: list[Case] = []
     pairs = [(K612, K616), (K616, K612), (K72, K73), (K73, K72)]
     for s, d in pairs:
@@ -100,3 +117,13 @@ def matrix(name: str) -> list[Case]:
         for s, d in pairs:
             cases.append(Case(s, d, "11.1", machine))
     return cases
+
+
+K617 = "6.17.13+deb13"
+
+
+def nested_matrix() -> list[Case]:
+    """``--matrix nested``: QEMU 11.1 migrating a vCPU with EL2 (both guest
+    kernels in nested mode) 6.16 -> 6.17, back, and a same-kernel control."""
+    m = "virt-11.0" + NESTED_OPTION
+    return [Case(K616, K617, "11.1", m), Case(K617, K616, "11.1", m), Case(K617, K617, "11.1", m)]

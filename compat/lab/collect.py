@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compat import collector
 from compat.lab import boot as boot_mod
-from compat.lab import grammar, hostqemu, initramfs, kernels
+from compat.lab import grammar, hostqemu, initramfs, kernels, nested
 from compat.lab.apt import PrivateApt, default_cache, progress
 from compat.lab.errors import lab_error
 from compat.lab.shard import Shard, split, write_marker
@@ -35,13 +35,15 @@ class Collected:
 
 
 def parse_console(console: str, *, where: str, tail: str, seconds: float,
-                  timed_out: bool, timeout: float) -> tuple[list[str], list[int]]:
-    """The header lines and indices the collector printed, or a clear error."""
+                  timed_out: bool, timeout: float, notes=()) -> tuple[list[str], list[int]]:
+    """The header lines and indices the collector printed, or a clear error
+    (a collector's error quoted with ``notes``: the kernel's own words)."""
     text = console.replace("\r", "")
     lines = text.splitlines()
     errors = [l for l in lines if l.startswith("compat-collector: ")]
     if errors:
-        raise lab_error(f"{where}: the collector failed in the guest:", detail=tuple(errors))
+        raise lab_error(f"{where}: the collector failed in the guest:",
+                        detail=tuple(errors) + tuple(notes))
     try:
         begin = lines.index(collector.BEGIN)
     except ValueError:
@@ -73,16 +75,24 @@ def parse_console(console: str, *, where: str, tail: str, seconds: float,
 
 
 def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Path, *,
-                host: hostqemu.HostQemu, cpu: str, name: str, timeout: float) -> Collected:
+                host: hostqemu.HostQemu, cpu: str, name: str, timeout: float,
+                features=()) -> Collected:
     """Boot one kernel under ``host`` with ``-cpu cpu`` and write its list as
-    ``<name>-linux-<abi>.reglist`` in ``out_dir``."""
+    ``<name>-linux-<abi>.reglist`` in ``out_dir``.  ``features`` with ``el2``:
+    the kernel boots with ``kvm-arm.mode=nested`` (:mod:`compat.lab.nested`)."""
     where = f"linux {kernel.abi}"
+    append = nested.append(boot_mod.DEFAULT_APPEND, features)
     progress(f"booting {kernel.abi} (QEMU {host.version}, -cpu {cpu})")
-    result = boot_mod.boot(vmlinuz, initrd, cpu=cpu, timeout=timeout,
+    result = boot_mod.boot(vmlinuz, initrd, cpu=cpu, timeout=timeout, append=append,
                            stop_marker=collector.END, **host.boot_kwargs())
+    el2 = nested.wants_el2(features)
+    mode = nested.kernel_mode(result.console) if el2 else None
     headers, indices = parse_console(result.console, where=where, tail=result.tail(),
                                      seconds=result.seconds, timed_out=result.timed_out,
-                                     timeout=timeout)
+                                     timeout=timeout,
+                                     notes=[f"kernel (booted with {nested.MODE_OPTION}): {l}"
+                                            for l in nested.kvm_messages(result.console)]
+                                     if el2 else ())
     got = dict(h[2:].split(": ", 1) for h in headers if ": " in h)
     text = collector.format_list(
         indices, kernel=got.get("kernel", f"{kernel.abi}-arm64"),
@@ -90,6 +100,7 @@ def collect_one(kernel: kernels.Kernel, vmlinuz: Path, initrd: Path, out_dir: Pa
         cpu=got.get("cpu"), features=got.get("vcpu-features", "").split(","),
         extra={"debian-package": f"{kernel.package} {kernel.version} ({kernel.suite})",
                "qemu": host.version, **host.headers, "qemu-cpu": cpu,
+               **({"kernel-command-line": append, "kvm-mode": mode} if el2 else {}),
                "collected-by": "compat lab collect (compat/collector.py in the guest)"})
     out = Path(out_dir) / f"{name}-linux-{kernel.abi}.reglist"
     write_file(out, text)
@@ -123,6 +134,7 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     else:
         boot_mod.qemu_binary(qemu)  # a missing QEMU is named before the archive is asked
     feats = ",".join(collector.parse_features(features)) or "none"
+    resolved = _nested_host(feats, qemu, qemu_suite, cache, cpu)
     progress("reading the archive's kernel list")
     offered = kernels.available(apt)
     every = {k.abi: k for k in (kernels.find(apt, v, offered) for v in versions)}
@@ -132,7 +144,7 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     if wanted:
         done = _boot_all(wanted, out_dir, apt=apt, cache=cache, cpu=cpu, qemu=qemu,
                          qemu_suite=qemu_suite, pauth_impdef=pauth_impdef, feats=feats,
-                         host=host, timeout=timeout, jobs=jobs)
+                         host=host, timeout=timeout, jobs=jobs, resolved=resolved)
     elif shard is not None:
         progress(f"shard {shard}: no kernel of the {len(every)} falls to this shard")
     if shard is not None:
@@ -141,11 +153,22 @@ def collect(versions, out_dir: Path, *, cpu: str = "max", qemu: str | None = Non
     return done
 
 
-def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth_impdef,
-              feats, host, timeout, jobs) -> list[Collected]:
+def _nested_host(feats: str, qemu, qemu_suite, cache, cpu) -> hostqemu.HostQemu | None:
+    """For vCPUs with EL2: the host QEMU, resolved now and refused unless it
+    emulates FEAT_NV2, before the archive is asked or a kernel downloaded."""
+    if not nested.wants_el2(feats.split(",")):
+        return None
     hq = hostqemu.resolve(qemu, qemu_suite, cache)
+    nested.require_nv2(hq.version, hq.binary, cpu)
+    return hq
+
+
+def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth_impdef,
+              feats, host, timeout, jobs, resolved=None) -> list[Collected]:
+    hq = resolved or hostqemu.resolve(qemu, qemu_suite, cache)
+    features = feats.split(",")
     run_cpu = hostqemu.tcg_cpu(hq, cpu, pauth_impdef, cache)
-    name = host or hostqemu.host_name(hq, cpu)
+    name = host or hostqemu.host_name(hq, cpu) + ("-el2" if nested.wants_el2(features) else "")
     images = []
     for k in wanted:
         progress(f"downloading {k.package} {k.version}")
@@ -154,7 +177,7 @@ def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(collect_one, k, img, initrd, out_dir, host=hq, cpu=run_cpu,
-                                   name=name, timeout=timeout)
+                                   name=name, timeout=timeout, features=features)
                        for k, img in zip(wanted, images)]
             return [f.result() for f in futures]
     finally:

@@ -20,8 +20,9 @@ from compat.core.diagnostics import COMMAND_LINE, CompatError
 GRAMMARS = {
     "kernel": (re.compile(r"[0-9]+\.[0-9]+[0-9A-Za-z.+~-]*"), 64,
                "a Debian kernel ABI", "6.16.12+deb13"),
-    "machine": (re.compile(r"virt(-[0-9]+\.[0-9]+)?"), 32,
-                "a QEMU virt machine type (virt or virt-X.Y)", "virt-11.0"),
+    "machine": (re.compile(r"virt(-[0-9]+\.[0-9]+)?(,virtualization=on)?"), 64,
+                "a QEMU virt machine type (virt or virt-X.Y, optionally "
+                "',virtualization=on')", "virt-11.0"),
     "cpu": (re.compile(r"[a-z0-9][a-z0-9._-]*(,[A-Za-z0-9][A-Za-z0-9._-]*(=[A-Za-z0-9._+-]+)?)*"),
             200, "a QEMU -cpu value (MODEL[,PROPERTY=VALUE...])", "host,kvm-psci-version=1.1"),
     "host": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*"), 100,

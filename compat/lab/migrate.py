@@ -51,6 +51,9 @@ class LabRunner:
         cache = Path(cache) if cache else default_cache()
         apt = PrivateApt(cache)
         host = hostqemu.resolve(qemu, qemu_suite, cache)
+        if any(c.el2 for c in cases):
+            from compat.lab import nested
+            nested.require_nv2(host.version, host.binary, "max")
         cpu = hostqemu.tcg_cpu(host, "max", pauth_impdef, cache)
         need_tool("readelf")
         offered = kernels.available(apt)

@@ -15,7 +15,7 @@ from pathlib import Path
 from compat.collector import header_value
 from compat.core.diagnostics import CompatError
 from compat.lab import boot as boot_mod
-from compat.lab import guest, kernels
+from compat.lab import guest, kernels, nested
 from compat.lab.apt import progress
 from compat.lab.cases import Case
 from compat.lab.errors import lab_error
@@ -96,9 +96,10 @@ class Context:
         return self.host.boot_kwargs() if self.host else {"qemu": self.qemu_host}
 
 
-def _boot(ctx: Context, abi: str, initrds, where: str):
+def _boot(ctx: Context, abi: str, initrds, where: str, el2: bool = False):
     k, image = ctx.images[abi]
     res = boot_mod.boot(image, initrds, cpu=ctx.cpu, timeout=ctx.timeout,
+                        append=nested.append(boot_mod.DEFAULT_APPEND, ["el2"] if el2 else []),
                         stop_marker=DONE, **ctx.boot_kwargs())
     if DONE not in res.console:
         what = (f"timed out after {ctx.timeout:g} s" if res.timed_out
@@ -117,9 +118,12 @@ def _guard(ctx: Context) -> float:
 def source_stream(ctx: Context, case: Case, work: Path) -> tuple[bytes, float, list[str]]:
     base, _ = ctx.bases[case.qemu]
     extra = guest.case_cpio(work, "source", case, case.source_cpu, None, guard=_guard(ctx))
-    res = _boot(ctx, case.source, [base, extra], f"{case.name}: source ({case.source})")
+    res = _boot(ctx, case.source, [base, extra], f"{case.name}: source ({case.source})",
+                case.el2)
     data = guest.streams(res.console, BEGIN, END)
     msgs = guest.lines(res.console, "compat-migrate: ")
+    if case.el2:
+        msgs.append(KVM_MODE + nested.kernel_mode(res.console))
     return data, res.seconds, msgs
 
 
@@ -148,12 +152,15 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
+        if case.el2:
+            info["nested"] = _nested_setup(case, ctx, src_msgs, None)
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
     extra = guest.case_cpio(d, "dest", case, case.destination_cpu, stream, self_stream=own is None,
                        guard=_guard(ctx))
     progress(f"{case.name}: destination {case.destination}")
-    res = _boot(ctx, case.destination, [base, extra], f"{case.name}: destination ({case.destination})")
+    res = _boot(ctx, case.destination, [base, extra], f"{case.name}: destination ({case.destination})",
+                case.el2)
     for f in d.glob("*.cpio"):
         f.unlink()
     verdict = guest.lines(res.console, VERDICT + " ")
@@ -188,6 +195,8 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
     }
+    if case.el2:
+        info["nested"] = _nested_setup(case, ctx, src_msgs, res.console)
     files = {"source.cpregs": cpregs_text(stream, src_name, {
         "kernel": case.source, "qemu": f"{case.qemu} {case.machine}", "cpu": case.source_cpu})}
     if own:
@@ -200,6 +209,21 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                                      if not re.fullmatch(r"[A-Za-z0-9+/=]{20,}", l)) + "\n"
     write_files(d, files)
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
+
+
+#: how :func:`source_stream` passes a nested source kernel's KVM mode on
+KVM_MODE = "kernel kvm mode: "
+
+
+def _nested_setup(case: Case, ctx: Context, src_msgs, console: str | None) -> dict:
+    """What a nested case ran: the guest kernels' command line and KVM modes
+    (as each kernel said it), the inner vCPU's features and machine options."""
+    src_mode = next((m[len(KVM_MODE):] for m in src_msgs or () if m.startswith(KVM_MODE)), None)
+    return {"kernel_command_line": nested.append(boot_mod.DEFAULT_APPEND, ["el2"]),
+            "source_kvm_mode": src_mode,
+            "destination_kvm_mode": nested.kernel_mode(console) if console is not None else None,
+            "vcpu_features": "psci-0.2,pmu-v3,el2 (-cpu host with virtualization=on)",
+            "machine_options": case.machine.split(",", 1)[1], "host_cpu": ctx.cpu}
 
 
 def first_line(exc: CompatError) -> str:
