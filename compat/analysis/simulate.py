@@ -300,9 +300,10 @@ class Simulator:
                            frozenset(rules.tolerated_indices), {}, values, features,
                            tuple(guards), pins, usable, refused)
         machine_rules = self.machine_rules(machine) if machine else None
+        stock = tuple(self.vcpu_guards(mode, machine, vcpu_features))
         if mode == NONE:
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
-                           (), user_pins, usable, refused)
+                           stock, user_pins, usable, refused)
         tolerated, tests = set(), {}
         shipped = tolerances(self.registry, qemu.release) if mode == QEMU_11_1 else None
         for tolerance in shipped if shipped is not None else self._tolerances:
@@ -311,12 +312,19 @@ class Simulator:
             else:
                 tests[tolerance.index] = tolerance
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
-                       features, (), user_pins, usable, refused)
+                       features, stock, user_pins, usable, refused)
 
     def vcpu_guards(self, mode: str, machine: str, vcpu_features) -> list[Guard]:
-        """The guards of ``machine`` that refuse a vCPU with ``vcpu_features``
-        (only the compat-props mode's QEMU carries them)."""
-        if modes.resolve(mode).name != COMPAT_PROPS or not vcpu_features:
+        """The guards that refuse a vCPU with ``vcpu_features``: ``machine``'s
+        (the compat-props mode's QEMU carries them), or a stock QEMU's own
+        refusal of nested vCPUs (:mod:`compat.qemu.nested`)."""
+        from compat.qemu.nested import VGIC_EL2_INDEX, stock_refusal
+        stock = stock_refusal(modes.resolve(mode).name, vcpu_features)
+        if stock is not None:
+            return [Guard(stock.text(), VGIC_EL2_INDEX, "no stock QEMU migrates a nested "
+                          "vCPU: migrate the guest without -machine virtualization=on",
+                          vcpu=True)]
+        if modes.resolve(mode).name != COMPAT_PROPS or not vcpu_features or machine is None:
             return []
         rules = self.machine_rules(machine)
         return [Guard(vcpu_refusal_message(self.derivation, rules, refusal), refusal.index,
