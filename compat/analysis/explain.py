@@ -85,7 +85,7 @@ class Explanation:
             "compat": reg.compat,
             "safe-when": None if reg.safe_when is None else {
                 "mask": f"{reg.safe_when.mask:#x}", "value": f"{reg.safe_when.value:#x}"},
-            "safe-because": reg.safe_because,
+            "safe-because": reg.safe_because, "refuse-because": reg.refuse_because,
             "used-by": list(reg.used_by),
             "accepts": [limit_json(limit) for limit in reg.accepts],
             "cpu-property": cpu_property_json(reg.cpu_property),
