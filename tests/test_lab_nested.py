@@ -294,3 +294,27 @@ def test_a_nested_migration_on_qemu_7_2_is_refused(tmp_path):
                    "--cache", str(tmp_path / "cache"), "-o", str(tmp_path / "o"))
     assert proc.returncode == 1
     assert "FEAT_NV2: QEMU 7.2.22" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_migration_blocker_is_recorded_as_blocked(tmp_path):
+    import json
+    from compat.lab import runcase
+    from compat.lab.cases import parse_case
+    case = parse_case("6.17.13+deb13:6.17.13+deb13:11.1:virt-11.0,virtualization=on")
+    ctx = runcase.Context(None, {}, {"11.1": (tmp_path / "base", {"suite": "sid"})}, "qemu",
+                          "11.1.3", 900, tmp_path, cpu="max,pauth-impdef=on")
+    msgs = ["t=40.1 source-qemu-start", "source qemu exit 0",
+            "source monitor: Outgoing migration blocked:",
+            "source monitor: Live migration disabled because KVM nested virt is enabled",
+            runcase.KVM_MODE + "VHE+NV2 mode initialized successfully"]
+    o = runcase.run_case(ctx, case, None, 77.0, msgs)
+    info = json.loads((tmp_path / case.name / "case.json").read_text())
+    assert not o.ok and info["verdict"] == "blocked"
+    assert info["qemu_messages"] == msgs[1:4]
+    assert info["nested"]["source_kvm_mode"] == "VHE+NV2 mode initialized successfully"
+    assert info["nested"]["machine_options"] == "virtualization=on"
+    assert info["qemu"]["machine"] == "virt-11.0,virtualization=on"
+    # the same refusal without a blocker line stays a source error
+    o = runcase.run_case(ctx, parse_case("6.17.13+deb13:6.16.12+deb13"), None, 1.0,
+                         ["source qemu exit 1", "source stderr: qemu: bad option"])
+    assert o.data["verdict"] == "source-error"

@@ -39,6 +39,7 @@ feed_source() {
     echo "info migrate"
     if grep -qE "tatus:[[:space:]]*completed" /tmp/src.out 2>/dev/null; then break; fi
     if grep -qE "tatus:[[:space:]]*failed" /tmp/src.out 2>/dev/null; then break; fi
+    if grep -q "migration blocked" /tmp/src.out 2>/dev/null; then break; fi
     i=$((i+1))
   done
   sleep 0.2
@@ -82,6 +83,9 @@ if [ "$MODE" = source ]; then
   echo "compat-migrate: source qemu exit $src_rc"
   sed 's/^/compat-migrate: source stderr: /' /tmp/src.err
   grep -a "tatus:" /tmp/src.out | tr -d '\r' | sed 's/.*\(tatus:\)/S\1/' | sort -u | sed 's/^/compat-migrate: source monitor: /'
+  # a migration blocker: QEMU's reason, on the lines after its "... migration blocked:"
+  # (repeated by every 'info migrate': each line once)
+  tr -d '\r' < /tmp/src.out | grep -a -A 4 "migration blocked" | grep -av "^(qemu)\|^--$" | sed 's/^ *//' | awk '!seen[$0]++' | sed 's/^/compat-migrate: source monitor: /'
   if [ "$src_rc" != 0 ]; then
     tr -d '\r' < /tmp/src.out | grep -av "^(qemu) *info migrate *$" | tail -n 4 | sed 's/^/compat-migrate: source monitor tail: /'
   fi

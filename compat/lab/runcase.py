@@ -146,7 +146,10 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
             # killed at the guest's guard: the source QEMU hung, it refused nothing
             lab = True
             msgs.append("lab error: the source QEMU did not finish within its guard (killed; raise --timeout)")
-        info = {"case": case.name, "verdict": "error" if lab else "source-error", "status": "none",
+        # "blocked": the source QEMU refused to migrate at all (a migration blocker)
+        blocked = any("migration blocked" in m for m in msgs)
+        info = {"case": case.name, "status": "none",
+                "verdict": "error" if lab else "blocked" if blocked else "source-error",
                 "exit_code": None,
                 "qemu_messages": msgs, "source": {"kernel": case.source, "cpu": case.source_cpu},
                 "destination": {"kernel": case.destination, "cpu": case.destination_cpu},
