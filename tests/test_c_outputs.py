@@ -151,8 +151,8 @@ def test_chained_layout_that_would_set_twice_is_rejected(tmp_path):
 def test_tolerances_are_qemu_masters_four_and_pmmir(bundled, tmp_path):
     """QEMU master registers four tolerances (commits 113ed8e53c08 and
     6dd8be31f8fb); the registry adds SCTLR2_EL1 (Linux 6.17, FEAT_SCTLR2),
-    PMMIR_EL1 (Linux 7.3) and, for nested vCPUs (el2), VSESR_EL2 and
-    VDISR_EL2 (value-tested, added in 6.17) and RVBAR_EL2 (removed in 6.17).
+    PMMIR_EL1 (Linux 7.3) and, for nested vCPUs (el2), SCTLR2_EL2, VSESR_EL2
+    and VDISR_EL2 (value-tested, added in 6.17) and RVBAR_EL2 (removed in 6.17).
     The vGIC's ICH_*_EL2 registers get none: dropping them is refused."""
     gen, _ = bundled
     exe = compile_harness("tolerances", gen, tmp_path)
@@ -164,6 +164,7 @@ def test_tolerances_are_qemu_masters_four_and_pmmir(bundled, tmp_path):
         f"{PMMIR} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
         f"{PIRE0} 0x0 0x0 ToleranceNotOnBothEnds",
         f"{PIR} 0x0 0x0 ToleranceNotOnBothEnds",
+        "0x603000000013e083 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # SCTLR2_EL2
         "0x603000000013e293 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # VSESR_EL2
         "0x603000000013e601 0x0 0x0 ToleranceNotOnBothEnds",                   # RVBAR_EL2
         "0x603000000013e609 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # VDISR_EL2
