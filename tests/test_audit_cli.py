@@ -172,7 +172,7 @@ def test_audit_text_leads_with_the_verdict_then_one_block_per_register(compat_cl
 
 
 def test_audit_registers_outside_every_promise_are_one_line_and_exit_0(compat_cli):
-    lists = sorted(str(p) for p in REAL.glob("qemu11.1-max-*.reglist"))
+    lists = sorted(str(p) for p in REAL.glob("qemu11.1-max-linux-*.reglist"))
     r = compat_cli("audit", *lists)
     assert (r.rc, r.err) == (0, "")          # documented: listed, not failed
     lines = r.out.splitlines()
@@ -304,7 +304,7 @@ def test_audit_html_drops_kernels_outside_every_promise():
     from compat.core import resources
     from compat.qemu.modes import resolve
     loaded = load(*resources.default_registry())
-    lists = [read_reglist(p) for p in sorted(REAL.glob("qemu11.1-max-*.reglist"))]
+    lists = [read_reglist(p) for p in sorted(REAL.glob("qemu11.1-max-linux-*.reglist"))]
     report = audit(lists, loaded.registry, loaded.derivation)
     html = render_html(report)
     parser = _Cells()

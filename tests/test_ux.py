@@ -439,7 +439,7 @@ def real_failing_report(compat_cli, tmp_path, bundled_text):
     registry = tmp_path / "registry.toml"
     registry.write_text(text)
     real = REGLISTS.parent / "real"
-    lists = sorted(str(p) for p in real.glob("qemu11.1-max-*.reglist")) + \
+    lists = sorted(str(p) for p in real.glob("qemu11.1-max-linux-*.reglist")) + \
         sorted(str(p) for p in real.glob("qemu7.2-max-linux-*.reglist"))
     out = tmp_path / "report.html"
     r = compat_cli("audit", "-r", str(registry), *lists, "--html", str(out))
