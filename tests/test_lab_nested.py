@@ -4,7 +4,6 @@ FEAT_NV2, and (slow) one real kernel booted nested on QEMU 11.1."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import subprocess
@@ -237,12 +236,10 @@ def test_checked_in_nested_lists_record_features_and_mode():
 @pytest.mark.lab
 @pytest.mark.slow
 def test_real_nested_list_has_the_el2_registers(tmp_path):
-    cache = Path(os.environ.get("COMPAT_LAB_CACHE", "")) if os.environ.get("COMPAT_LAB_CACHE") else None
-    args = ["lab", "collect", "6.17.13+deb13", "--features", "psci-0.2,pmu-v3,el2",
-            "--qemu-suite", "trixie-backports", "-j", "1", "-o", str(tmp_path)]
-    if cache:
-        args += ["--cache", str(cache)]
-    proc = _compat(*args, timeout=900)
+    # the lab cache is $XDG_CACHE_HOME/compat-lab, as for the other lab tests
+    proc = _compat("lab", "collect", "6.17.13+deb13", "--features", "psci-0.2,pmu-v3,el2",
+                   "--qemu-suite", "trixie-backports", "-j", "1", "-o", str(tmp_path),
+                   timeout=900)
     if proc.returncode != 0 and ("unshare" in proc.stderr or "mount" in proc.stderr):
         pytest.skip("cannot run an unpacked QEMU here: " + proc.stderr.strip()[-200:])
     assert proc.returncode == 0, proc.stderr
@@ -314,6 +311,7 @@ def test_a_migration_blocker_is_recorded_as_blocked(tmp_path):
     assert info["nested"]["source_kvm_mode"] == "VHE+NV2 mode initialized successfully"
     assert info["nested"]["machine_options"] == "virtualization=on"
     assert info["qemu"]["machine"] == "virt-11.0,virtualization=on"
+    assert info["lab"]["host_qemu"] == "11.1.3"      # the host the nested lists must come from
     # the same refusal without a blocker line stays a source error
     o = runcase.run_case(ctx, parse_case("6.17.13+deb13:6.16.12+deb13"), None, 1.0,
                          ["source qemu exit 1", "source stderr: qemu: bad option"])

@@ -25,10 +25,11 @@ CASES = sorted(p.parent for p in DATA.glob("*/case.json"))
 #: compat.qemu.tolerance.SHIPPED (compat's own list, --rules tolerances, adds PMMIR_EL1)
 RULES = {"10.0": "qemu-10.0", "11.1": "qemu-11.1"}
 REAL = ROOT / "tests" / "data" / "real"
-#: verdicts compat check does not predict yet (none: "blocked", QEMU's
-#: migration blocker for a vCPU with EL2 under KVM, is predicted from the
-#: nested lists' vCPU features, compat/qemu/nested.py)
-NOT_PREDICTED_YET: set[str] = set()
+def not_predicted_yet(info: dict) -> bool:
+    """A nested case (vCPUs with EL2) that QEMU 11.1 blocks or QEMU 10.0
+    refuses to start: no stream, so test_compat_check_predicts_the_nested_refusal
+    predicts it from the nested lists (compat/qemu/nested.py), not the walk."""
+    return "nested" in info and info["verdict"] in ("blocked", "source-error")
 
 
 def _compat(*args, timeout=600):
@@ -94,13 +95,9 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
     if "nested" in info:    # vCPUs with EL2: the lists of --features psci-0.2,pmu-v3,el2
         suffix = "-el2"
     lab = info.get("lab")
-    if lab is None and "nested" in info:
-        # the nested cases record their host's CPU under "nested" and ran on
-        # the QEMU 11.1 host (--qemu-suite trixie-backports, the README's
-        # command), the QEMU of the case's own inner QEMU release
-        lab = {"host_qemu": info["qemu"]["version"], "host_cpu": info["nested"]["host_cpu"]}
     if lab is None:     # a source-error case records no lab; every other case ran on one
-        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES) if "lab" in i}
+        (lab,) = {json.dumps(i["lab"], sort_keys=True) for i in map(_info, CASES)
+                  if "lab" in i and "nested" not in i}
         lab = json.loads(lab)
     qemu = ".".join(lab["host_qemu"].split()[0].split(".")[:2])
     host = f"qemu{qemu}-{lab['host_cpu'].split(',')[0]}{suffix}"
@@ -112,15 +109,6 @@ def index_only_lists(info: dict) -> tuple[Path, Path] | None:
 def disagreement(info: dict, got: dict) -> str | None:
     """Why ``compat check``'s JSON ``got`` disagrees with the real case, or None."""
     said = " ".join(info["qemu_messages"])
-    if info["verdict"] == "blocked":
-        # QEMU's migration blocker: compat check must refuse the migration
-        # before any register, quoting QEMU's own words
-        guards = [f for f in got["failures"] if f["kind"] == "guard"]
-        if got["verdict"] == "fail" and guards and all(
-                any(line.split(": ", 1)[-1] in f["qemu_error"] for line in info["qemu_messages"]
-                    if "disabled" in line) for f in guards):
-            return None
-        return f"QEMU blocked the migration ({said}); compat check: {got['failures']}"
     if info["verdict"] == "source-error":
         starts = [f for f in got["failures"] if f["kind"] == "cpu-option"]
         if got["verdict"] == "fail" and starts and all(f["qemu_error"] in said for f in starts):
@@ -166,7 +154,7 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
     walked, wrong = [], []
     for case_dir in CASES:
         info = json.loads((case_dir / "case.json").read_text())
-        if info["verdict"] == "error" or info["verdict"] in NOT_PREDICTED_YET:
+        if info["verdict"] == "error" or not_predicted_yet(info):
             continue
         if values:
             paths = (case_dir / "source.cpregs", case_dir / "destination.cpregs")
@@ -195,8 +183,8 @@ def test_index_only_lists_predict_every_real_verdict():
     included (QEMU 10.0 has no kvm-psci-version)."""
     walked, wrong = walk(values=False)
     assert wrong == []
-    with_verdict = [c.name for c in CASES if json.loads((c / "case.json").read_text())["verdict"]
-                    not in ("error", *NOT_PREDICTED_YET)]
+    with_verdict = [c.name for c in CASES if _info(c)["verdict"] != "error"
+                    and not not_predicted_yet(_info(c))]
     assert walked == with_verdict
     assert len(walked) >= 27, walked
 
@@ -219,11 +207,8 @@ def test_compat_check_predicts_the_real_verdict(case_dir, tmp_path):
         pytest.skip("the source QEMU refused its options: no migration to predict")
     if info["verdict"] == "error":
         pytest.skip(f"the lab recorded no verdict: {info['qemu_messages']}")
-    if info["verdict"] in NOT_PREDICTED_YET:
-        pytest.skip("see test_compat_check_predicts_the_nested_blocker")
-    if info["verdict"] == "blocked":
-        pytest.skip("blocked before any stream: test_compat_check_predicts_the_nested_blocker "
-                    "predicts it from the nested lists")
+    if not_predicted_yet(info):
+        pytest.skip("see test_compat_check_predicts_the_nested_refusal")
     got = predict(case_dir, info)
     real_ok = info["verdict"] == "pass"
     assert got["ok"] == real_ok, (
@@ -285,8 +270,9 @@ def test_stock_11_1_does_not_tolerate_pmmir_but_compats_list_does():
 
 # -- nested vCPUs (EL2): stock QEMU 11.1 refuses to migrate them ----------------------------
 
-BLOCKED = [c for c in CASES if json.loads((c / "case.json").read_text())["verdict"] == "blocked"]
+NESTED_REFUSED = [c for c in CASES if not_predicted_yet(_info(c))]
 BLOCKER = "Live migration disabled because KVM nested virt is enabled"
+NO_EL2 = "mach-virt: KVM does not support providing Virtualization extensions to the guest CPU"
 
 
 def test_the_nested_cases_are_blocked_by_qemu():
@@ -294,12 +280,18 @@ def test_the_nested_cases_are_blocked_by_qemu():
     -accel kvm, both kernels in kvm-arm.mode=nested): its ``migrate`` refused
     at once, naming the blocker, for 6.16 -> 6.17, 6.17 -> 6.16 and the
     same-kernel 6.17 control alike."""
-    nested = [c for c in CASES if "nested" in json.loads((c / "case.json").read_text())]
+    nested = [c for c in CASES if "nested" in _info(c)]
     assert {c.name for c in nested} >= {"6.16-to-6.17_qemu11.1_virt-11.0_el2",
                                          "6.17-to-6.16_qemu11.1_virt-11.0_el2",
-                                         "6.17-to-6.17_qemu11.1_virt-11.0_el2"}
+                                         "6.17-to-6.17_qemu11.1_virt-11.0_el2",
+                                         "6.17-to-6.17_qemu10.0_virt-10.0_el2"}
     for c in nested:
         info = _info(c)
+        if info["qemu"]["version"] == "10.0":
+            # QEMU 10.0 does not start a KVM vCPU with EL2 at all
+            assert info["verdict"] == "source-error", c.name
+            assert any(NO_EL2 in m for m in info["qemu_messages"]), info["qemu_messages"]
+            continue
         assert info["verdict"] == "blocked", c.name
         assert any(BLOCKER in m for m in info["qemu_messages"]), info["qemu_messages"]
         assert info["nested"]["kernel_command_line"].endswith("kvm-arm.mode=nested")
@@ -307,15 +299,16 @@ def test_the_nested_cases_are_blocked_by_qemu():
         assert info["qemu"]["machine"] == "virt-11.0,virtualization=on"
 
 
-@pytest.mark.parametrize("case_dir", BLOCKED, ids=[c.name for c in BLOCKED])
-def test_compat_check_predicts_the_nested_blocker(case_dir):
-    """The prediction a blocked case needs: from the index-only nested lists
-    of its kernels, ``compat check --rules qemu-11.1`` fails, even for the
-    same kernel on both sides, and quotes QEMU's reason."""
+@pytest.mark.parametrize("case_dir", NESTED_REFUSED, ids=[c.name for c in NESTED_REFUSED])
+def test_compat_check_predicts_the_nested_refusal(case_dir):
+    """The prediction a nested case needs: from the index-only nested lists
+    of its kernels, ``compat check --rules qemu-X.Y`` fails, even for the
+    same kernel on both sides, and quotes QEMU's reason (11.1: the migration
+    blocker; 10.0: no EL2 for a KVM vCPU)."""
     info = _info(case_dir)
     paths = index_only_lists(info)
     assert paths is not None, "no qemu11.1-max-el2 lists in tests/data/real"
     proc = _compat("check", *map(str, paths), "--rules", RULES[info["qemu"]["version"]], "--json")
     got = json.loads(proc.stdout)
     assert not got["ok"]
-    assert BLOCKER in json.dumps(got)
+    assert (NO_EL2 if info["verdict"] == "source-error" else BLOCKER) in json.dumps(got)

@@ -51,13 +51,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _host_options(c)
     c.add_argument("--features", default="psci-0.2,pmu-v3", metavar="LIST",
                    help="vCPU features: psci-0.2, pmu-v3, sve, ptrauth, el2, or none "
-                   "(default: psci-0.2,pmu-v3)")
+                   "(default: psci-0.2,pmu-v3); el2 boots the kernel with kvm-arm.mode=nested "
+                   "and needs a host QEMU with FEAT_NV2 (10.0 or later, -cpu max)")
     c.add_argument("--host", metavar="NAME", help="host name in the list (default: qemuX.Y-CPU)")
     _boot_options(c, timeout=300, what="per boot")
     m = sub.add_parser("migrate", help="real QEMU migrations between real kernels")
     m.add_argument("cases", nargs="*", metavar="CASE",
                    help="SRC:DST[:QEMU[:MACHINE[:SRC_CPU[:DST_CPU]]]]: Debian kernel ABIs, "
-                   "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0), "
+                   "QEMU 11.1 or 10.0 (default 11.1), machine type (default virt-11.0; "
+                   "virt-X.Y,virtualization=on: a nested vCPU with EL2), "
                    "-cpu values (default host), '-' keeps a default; e.g. "
                    "6.16.12+deb13:6.12.117+deb13:11.1:virt-11.0:host,kvm-psci-version=1.1")
     m.add_argument("--matrix", choices=["oracle", "nested"],

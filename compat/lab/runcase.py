@@ -156,6 +156,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                 "qemu": {"version": case.qemu, "machine": case.machine, **prov},
                 "seconds": {"source_boot": round(src_seconds, 1)}, "made_by": "compat lab migrate"}
         if case.el2:
+            info["lab"] = _lab(ctx)
             info["nested"] = _nested_setup(case, ctx, src_msgs, None)
         write_files(d, {"case.json": _json(info)})
         return Outcome(case, False, "none", None, msgs, d, src_seconds, info)
@@ -192,8 +193,7 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
         "qemu": {"version": case.qemu, "machine": case.machine, **prov,
                  "command": f"qemu-system-aarch64 -M {case.machine} -accel kvm -cpu CPU -smp 1 -m {GUEST_RAM} "
                             "-display none -nodefaults -S -monitor stdio"},
-        "lab": {"host_qemu": ctx.qemu_host_ver, "host_cpu": ctx.cpu,
-                "machine": boot_mod.DEFAULT_MACHINE, **(ctx.host.headers if ctx.host else {})},
+        "lab": _lab(ctx),
         "seconds": {"source_boot": round(src_seconds, 1), "destination_boot": round(res.seconds, 1),
                     "guest_uptime": {"source": src_stamps, "destination": stamps}},
         "made_by": "compat lab migrate",
@@ -212,6 +212,12 @@ def run_case(ctx: Context, case: Case, stream: bytes | None, src_seconds: float,
                                      if not re.fullmatch(r"[A-Za-z0-9+/=]{20,}", l)) + "\n"
     write_files(d, files)
     return Outcome(case, ok, status, rc, messages, d, src_seconds + res.seconds, info)
+
+
+def _lab(ctx: Context) -> dict:
+    """The lab host of a case: the host QEMU, its -cpu and machine."""
+    return {"host_qemu": ctx.qemu_host_ver, "host_cpu": ctx.cpu,
+            "machine": boot_mod.DEFAULT_MACHINE, **(ctx.host.headers if ctx.host else {})}
 
 
 #: how :func:`source_stream` passes a nested source kernel's KVM mode on
