@@ -7,7 +7,9 @@ vCPU at all, whatever the kernels: QEMU 10.0 and older refuse to start one
 under KVM (``hw/arm/virt.c``); from 10.1, which added KVM nested
 virtualization, the KVM vGIC (``hw/intc/arm_gicv3_kvm.c``,
 ``kvm_arm_gicv3_realize()``) registers a migration blocker when the guest
-has EL2.  The rules modes of QEMUs built with compat's outputs
+has EL2.  Both measured by ``compat lab migrate`` (tests/data/real-migrations,
+the ``*_el2`` cases: 11.1 blocked, 10.0 a source error with that message).
+The rules modes of QEMUs built with compat's outputs
 (``compat-props``, ``tolerances``) are not stock QEMUs and are not covered
 here.
 """
