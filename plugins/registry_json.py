@@ -120,6 +120,7 @@ def _change_data(change: Change) -> dict[str, Any]:
         "qemu": None if change.qemu is None else str(change.qemu),
         "commit": change.commit,
         "cpu-feature": change.cpu_feature,
+        "vcpu-feature": change.vcpu_feature,
         "accel": change.accel,
         "subject": change.subject,
         "source": change.source,
@@ -145,6 +146,7 @@ def _register(registry: Registry, view: RegisterView, changes: dict) -> dict[str
         "safe-when": None if reg.safe_when is None else {
             "mask": hex(reg.safe_when.mask), "value": hex(reg.safe_when.value)},
         "safe-because": reg.safe_because,
+        "refuse-because": reg.refuse_because,
         "used-by": sorted(reg.used_by),
         "written-by": list(registry.writers(reg)),
         "sources": list(reg.sources),

@@ -160,8 +160,10 @@ def test_chained_layout_that_would_set_twice_is_rejected(tmp_path):
 
 def test_tolerances_are_qemu_masters_four_and_pmmir(bundled, tmp_path):
     """QEMU master registers four tolerances (commits 113ed8e53c08 and
-    6dd8be31f8fb); the registry adds SCTLR2_EL1 (Linux 6.17, FEAT_SCTLR2)
-    and PMMIR_EL1 (Linux 7.3)."""
+    6dd8be31f8fb); the registry adds SCTLR2_EL1 (Linux 6.17, FEAT_SCTLR2),
+    PMMIR_EL1 (Linux 7.3) and, for nested vCPUs (el2), SCTLR2_EL2, VSESR_EL2
+    and VDISR_EL2 (value-tested, added in 6.17) and RVBAR_EL2 (removed in 6.17).
+    The vGIC's ICH_*_EL2 registers get none: dropping them is refused."""
     gen, _ = bundled
     exe = compile_harness("tolerances", gen, tmp_path)
     proc = run(exe)
@@ -172,6 +174,10 @@ def test_tolerances_are_qemu_masters_four_and_pmmir(bundled, tmp_path):
         f"{PMMIR} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
         f"{PIRE0} 0x0 0x0 ToleranceNotOnBothEnds",
         f"{PIR} 0x0 0x0 ToleranceNotOnBothEnds",
+        "0x603000000013e083 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # SCTLR2_EL2
+        "0x603000000013e293 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # VSESR_EL2
+        "0x603000000013e601 0x0 0x0 ToleranceNotOnBothEnds",                   # RVBAR_EL2
+        "0x603000000013e609 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",  # VDISR_EL2
         f"{BMAP_2} 0xffffffffffffffff 0x0 ToleranceOnlySrcTestValue",
     ]
     text = (gen / "arm-cpreg-mig-tolerances.c.inc").read_text()
@@ -200,6 +206,23 @@ def test_guard_refuses_impl_cpu_on_machine_that_hides_bmap_2(guards):
 def test_guard_allows_impl_cpu_where_nothing_is_hidden(guards, machine):
     proc = run(guards, "feature", machine, "impl-cpu")
     assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("machine", ["virt-10.0", "virt-10.1", "virt-10.2", "virt-11.0"])
+def test_guard_refuses_nested_vcpus_where_the_promise_spans_6_17(guards, machine):
+    """virtualization=on under KVM (a nested vCPU, el2) on a machine type
+    whose promise spans Linux 6.17, which moved the vGIC's ICH_*_EL2 state out
+    of KVM_GET_REG_LIST: refused, naming the change and the fix."""
+    proc = run(guards, "feature", machine, "virtualization")
+    assert proc.returncode == 1
+    for part in ("-machine virtualization=on", machine, "Linux 6.17", "ICH_AP0R0_EL2",
+                 "c70a4027f5f3", "use machine type virt-11.1 or newer"):
+        assert part in proc.stdout, part
+
+
+def test_guard_allows_nested_vcpus_on_virt_11_1(guards):
+    """virt-11.1 promises Linux 6.18 and later: no nested change inside."""
+    assert run(guards, "feature", "virt-11.1", "virtualization").returncode == 0
 
 
 def test_guard_allows_unknown_features(guards):

@@ -30,15 +30,12 @@ REAL = ROOT / "tests" / "data" / "real"
 #: lower SCTLRX hid it, 7.2 -> 7.1 on ID_AA64ISAR2_EL1.ATS1A); strict both ways
 ID_VALUE_PENDING: dict[str, str] = {}
 
-#: verdicts compat check does not predict yet: the nested cases (vCPUs with
-#: EL2), which QEMU 11.1 blocks and QEMU 10.0 refuses to start (issue 21
-#: item 3; test_compat_check_predicts_the_nested_refusal says what it must predict)
-NOT_PREDICTED_YET = {"blocked"}
-
 
 def not_predicted_yet(info: dict) -> bool:
-    return info["verdict"] in NOT_PREDICTED_YET or (
-        "nested" in info and info["verdict"] == "source-error")
+    """A nested case (vCPUs with EL2) that QEMU 11.1 blocks or QEMU 10.0
+    refuses to start: no stream, so test_compat_check_predicts_the_nested_refusal
+    predicts it from the nested lists (compat/qemu/nested.py), not the walk."""
+    return "nested" in info and info["verdict"] in ("blocked", "source-error")
 
 
 #: a QEMU built by ``compat lab qemu build`` (case.json ``qemu.compat_rules``: the
@@ -210,7 +207,8 @@ def walk(values: bool) -> tuple[list[str], list[str]]:
                 continue
         src, dst = (read_reglist(p) for p in paths)
         rules = sim.rule_set(rules_of(info), machine_of(info), (),
-                             [] if values else cpu_options(info, names))
+                             [] if values else cpu_options(info, names),
+                             vcpu_features=src.vcpu_features)
         why = disagreement(info, sim.simulate(src, dst, rules).to_json())
         walked.append(case_dir.name)
         if why:
@@ -348,8 +346,6 @@ def test_the_nested_cases_are_blocked_by_qemu():
         assert info["qemu"]["machine"] == "virt-11.0,virtualization=on"
 
 
-@pytest.mark.xfail(strict=True, reason="compat check does not know yet that QEMU 11.1 "
-                   "blocks and 10.0 refuses a KVM vCPU with EL2 (issue 21 item 3)")
 @pytest.mark.parametrize("case_dir", NESTED_REFUSED, ids=[c.name for c in NESTED_REFUSED])
 def test_compat_check_predicts_the_nested_refusal(case_dir):
     """The prediction a nested case needs: from the index-only nested lists

@@ -136,6 +136,12 @@ def test_kernel_fact_matches_real_lists(name, index, change):
             needs = NEEDS_VCPU_FEATURE.get(name)
             if needs and needs not in VCPU_FEATURES.get(host, DEFAULT_VCPU_FEATURES):
                 want = False
+            # a fact scoped to a vCPU feature (vcpu-feature = "el2": nested
+            # vCPUs) holds in the lists of vCPUs with it; the others never
+            # list the register, before or after
+            scope = change.get("vcpu-feature")
+            if scope and scope not in (reg.vcpu_features or DEFAULT_VCPU_FEATURES):
+                want = False
             if present != want:
                 feats = ", ".join(sorted(HOST_FEATURES[host])) or "none of " + ", ".join(
                     sorted(KNOWN_FEATURES))
@@ -144,6 +150,24 @@ def test_kernel_fact_matches_real_lists(name, index, change):
     assert not problems, (f"registry fact '{name}: {change['change']} in {change['kernel']}' "
                           f"({codec.format_index(index)}) disagrees with real lists: "
                           + "; ".join(problems))
+
+
+VCPU_SCOPED = sorted({(c["vcpu-feature"], c["kernel"]) for _, _, c in FACTS
+                      if "vcpu-feature" in c})
+
+
+@pytest.mark.parametrize("feature, kernel", VCPU_SCOPED, ids=[f"{f}-{k}" for f, k in VCPU_SCOPED])
+def test_vcpu_scoped_facts_meet_lists_of_such_vcpus(feature, kernel):
+    """A fact scoped to a vCPU feature is checked against real lists of
+    vCPUs with it, on both sides of the change (otherwise the fact test
+    above would only see lists that never have the register)."""
+    at = Version.parse(kernel)
+    kernels = [r.kernel for lists in _hosts().values() for r in lists
+               if feature in (r.vcpu_features or ())]
+    if not kernels:
+        pytest.skip(f"no real list of a vCPU with {feature} yet (compat lab collect "
+                    f"--features psci-0.2,pmu-v3,{feature})")
+    assert any(k < at for k in kernels) and any(k >= at for k in kernels), kernels
 
 
 def test_every_real_index_has_a_name():
@@ -164,19 +188,22 @@ def test_decode_names_every_real_index():
 
 
 def test_audit_of_real_lists_passes_but_for_the_id_fields_no_released_qemu_lowers():
-    """Every promise holds under compat's tables except where an ID field
-    rose (or fell) within it (issue 24, docs/id-registers.md): on QEMU 11.1's
-    host, whose lists have measured .idregs, a source on the newer kernel
-    sends a field the older one refuses.  The tables' SYSREG_* rows need
-    QEMU's proposed host-model properties, which no release has; NV no rule
-    fixes.  Everything else passes."""
-    # the nested lists (-el2-, vCPUs with EL2) wait for audit to keep vCPU
-    # classes apart and for the registry's nested facts (issue 21 items 2, 3)
-    flat = [p for p in REAL if "-el2-" not in p.name]
-    proc = run_compat("audit", "--json", *[str(p) for p in flat], cwd=ROOT)
+    """Nested (-el2-) and non-nested lists together: audit keeps the vCPU
+    classes apart, and every promise holds under compat's tables except where
+    an ID field rose (or fell) within it (issue 24, docs/id-registers.md): on
+    QEMU 11.1's host, whose lists have measured .idregs, a source on the newer
+    kernel sends a field the older one refuses.  The tables' SYSREG_* rows
+    need QEMU's proposed host-model properties, which no release has; NV no
+    rule fixes.  Everything else passes."""
+    assert any("-el2-" in p.name for p in REAL) and any("-el2-" not in p.name for p in REAL)
+    proc = run_compat("audit", "--json", *[str(p) for p in REAL], cwd=ROOT)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     import json
-    failing = json.loads(proc.stdout)["failures"]
+    report = json.loads(proc.stdout)
+    classes = {(m["host"], m["vcpu_features"]) for m in report["matrices"]}
+    assert ("qemu10.0-max-el2", "el2,pmu-v3,psci-0.2") in classes
+    assert ("qemu10.0-max", "pmu-v3,psci-0.2") in classes
+    failing = report["failures"]
     assert failing
     assert {g["name"] for f in failing for g in f["failures"]} == {
         "ID_AA64FPFR0_EL1", "ID_AA64ISAR2_EL1", "ID_AA64ISAR3_EL1", "ID_AA64MMFR2_EL1",

@@ -1,6 +1,7 @@
 """Audit every promised migration among many host register lists.
 
-For each machine version, every ordered pair of lists of the same host whose
+For each machine version, every ordered pair of lists of the same host and
+vCPU class (the ``# vcpu-features:`` header: nested vCPUs apart) whose
 kernels are both inside the machine type's promise (``>= min-kernel``) is
 simulated under the machine type's compat properties.  Each list's cpreg set
 is decoded once; each pair costs two set differences.
@@ -43,9 +44,10 @@ class Matrix:
     """One machine version's kernel x kernel matrix for one host."""
 
     machine: MachineVersion
-    host: str
+    host: str                        # the host, with its vCPU class when it has several
     kernels: tuple[Version, ...]
     cells: dict[tuple[Version, Version], Cell]     # (source, destination) -> cell
+    vcpu_class: str = "unknown"      # the lists' vCPU features (RegList.vcpu_class)
 
     def cell(self, source: Version, destination: Version) -> Cell:
         return self.cells[(source, destination)]
@@ -131,7 +133,8 @@ class AuditReport:
             "uncovered": [u.to_json() for u in self.uncovered],
             "matrices": [{
                 "machine": m.machine.name, "min_kernel": str(m.machine.min_kernel),
-                "host": m.host, "kernels": [str(k) for k in m.kernels],
+                "host": m.host, "vcpu_features": m.vcpu_class,
+                "kernels": [str(k) for k in m.kernels],
                 "cells": [{"source": str(s), "destination": str(d), "status": c.status,
                            "reason": c.reason} for (s, d), c in sorted(m.cells.items())],
             } for m in self.matrices],
@@ -233,12 +236,19 @@ def audit(lists: Sequence[RegList], registry: Registry,
         visible = {key: (s - hidden if hidden else s) for key, s in cpreg.items()}
         for host, members in by_host.items():
             kernels = tuple(r.kernel for r in members)
+            # a machine type that refuses the class's vCPU features (a nested
+            # vCPU on a type whose promise it cannot keep) promises it nothing
+            refused = sim.vcpu_guards(rules, machine.name, members[0].vcpu_features)
             cells = {}
             for src in members:
                 for dst in members:
                     key = (src.kernel, dst.kernel)
                     if src is dst:
                         cells[key] = Cell(NA, "same list")
+                        continue
+                    if refused:
+                        cells[key] = Cell(NA, f"outside {machine.name}'s promise: "
+                                          f"{refused[0].message}")
                         continue
                     if src.kernel < machine.min_kernel or dst.kernel < machine.min_kernel:
                         cells[key] = Cell(NA, f"outside {machine.name}'s promise (Linux "
@@ -254,7 +264,7 @@ def audit(lists: Sequence[RegList], registry: Registry,
                     reason = "; ".join([f"{f.name or f.qemu_name}: {f.qemu_error}"
                                         for f in result.failures] + list(result.depends_on))
                     cells[key] = Cell(FAIL, reason, result)
-            matrices.append(Matrix(machine, host, kernels, cells))
+            matrices.append(Matrix(machine, host, kernels, cells, members[0].vcpu_class))
     min_kernels = [m.min_kernel for m in versions]
     return AuditReport(tuple(lists), tuple(matrices),
                        _uncovered(by_host, cpreg, sim, min_kernels), pairs, rules)
@@ -265,7 +275,14 @@ def _names(sim: Simulator, indices) -> str:
 
 
 def _group(lists: Sequence[RegList]) -> dict[str, list[RegList]]:
-    """Lists by host, each host's sorted by kernel; errors for unusable input."""
+    """Lists by host and vCPU class (the vCPU features: a nested vCPU's list
+    is compared only with nested ones), each group sorted by kernel; errors
+    for unusable input.  A host whose lists have several classes is named
+    ``HOST [FEATURES]``."""
+    classes: dict[str, set[str]] = defaultdict(set)
+    for r in lists:
+        if r.host:
+            classes[r.host].add(r.vcpu_class)
     problems = []
     by_host: dict[str, list[RegList]] = defaultdict(list)
     for r in lists:
@@ -275,7 +292,8 @@ def _group(lists: Sequence[RegList]) -> dict[str, list[RegList]]:
                 hint="add a '# host: NAME' header, name the file HOST-linux-KERNEL.reglist "
                 "or pass --host"))
             continue
-        by_host[r.host].append(r)
+        label = r.host if len(classes[r.host]) == 1 else f"{r.host} [{r.vcpu_class}]"
+        by_host[label].append(r)
     for host, members in by_host.items():
         seen: dict[Version, RegList] = {}
         for r in members:

@@ -47,6 +47,8 @@ class Explanation:
             out.append(f"  safe when: value & {reg.safe_when.mask:#x} == {reg.safe_when.value:#x}")
         if reg.safe_because:
             out.append(f"  safe because: {reg.safe_because}")
+        if reg.refuse_because:
+            out.append(f"  refused because: {reg.refuse_because}")
         if reg.used_by:
             out.append(f"  written by features: {', '.join(reg.used_by)}")
         out += [f"  accepts {limit_text(limit)}" for limit in reg.accepts]
@@ -81,12 +83,13 @@ class Explanation:
             "description": reg.description,
             "reset": None if reg.reset is None else f"{reg.reset:#x}",
             "changes": [{"side": c.side, "version": str(c.version), "change": c.kind,
-                         "cpu-feature": c.cpu_feature, "accel": c.accel, "commit": c.commit,
+                         "cpu-feature": c.cpu_feature,
+                         "vcpu-feature": c.vcpu_feature, "accel": c.accel, "commit": c.commit,
                          "subject": c.subject, "direction": c.direction} for c in reg.changes],
             "compat": reg.compat,
             "safe-when": None if reg.safe_when is None else {
                 "mask": f"{reg.safe_when.mask:#x}", "value": f"{reg.safe_when.value:#x}"},
-            "safe-because": reg.safe_because,
+            "safe-because": reg.safe_because, "refuse-because": reg.refuse_because,
             "used-by": list(reg.used_by),
             "accepts": [limit_json(limit) for limit in reg.accepts],
             "cpu-property": cpu_property_json(reg.cpu_property),

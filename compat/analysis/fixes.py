@@ -40,6 +40,11 @@ def register_fix(sim: "Simulator", index: int, direction: str, rules: "RuleSet",
     if reg.compat is None:
         return (f"add compat = \"{kind}\" (with safe-when or safe-because) to "
                 f"[registers.{reg.name}]")
+    if reg.compat == "refuse":
+        return (f"no compat rule can let it through: dropping {reg.name} loses guest state "
+                f"(compat explain {reg.name}); migrate only between hosts on the same side of "
+                "the change, or run the guest without the vCPU feature (compat's tables refuse "
+                "it on the machine types whose promise spans the change)")
     appliers = rule_appliers(sim, reg, rules.mode)
     if rules.mode == modes.COMPAT_PROPS.name and rules.machine is not None:
         machine = rules.machine.machine

@@ -69,6 +69,18 @@ class RegList:
             return self.id_values[index]
         return self.values.get(index) if self.values is not None else None
 
+    #: the vCPU features the list was collected with (its ``# vcpu-features:``
+    #: header: ``psci-0.2``, ``pmu-v3``, ``el2`` ...); None when it does not say
+    vcpu_features: frozenset[str] | None = field(default=None, compare=False)
+
+    @property
+    def vcpu_class(self) -> str:
+        """The vCPU features as one word (``el2,pmu-v3,psci-0.2``), sorted;
+        ``unknown`` when the list does not say."""
+        if self.vcpu_features is None:
+            return "unknown"
+        return ",".join(sorted(self.vcpu_features)) or "none"
+
     @property
     def name(self) -> str:
         """A short label: ``n1 6.12`` (or the file name when the host is unknown)."""
@@ -82,6 +94,8 @@ class RegList:
         """A JSON-ready summary (without the indices)."""
         out = {"path": self.path, "host": self.host, "kernel": str(self.kernel),
                "format": self.format, "registers": len(self.indices)}
+        if self.vcpu_features is not None:
+            out["vcpu_features"] = sorted(self.vcpu_features)
         if self.provenance is not None:
             out["stream"] = dict(self.provenance)
         return out
@@ -167,7 +181,33 @@ def _reglist(result: ReadResult, name: str, kernel, host) -> RegList:
     return RegList(name, the_host, the_kernel, result.indices, result.format,
                    description or result.description, values=result.values,
                    provenance=result.provenance, from_stream=result.from_stream,
-                   warnings=result.warnings)
+                   warnings=result.warnings, vcpu_features=_vcpu_features(result.headers))
+
+
+def _vcpu_features(headers: Mapping[str, tuple[str, int]]) -> frozenset[str] | None:
+    """The ``# vcpu-features: psci-0.2,pmu-v3`` header as a set (``none``: empty)."""
+    if "vcpu-features" not in headers:
+        return None
+    words = [w.strip() for w in headers["vcpu-features"][0].split(",")]
+    return frozenset(w for w in words if w and w != "none")
+
+
+def same_vcpu_class(first: RegList, second: RegList) -> None:
+    """Raise unless ``first`` and ``second`` come from vCPUs with the same
+    features: a nested vCPU (``el2``) lists its EL2 registers and a vCPU
+    without a PMU lacks the PMU's, so comparing across classes reports
+    registers that no migration ever carries.  Lists that do not say are
+    taken to match anything."""
+    if first.vcpu_features is None or second.vcpu_features is None \
+            or first.vcpu_features == second.vcpu_features:
+        return
+    raise CompatError.at(
+        Location(second.path),
+        f"vCPU features differ: {second.path} has {second.vcpu_class}, {first.path} has "
+        f"{first.vcpu_class} (their '# vcpu-features:' headers); QEMU migrates a vCPU only "
+        "to a vCPU with the same features",
+        hint="compare lists collected with the same vCPU features (compat lab collect "
+        "--features ...), e.g. two nested lists (el2) or two lists without it")
 
 
 def _stream_identity(name: str, kernel, host):

@@ -63,7 +63,8 @@ from compat.core.model import Register, Registry
 from compat.qemu import modes
 from compat.qemu.modes import RulesMode
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
-from compat.qemu.refusals import refusal_fix, refusal_message
+from compat.qemu.refusals import (refusal_fix, refusal_message, vcpu_refusal_fix,
+                                   vcpu_refusal_message)
 
 COMPAT_PROPS, TOLERANCES = modes.COMPAT_PROPS.name, modes.TOLERANCES.name
 #: the tolerances QEMU 11.1 ships (compat.qemu.tolerance.SHIPPED), not compat's whole list
@@ -203,6 +204,9 @@ class Guard:
     message: str        # what QEMU prints (the generated C guard's text)
     index: int          # the register the feature writes
     fix: str
+    #: a refused vCPU feature (nested vCPUs): the VM never starts, so no
+    #: register is compared
+    vcpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,9 +271,12 @@ class Simulator:
     # -- rule sets ---------------------------------------------------------
 
     def rule_set(self, mode: str = NONE, machine: str | None = None,
-                 features: Iterable[str] = (), cpu_options: Iterable[str] = ()) -> RuleSet:
+                 features: Iterable[str] = (), cpu_options: Iterable[str] = (),
+                 vcpu_features=None) -> RuleSet:
         """Precompute ``mode``'s rules for ``machine`` with ``features`` enabled
-        and ``cpu_options`` (``kvm-psci-version=1.1``) on ``-cpu host``."""
+        and ``cpu_options`` (``kvm-psci-version=1.1``) on ``-cpu host``, for
+        a vCPU with KVM vCPU features ``vcpu_features`` (a list's header;
+        a machine type may refuse some: nested vCPUs, el2)."""
         qemu = modes.resolve(mode)
         mode = qemu.name
         features = tuple(sorted(set(features)))
@@ -289,6 +296,7 @@ class Simulator:
                             refusal.register.index,
                             refusal_fix(self.derivation, rules, refusal))
                       for refusal in rules.refusals if refusal.feature.name in features]
+            guards += self.vcpu_guards(mode, machine, vcpu_features)
             from compat.qemu.value_rules import pins_for
             pins = {p.register.index: (p.value, f"{rules.machine.name}'s compat property "
                                        f"{p.register.cpu_property.name}={p.property_value}")
@@ -302,9 +310,10 @@ class Simulator:
                            frozenset(rules.tolerated_indices), {}, values, features,
                            tuple(guards), pins, usable, refused, id_pins)
         machine_rules = self.machine_rules(machine) if machine else None
+        stock = tuple(self.vcpu_guards(mode, machine, vcpu_features))
         if mode in (NONE, QEMU_10_2_PATCHED):
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
-                           (), user_pins, usable, refused)
+                           stock, user_pins, usable, refused)
         tolerated, tests = set(), {}
         shipped = tolerances(self.registry, qemu.release) if mode == QEMU_11_1 else None
         for tolerance in shipped if shipped is not None else self._tolerances:
@@ -313,7 +322,24 @@ class Simulator:
             else:
                 tests[tolerance.index] = tolerance
         return RuleSet(mode, machine_rules, frozenset(), frozenset(tolerated), tests, values,
-                       features, (), user_pins, usable, refused)
+                       features, stock, user_pins, usable, refused)
+
+    def vcpu_guards(self, mode: str, machine: str, vcpu_features) -> list[Guard]:
+        """The guards that refuse a vCPU with ``vcpu_features``: ``machine``'s
+        (the compat-props mode's QEMU carries them), or a stock QEMU's own
+        refusal of nested vCPUs (:mod:`compat.qemu.nested`)."""
+        from compat.qemu.nested import VGIC_EL2_INDEX, stock_refusal
+        stock = stock_refusal(modes.resolve(mode).name, vcpu_features)
+        if stock is not None:
+            return [Guard(stock.text(), VGIC_EL2_INDEX, "no stock QEMU migrates a nested "
+                          "vCPU: migrate the guest without -machine virtualization=on",
+                          vcpu=True)]
+        if modes.resolve(mode).name != COMPAT_PROPS or not vcpu_features or machine is None:
+            return []
+        rules = self.machine_rules(machine)
+        return [Guard(vcpu_refusal_message(self.derivation, rules, refusal), refusal.index,
+                      vcpu_refusal_fix(self.derivation, rules, refusal), vcpu=True)
+                for refusal in rules.refuses_vcpu(vcpu_features)]
 
     def machine_rules(self, name: str) -> MachineRules:
         """The derived rules of machine type ``name``; CompatError if unknown."""
@@ -441,6 +467,10 @@ class Simulator:
         for guard in rules.guards:
             failures.append(self._failure(guard.index, "start", "guard", guard.message,
                                           guard.fix, rules))
+        if any(guard.vcpu for guard in rules.guards):   # the VM does not start
+            return MigrationResult(source, destination, rules.mode, rules.machine_name,
+                                   rules.features, tuple(failures), tuple(notes), (),
+                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
         src = self.cpreg(source) - rules.hidden
         dst = self.cpreg(destination) - rules.hidden
         tcg = _tcg_only(src, dst)

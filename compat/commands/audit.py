@@ -10,10 +10,13 @@ from compat.commands.common import (add_kernel_option, add_registry_option, chec
 from compat.core.style import echo
 
 _EPILOG = """\
-For each machine type, every ordered pair of lists of the same host whose
-kernels are both within the machine type's promise (min-kernel and later) is
-simulated under --rules (default: the machine type's compat properties; the
-lists' values are what each source kernel gives a new vCPU).
+For each machine type, every ordered pair of lists of the same host and
+vCPU features (their '# vcpu-features:' header; nested vCPUs, el2, form a
+class of their own) whose kernels are both within the machine type's
+promise (min-kernel and later) is simulated under --rules (default: the machine type's compat properties; the
+lists' values are what each source kernel gives a new vCPU).  A machine type
+that refuses a class's vCPU feature (virtualization=on on a type whose
+promise nested vCPUs cannot keep) promises that class nothing.
 
 The report leads with the verdict, then one block per failing register: the
 error QEMU prints, the machine types and kernel pairs it breaks, the fix.  A

@@ -52,6 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Simulate the migration; 0 if it passes, 1 if it fails or its verdict
     is unknown (it depends on a value nothing gives)."""
+    from compat.analysis.reglist import same_vcpu_class
     from compat.analysis.simulate import COMPAT_PROPS, NONE, Simulator
     from compat.qemu import modes
 
@@ -61,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
     loaded = open_loaded(args)
     source = read_list(args.source, kernel=from_kernel)
     destination = read_list(args.destination, kernel=to_kernel)
+    same_vcpu_class(source, destination)
     rules = modes.resolve(args.rules or (COMPAT_PROPS if args.machine else NONE)).name
     sim = Simulator(loaded.registry, loaded.derivation)
     result = sim.simulate(source, destination,
-                          sim.rule_set(rules, args.machine, args.feature, args.cpu_option))
+                          sim.rule_set(rules, args.machine, args.feature, args.cpu_option,
+                                       vcpu_features=source.vcpu_features))
     if args.json:
         print_json(result.to_json())
     else:

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the difference; 1 if a register that breaks migration has no
     registry rule (see :func:`uncovered`), else 0."""
     from compat.analysis.listdiff import diff_lists
+    from compat.analysis.reglist import same_vcpu_class
 
     check_kernel_files(args, (args.old, args.new))
     old_kernel = kernel_for(args, args.old, "old_kernel")
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     registry = open_loaded(args).registry
     old = read_list(args.old, kernel=old_kernel)
     new = read_list(args.new, kernel=new_kernel)
+    same_vcpu_class(old, new)
     rows = diff_lists(old, new, registry)
     mode = _under_rules(args, registry, old, new, rows)
     if args.json:

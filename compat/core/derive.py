@@ -17,7 +17,7 @@ import operator
 from dataclasses import dataclass
 
 from compat.core.diagnostics import CompatError, Diagnostic
-from compat.core.model import (BACKWARD, HIDE, TOLERATE_MISSING, Change, Feature,
+from compat.core.model import (BACKWARD, HIDE, REFUSE, TOLERATE_MISSING, Change, Feature,
                                MachineVersion, Register, Registry, fixing_rule)
 
 
@@ -47,11 +47,32 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class VcpuRefusal:
+    """A KVM vCPU feature (el2) a machine version must refuse: its promise
+    spans changes of registers that vCPUs with the feature list and that
+    can be neither hidden nor tolerated (``compat = "refuse"``)."""
+
+    feature: str                    # a VCPU_FEATURES name
+    registers: tuple[Register, ...]  # sorted by index
+    reasons: tuple[Change, ...]     # the changes that need it, by kernel then register
+
+    @property
+    def index(self) -> int:
+        return self.registers[0].index
+
+
+@dataclass(frozen=True)
 class MachineRules:
     machine: MachineVersion
     hidden: tuple[Rule, ...]        # sorted by index
     tolerated: tuple[Rule, ...]     # sorted by index
     refusals: tuple[Refusal, ...]   # sorted by feature name
+    vcpu_refusals: tuple[VcpuRefusal, ...] = ()   # sorted by feature name
+
+    def refuses_vcpu(self, features) -> tuple[VcpuRefusal, ...]:
+        """The refusals that apply to a vCPU with ``features`` (None: unknown,
+        taken as none)."""
+        return tuple(r for r in self.vcpu_refusals if features and r.feature in features)
 
     def rule_for(self, register_name: str) -> Rule | None:
         for rule in self.hidden + self.tolerated:
@@ -86,6 +107,13 @@ class Derivation:
         allowed = self.allowing(feature, family)
         return allowed[-1].name if allowed else None
 
+    def oldest_allowing_vcpu(self, feature: str, family: str) -> str | None:
+        """The oldest machine type of ``family`` that accepts vCPUs with
+        vCPU feature ``feature`` (el2)."""
+        allowed = [m.machine for m in self.machines if m.machine.family == family
+                   and not any(r.feature == feature for r in m.vcpu_refusals)]
+        return allowed[-1].name if allowed else None
+
     def allowing(self, feature: str, family: str) -> list[MachineVersion]:
         """Machine versions of ``family`` that accept ``feature``, newest first."""
         return [m.machine for m in self.machines if m.machine.family == family
@@ -110,9 +138,14 @@ def derive(registry: Registry) -> Derivation:
     changed = [reg for reg in registry.registers.values() if reg.changes]
     for machine in registry.machine_versions():
         rules: dict[str, Rule] = {}
+        refused: dict[str, list[tuple[Register, tuple[Change, ...]]]] = {}
         for reg in changed:
             reasons = tuple(c for c in reg.changes if _spans(machine, c, reg, problems))
             if not reasons:
+                continue
+            if reg.compat == REFUSE:    # semantic checks: every change has a vcpu-feature
+                for change in reasons:
+                    refused.setdefault(change.vcpu_feature, []).append((reg, (change,)))
                 continue
             if reg.compat is None:
                 problems.append(_unguaranteed(machine, reg, reasons))
@@ -134,7 +167,7 @@ def derive(registry: Registry) -> Derivation:
         hidden = tuple(r for r in ordered if r.kind == HIDE)
         tolerated = tuple(r for r in ordered if r.kind == TOLERATE_MISSING)
         machines.append(MachineRules(machine, hidden, tolerated,
-                                     _refusals(registry, rules)))
+                                     _refusals(registry, rules), _vcpu_refusals(refused)))
     if problems:
         raise CompatError(problems)
     return Derivation(registry, tuple(machines))
@@ -167,6 +200,17 @@ def _unguaranteed(machine: MachineVersion, reg: Register, reasons: tuple[Change,
         context=f"register '{reg.name}'",
         hint=f"add compat = \"{fix}\" with safe-when or safe-because, or raise "
         f"{machine.name}'s min-kernel")
+
+
+def _vcpu_refusals(refused: dict) -> tuple[VcpuRefusal, ...]:
+    out = []
+    for feature in sorted(refused):
+        found = refused[feature]
+        registers = tuple(sorted({id(r): r for r, _ in found}.values(), key=lambda r: r.index))
+        reasons = tuple(sorted((c for _, cs in found for c in cs),
+                               key=lambda c: (c.version, c.commit)))
+        out.append(VcpuRefusal(feature, registers, tuple(dict.fromkeys(reasons))))
+    return tuple(out)
 
 
 def _refusals(registry: Registry, rules: dict[str, Rule]) -> tuple[Refusal, ...]:

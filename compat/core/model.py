@@ -61,6 +61,20 @@ class FrozenMapping(Mapping):
 
 HIDE = "hide"
 TOLERATE_MISSING = "tolerate-missing"
+#: neither is safe: a machine type whose promise spans the change refuses
+#: vCPUs with the change's vcpu-feature (nested vCPUs, el2)
+REFUSE = "refuse"
+
+#: KVM vCPU features (KVM_ARM_VCPU_*) by the name a register list's
+#: ``# vcpu-features:`` header and ``vcpu-feature`` use, with what turns
+#: each on in QEMU (compat/collector.py's FEATURES has their bits)
+VCPU_FEATURES: Mapping[str, str] = {
+    "psci-0.2": "KVM_ARM_VCPU_PSCI_0_2 (every QEMU vCPU under KVM)",
+    "pmu-v3": "KVM_ARM_VCPU_PMU_V3 (-cpu host,pmu=on, the default)",
+    "sve": "KVM_ARM_VCPU_SVE (-cpu host,sve=on)",
+    "ptrauth": "KVM_ARM_VCPU_PTRAUTH_ADDRESS and _GENERIC (-cpu host,pauth=on)",
+    "el2": "KVM_ARM_VCPU_HAS_EL2 (-machine virtualization=on with -accel kvm)",
+}
 
 BACKWARD, FORWARD = "backward", "forward"
 
@@ -108,6 +122,9 @@ class Change:
     #: the register is hidden before and after); same direction and rule.
     cpu_feature: str | None = None
     accel: str | None = None       # kvm | tcg | None (both)
+    #: the KVM vCPU feature (VCPU_FEATURES: el2) the change is scoped to: it
+    #: happens only in the lists of vCPUs created with it
+    vcpu_feature: str | None = None
     subject: str | None = None
     source: str | None = None
     location: Location = field(default=Location("?"), compare=False)
@@ -142,6 +159,8 @@ class Change:
         if self.cpu_feature:
             what += {"gated": " on", "ungated": " from"}.get(self.kind, " on CPUs with")
             what += f" {self.cpu_feature}"
+        if self.vcpu_feature:
+            what += f" on vCPUs with {self.vcpu_feature}"
         if self.accel:
             what += f" ({self.accel.upper()})"
         return f"{what} in {where}"
@@ -285,7 +304,7 @@ class Register:
     description: str
     reset: int | None
     changes: tuple[Change, ...]
-    compat: str | None             # HIDE | TOLERATE_MISSING | None
+    compat: str | None             # HIDE | TOLERATE_MISSING | REFUSE | None
     safe_when: SafeWhen | None
     safe_because: str | None
     used_by: tuple[str, ...]
@@ -300,6 +319,8 @@ class Register:
     #: only while the VM's field says so
     id_field: str | None = None
     id_field_location: Location | None = field(default=None, compare=False)
+    #: compat = REFUSE: why dropping the register is not safe
+    refuse_because: str | None = None
 
     def limit_at(self, kernel: Version) -> ValueLimit | None:
         """The value limit in force on Linux ``kernel`` (None: not recorded)."""

@@ -16,9 +16,9 @@ from typing import Any
 from compat.core import codec
 from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
 from compat.core.text import c_identifier_problem
-from compat.core.model import (HIDE, Change, CpuProperty, Feature, FeatureWrite, IdField,
-                               MachineFamily, in_id_range,
-                               MachineVersion, Register, Registry, SafeWhen, ValueLimit)
+from compat.core.model import (HIDE, REFUSE, VCPU_FEATURES, Change, CpuProperty, Feature,
+                               FeatureWrite, IdField, MachineFamily, MachineVersion, Register,
+                               Registry, SafeWhen, ValueLimit, in_id_range)
 from compat.core.versions import Version, VersionError, machine_version_key
 from compat.load.schema import check_schema_version, entity_context, validate_structure
 from compat.load.source import KeyPath, SourceDocument, load_toml_file, load_toml_text
@@ -197,7 +197,13 @@ class _SemanticPass:
                            f"{did_you_mean(feature, features)}",
                            hint="define it under [features.NAME]")
         compat = entry.get("compat")
-        if compat and used_by and safe_when is None:
+        if compat == REFUSE:
+            self.refusal(base, entry, changes)
+        elif "refuse-because" in entry:
+            self.error(base + ("refuse-because",), "refuse-because without compat = \"refuse\"",
+                       key=True, hint="a reason to refuse belongs to a register whose rule is "
+                       "a refusal; remove it, or set compat = \"refuse\"")
+        if compat and compat != REFUSE and used_by and safe_when is None:
             self.error(base + ("compat",),
                        f"'{compat}' drops the register's value, but features "
                        f"({', '.join(used_by)}) write it",
@@ -206,7 +212,7 @@ class _SemanticPass:
         if compat and not entry.get("changes"):  # not `changes`: rejected ones are already reported
             self.error(base + ("compat",), f"compat = \"{compat}\" but the register has no changes",
                        hint="record the change that needs the rule, or remove compat")
-        if compat and safe_when is None and "safe-because" not in entry:
+        if compat and compat != REFUSE and safe_when is None and "safe-because" not in entry:
             self.error(base + ("compat",), f"compat = \"{compat}\" without a reason it is safe",
                        hint="add safe-when (a value condition the guards check) or "
                        "safe-because (why no guest state is lost)")
@@ -232,6 +238,7 @@ class _SemanticPass:
             accepts=accepts, cpu_property=cpu_property,
             name=name, index=index, decoded=decoded, description=entry["description"],
             reset=reset, changes=changes, compat=compat, safe_when=safe_when,
+            refuse_because=entry.get("refuse-because"),
             safe_because=entry.get("safe-because"), used_by=used_by,
             sources=tuple(entry.get("sources", ())), location=self.loc(base))
 
@@ -345,13 +352,41 @@ class _SemanticPass:
             self.error(path + ("change",), f"a '{kind}' change needs 'cpu-feature'",
                        hint="name the feature the exposure depends on (cpu-feature = \"FEAT_TCRX\")")
             return None
+        vcpu_feature = entry.get("vcpu-feature")
+        if vcpu_feature is not None and vcpu_feature not in VCPU_FEATURES:
+            self.error(path + ("vcpu-feature",), f"unknown vCPU feature '{vcpu_feature}'"
+                       f"{did_you_mean(vcpu_feature, VCPU_FEATURES)}",
+                       hint="a KVM vCPU feature as a register list's '# vcpu-features:' header "
+                       "names it: " + ", ".join(VCPU_FEATURES))
+            return None
         # On added/removed, cpu-feature is optional: the change happens only on
         # CPUs with the feature (SCTLR2_EL1, added in 6.17 for FEAT_SCTLR2).
         # It does not change which migration breaks or which rule fixes it.
         return Change(kind=kind, kernel=kernel, qemu=qemu, commit=entry["commit"],
-                      cpu_feature=feature, accel=entry.get("accel"),
+                      cpu_feature=feature, accel=entry.get("accel"), vcpu_feature=vcpu_feature,
                       subject=entry.get("subject"), source=entry.get("source"),
                       location=self.loc(path))
+
+    def refusal(self, base: KeyPath, entry: dict[str, Any], changes: tuple[Change, ...]) -> None:
+        """``compat = "refuse"``: a reason, and every change scoped to a vCPU
+        feature (what a machine type can refuse; a register every vCPU lists
+        cannot be refused, only hidden or tolerated)."""
+        if "refuse-because" not in entry:
+            self.error(base + ("compat",), "compat = \"refuse\" without refuse-because",
+                       hint="say which guest state hiding or tolerating the register would lose")
+        for change in changes:
+            if change.vcpu_feature is None:
+                self.sink.error(change.location, f"compat = \"refuse\" needs every change "
+                                f"scoped to a vCPU feature, but this one ({change.describe()}) "
+                                "applies to every vCPU",
+                                context=entity_context(base, self.data),
+                                hint="add vcpu-feature = \"el2\" (the vCPUs the change "
+                                "happens on), or hide or tolerate the register")
+        if "safe-when" in entry or "safe-because" in entry:
+            key = "safe-when" if "safe-when" in entry else "safe-because"
+            self.error(base + (key,), f"{key} with compat = \"refuse\": a refused register "
+                       "is never dropped", key=True, hint=f"remove {key}, or hide or tolerate "
+                       "the register")
 
     def changes_ordered(self, base: KeyPath, changes: tuple[Change, ...]) -> None:
         for side in ("kernel", "qemu"):

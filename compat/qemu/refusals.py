@@ -4,7 +4,7 @@ the migration simulator, so ``compat check`` shows what QEMU would print."""
 from __future__ import annotations
 
 from compat.core.codec import format_index
-from compat.core.derive import Derivation, MachineRules, Refusal
+from compat.core.derive import Derivation, MachineRules, Refusal, VcpuRefusal
 from compat.core.model import HIDE
 
 
@@ -29,3 +29,48 @@ def refusal_message(derivation: Derivation, rules: MachineRules, refusal: Refusa
     return (f"{refusal.feature.name} cannot be used with machine type {machine.name}: it "
             f"sets {reg.name} ({format_index(reg.index)}) to {refusal.value:#x}, but "
             f"{machine.name} {verb} that register from migration{why}; {fix_text}")
+
+
+#: how a QEMU user turns a KVM vCPU feature on, for the refusals' wording
+VCPU_FEATURE_OPTION = {
+    "el2": "-machine virtualization=on (a nested vCPU: KVM_ARM_VCPU_HAS_EL2)",
+    "pmu-v3": "-cpu host,pmu=on",
+    "sve": "-cpu host,sve=on",
+    "ptrauth": "-cpu host,pauth=on",
+    "psci-0.2": "PSCI 0.2 (every QEMU vCPU under KVM)",
+}
+
+
+#: the QEMU property a generated guard checks for each vCPU feature: QEMU's
+#: virt board calls arm_compat_check_feature(machine, "virtualization", errp)
+#: when virtualization=on under KVM
+VCPU_FEATURE_PROPERTY = {"el2": "virtualization", "pmu-v3": "pmu", "sve": "sve",
+                         "ptrauth": "pauth", "psci-0.2": "psci-0.2"}
+
+
+def vcpu_refusal_fix(derivation: Derivation, rules: MachineRules, refusal: VcpuRefusal) -> str:
+    """What the user can do instead of a refused vCPU feature."""
+    option = VCPU_FEATURE_OPTION.get(refusal.feature, refusal.feature).split(" (")[0]
+    fix = derivation.oldest_allowing_vcpu(refusal.feature, rules.machine.family)
+    if fix:
+        return f"use machine type {fix} or newer, or run without {option}"
+    return f"run without {option} on this machine family"
+
+
+def vcpu_refusal_message(derivation: Derivation, rules: MachineRules,
+                         refusal: VcpuRefusal) -> str:
+    """The error for a vCPU with a refused feature on ``rules.machine``: the
+    kernel change its promise spans, the registers, and the fix (the state
+    that would be lost is the registers' ``refuse-because``, in the docs and
+    ``compat explain``)."""
+    machine = rules.machine
+    first = refusal.reasons[0]
+    names = [r.name for r in refusal.registers]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    option = VCPU_FEATURE_OPTION.get(refusal.feature, f"vCPU feature {refusal.feature}")
+    return (f"{option} cannot be used with machine type {machine.name} under KVM: its "
+            f"promise (Linux {machine.min_kernel} and later) spans Linux {first.kernel}, "
+            f"where {shown} {'were' if len(names) > 1 else 'was'} {first.kind} for such vCPUs "
+            f"(kernel {first.commit}), and dropping them from a migration would lose guest "
+            f"state (compat explain {names[0]}); "
+            f"{vcpu_refusal_fix(derivation, rules, refusal)}")

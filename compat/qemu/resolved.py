@@ -22,10 +22,11 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from compat.core.derive import Derivation, MachineRules, Refusal, Rule
+from compat.core.derive import Derivation, MachineRules, Refusal, Rule, VcpuRefusal
 from compat.core.model import (HIDE, CpuProperty, MachineVersion, Register, Registry,
                                ValueLimit)
-from compat.qemu.refusals import refusal_fix, refusal_message
+from compat.qemu.refusals import (VCPU_FEATURE_OPTION, VCPU_FEATURE_PROPERTY, refusal_fix,
+                                  refusal_message, vcpu_refusal_fix, vcpu_refusal_message)
 from compat.qemu.tolerance import Tolerance, tolerance_for
 from compat.qemu.id_rules import IdBreak, IdPin, id_rules_for
 from compat.qemu.value_rules import Pin, pins_for
@@ -51,6 +52,31 @@ class RefusalView:
 
 
 @dataclass(frozen=True)
+class VcpuRefusalView:
+    """A KVM vCPU feature a machine type refuses (nested vCPUs: el2), with
+    QEMU's error, the fix and the QEMU property that turns it on."""
+
+    refusal: VcpuRefusal
+    message: str                     # what the generated guard prints
+    fix: str
+    oldest_allowing: str | None
+
+    @property
+    def feature(self) -> str:
+        return self.refusal.feature
+
+    @property
+    def option(self) -> str:
+        """How a QEMU user turns it on (``-machine virtualization=on (...)``)."""
+        return VCPU_FEATURE_OPTION.get(self.feature, self.feature)
+
+    @property
+    def property(self) -> str:
+        """The name the generated guard checks (``virtualization``)."""
+        return VCPU_FEATURE_PROPERTY.get(self.feature, self.feature)
+
+
+@dataclass(frozen=True)
 class MachineView:
     """Everything one machine type does: hide, tolerate, pin, refuse."""
 
@@ -61,21 +87,26 @@ class MachineView:
     #: rule can lower (the promise cannot be kept on hosts with the feature)
     id_pins: tuple[IdPin, ...] = ()
     id_breaks: tuple[IdBreak, ...] = ()
+    vcpu_refusals: tuple[VcpuRefusalView, ...] = ()   # by vCPU feature name
 
     @property
     def machine(self) -> MachineVersion:
         return self.rules.machine
 
     @functools.cached_property
-    def _by_register(self) -> dict[str, tuple[Rule | None, Pin | None, tuple[RefusalView, ...]]]:
+    def _by_register(self) -> dict[str, tuple]:
         found: dict[str, list[Any]] = {}
         for rule in self.rules.hidden + self.rules.tolerated:
-            found.setdefault(rule.register.name, [None, None, []])[0] = rule
+            found.setdefault(rule.register.name, [None, None, [], []])[0] = rule
         for pin in self.pins:
-            found.setdefault(pin.register.name, [None, None, []])[1] = pin
+            found.setdefault(pin.register.name, [None, None, [], []])[1] = pin
         for refusal in self.refusals:
-            found.setdefault(refusal.refusal.register.name, [None, None, []])[2].append(refusal)
-        return {name: (rule, pin, tuple(refs)) for name, (rule, pin, refs) in found.items()}
+            found.setdefault(refusal.refusal.register.name, [None, None, [], []])[2].append(refusal)
+        for vcpu in self.vcpu_refusals:
+            for reg in vcpu.refusal.registers:
+                found.setdefault(reg.name, [None, None, [], []])[3].append(vcpu)
+        return {name: (rule, pin, tuple(refs), tuple(vcpus))
+                for name, (rule, pin, refs, vcpus) in found.items()}
 
     @functools.cached_property
     def _migrated(self) -> Decision:
@@ -98,13 +129,15 @@ class Decision:
     rule: Rule | None                # hidden or tolerated, and why
     pin: Pin | None                  # the value the machine type pins
     refusals: tuple[RefusalView, ...]  # features refused because of the register
+    #: vCPU features (el2) refused because of the register
+    vcpu_refusals: tuple[VcpuRefusalView, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
         """``("hide",)``, ``("pin",)``, ...; empty: migrated as is."""
         return ((() if self.rule is None else (self.rule.kind,))
                 + (() if self.pin is None else (PIN,))
-                + ((REFUSE,) if self.refusals else ()))
+                + ((REFUSE,) if self.refusals or self.vcpu_refusals else ()))
 
     def describe(self) -> str:
         """``hidden (added in Linux 6.15)``, ``pinned: kvm-psci-version=1.1
@@ -116,6 +149,9 @@ class Decision:
             parts.append(f"{what} ({why})")
         if self.pin is not None:
             parts.append(f"pinned: {pin_sentence(self.pin, self.machine)}")
+        for vcpu in self.vcpu_refusals:
+            why = ", ".join(sorted({c.describe() for c in vcpu.refusal.reasons}))
+            parts.append(f"refuses vCPUs with {vcpu.feature}, {vcpu.option} ({why})")
         return "; ".join(parts) or MIGRATED
 
 
@@ -141,6 +177,8 @@ class RegisterView:
                                   f"{d.pin.property_value}", []).append(d.machine)
             for feature in sorted({r.feature for r in d.refusals}):
                 groups.setdefault(f"{REFUSE} feature {feature}", []).append(d.machine)
+            for feature in sorted({r.feature for r in d.vcpu_refusals}):
+                groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(d.machine)
         order = [m.machine for m in self.decisions]
         return tuple(f"{what} on {machine_ranges(machines, order)}"
                      for what, machines in groups.items())
@@ -181,8 +219,11 @@ def resolve(registry: Registry, derivation: Derivation) -> ResolvedView:
             r, refusal_message(derivation, rules, r), refusal_fix(derivation, rules, r),
             derivation.oldest_allowing(r.feature.name, family)) for r in rules.refusals)
         id_pins, id_breaks = id_rules_for(registry, rules.machine)
+        vcpus = tuple(VcpuRefusalView(
+            r, vcpu_refusal_message(derivation, rules, r), vcpu_refusal_fix(derivation, rules, r),
+            derivation.oldest_allowing_vcpu(r.feature, family)) for r in rules.vcpu_refusals)
         machines.append(MachineView(rules, pins_for(registry, rules.machine), refusals,
-                                    id_pins, id_breaks))
+                                    id_pins, id_breaks, vcpus))
     return ResolvedView(registry, derivation, tuple(machines))
 
 

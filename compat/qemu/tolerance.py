@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compat.core.model import Register, Registry
+from compat.core.model import REFUSE, Register, Registry
 
 NOT_ON_BOTH_ENDS = "ToleranceNotOnBothEnds"
 ONLY_SRC_TEST_VALUE = "ToleranceOnlySrcTestValue"
@@ -51,7 +51,7 @@ class Tolerance:
 
 def tolerance_for(register: Register) -> Tolerance | None:
     """The register's tolerance, or ``None`` when QEMU gives it none."""
-    if register.compat is None or not any(
+    if register.compat in (None, REFUSE) or not any(
             c.kernel is not None and c.accel in (None, "kvm") for c in register.changes):
         return None
     if register.safe_when is not None:

@@ -5,7 +5,12 @@ value.  The generated code lets QEMU turn a silent guest-visible change into
 a clear error:
 
 - ``arm_compat_check_feature()`` refuses a user feature that writes a
-  register the machine type hides (``impl-cpu`` on ``virt-10.1``);
+  register the machine type hides (``impl-cpu`` on ``virt-10.1``), and a
+  vCPU feature whose registers the machine type's promise cannot keep
+  (``virtualization``: QEMU's virt board asks for it when
+  ``virtualization=on`` runs under KVM, a nested vCPU; refused on the
+  machine types whose promise spans Linux 6.17's removal of the vGIC's
+  EL2 registers from KVM_GET_REG_LIST);
 - ``arm_compat_check_drop()`` checks a register's value against its
   ``safe-when`` condition before it is dropped from a migration;
 - ``arm_compat_reg_rule()`` answers whether a register is hidden or
@@ -103,8 +108,11 @@ def render_header(context: RenderContext) -> str:
               c_comment("Whether @machine hides register @regidx from migration."),
               "bool arm_compat_reg_is_hidden(ArmCompatMachine machine, uint64_t regidx);", "",
               c_comment(["Refuse user feature @feature (\"impl-cpu\") if it writes a "
-                         "register @machine hides or may drop.  Returns true if the "
-                         "feature may be used, else sets @errp."]),
+                         "register @machine hides or may drop, and \"virtualization\" "
+                         "(call it when virtualization=on runs under KVM: a nested vCPU) "
+                         "if @machine's promise spans a change nested vCPUs cannot "
+                         "survive.  Returns true if the feature may be used, else sets "
+                         "@errp."]),
               "bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,",
               "                              Error **errp);", "",
               c_comment(["Check that register @regidx, about to be left out of a "
@@ -201,7 +209,8 @@ def render_body(context: RenderContext) -> str:
         ident = rules.machine.ident
         regs = sorted(rules.hidden + rules.tolerated, key=lambda r: r.index)
         regs_name = f"arm_compat_regs_{ident}" if regs else "NULL"
-        ref_name = f"arm_compat_refusals_{ident}" if mv.refusals else "NULL"
+        refused = mv.refusals or mv.vcpu_refusals
+        ref_name = f"arm_compat_refusals_{ident}" if refused else "NULL"
         pin_name = f"arm_compat_pins_{ident}" if mv.pins else "NULL"
         if regs:
             tables.append(f"static const ArmCompatRegEntry {regs_name}[] = {{")
@@ -216,11 +225,16 @@ def render_body(context: RenderContext) -> str:
                     entry = entries[key] = _reg_entry(rule, name)
                 tables += entry
             tables += ["};", ""]
-        if mv.refusals:
+        if refused:
             tables.append(f"static const ArmCompatRefusal {ref_name}[] = {{")
             for refusal in mv.refusals:
                 tables.append(f"    {{ {c_string(refusal.feature)},")
                 tables += c_string_lines(refusal.message, "      ", tail=" },")
+            for vcpu in mv.vcpu_refusals:
+                why = ", ".join(sorted({c.describe() for c in vcpu.refusal.reasons}))
+                tables.append(c_comment(f"vCPU feature {vcpu.feature}: {why}", indent="    "))
+                tables.append(f"    {{ {c_string(vcpu.property)},")
+                tables += c_string_lines(vcpu.message, "      ", tail=" },")
             tables += ["};", ""]
         if mv.pins:
             tables.append(f"static const ArmCompatPin {pin_name}[] = {{")
@@ -239,7 +253,7 @@ def render_body(context: RenderContext) -> str:
             tables += _id_break_rows(view, mv, brk_name)
         n_brk = f"ARM_COMPAT_N({brk_name})" if mv.id_breaks else "0"
         n_regs = f"ARM_COMPAT_N({regs_name})" if regs else "0"
-        n_refs = f"ARM_COMPAT_N({ref_name})" if mv.refusals else "0"
+        n_refs = f"ARM_COMPAT_N({ref_name})" if refused else "0"
         n_pins = f"ARM_COMPAT_N({pin_name})" if mv.pins else "0"
         infos.append((rules.machine, regs_name, n_regs, ref_name, n_refs, pin_name, n_pins,
                       brk_name, n_brk))

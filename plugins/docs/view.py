@@ -96,6 +96,8 @@ class MachineSection:
     refusals: tuple[RefusalEntry, ...]
     where: str
     pins: tuple[str, ...] = ()      # value rules: CPU properties the type pins
+    #: vCPU features the type refuses (nested vCPUs): QEMU's error each
+    vcpu_refusals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ def guard_lines(register: Register) -> tuple[str, ...]:
                      f"{hex(register.safe_when.value)}")
     if register.safe_because:
         lines.append(f"safe because: {register.safe_because}")
+    if register.refuse_because:
+        lines.append(f"not safe to drop, so refused: {register.refuse_because}")
     return tuple(lines)
 
 
@@ -212,7 +216,9 @@ def build(view: ResolvedView, source_name: str) -> DocModel:
             min_kernel=str(machine.min_kernel), description=machine.description,
             hidden=hidden, tolerated=tolerated, refusals=tuple(refusals),
             where=provenance(machine.location),
-            pins=tuple(_pin(pin, machine) for pin in mv.pins)))
+            pins=tuple(_pin(pin, machine) for pin in mv.pins),
+            vcpu_refusals=tuple(v.message
+                                for v in mv.vcpu_refusals)))
     families = sorted(registry.machines)
     features = []
     for name in sorted(registry.features):

@@ -288,6 +288,11 @@ class _Writer:
                              f"= {m.literal(r.value)}, "
                              f"which this machine type {verb}; {allow}")
             out += self.labelled_list("Refused features", items, NO_ENTRIES)
+            if mt.vcpu_refusals:
+                out += self.labelled_list(
+                    "Refused vCPU features (the generated guard refuses them at VM start: "
+                    "the promise spans a change such vCPUs cannot survive)",
+                    [m.text(r) for r in mt.vcpu_refusals], NO_ENTRIES)
             if mt.pins:
                 out += self.labelled_list(
                     "Pinned register values (value rules: a destination kernel refuses a "

@@ -57,7 +57,9 @@ bool arm_compat_reg_is_hidden(ArmCompatMachine machine, uint64_t regidx);
 
 /*
  * Refuse user feature @feature ("impl-cpu") if it writes a register @machine
- * hides or may drop. Returns true if the feature may be used, else sets @errp.
+ * hides or may drop, and "virtualization" (call it when virtualization=on runs
+ * under KVM: a nested vCPU) if @machine's promise spans a change nested vCPUs
+ * cannot survive. Returns true if the feature may be used, else sets @errp.
  */
 bool arm_compat_check_feature(ArmCompatMachine machine, const char *feature,
                               Error **errp);

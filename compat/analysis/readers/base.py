@@ -13,7 +13,8 @@ from typing import Any, Mapping, Protocol
 from compat.core import codec
 from compat.core.diagnostics import CompatError, Diagnostic, Location
 
-_HEADER = re.compile(r"^#\s*(?P<key>kernel|host)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+_HEADER = re.compile(r"^#\s*(?P<key>kernel|host|vcpu-features)\s*:\s*(?P<value>.*?)\s*$",
+                     re.IGNORECASE)
 #: ``# comment`` after a register, as hand-made lists write them.
 _TRAILING_HASH = re.compile(r"\s#.*$")
 #: C0 controls other than layout (tab, newline, CR, form feed, vertical tab).
