@@ -54,12 +54,7 @@ def rules_of(info: dict) -> str:
 
 #: real verdicts compat check does not predict yet, each with the reason; the
 #: test checks that they still disagree (remove one once compat predicts it)
-KNOWN_DISAGREEMENTS = {
-    "6.16-to-6.12_qemu10.2.2-compat-on_virt-10.2":
-        "the 11.1 host's max CPU gives Linux 6.16 ID register values 6.12 refuses "
-        "(ID_AA64FPFR0_EL1 0xfc000003, ID_AA64ISAR3_EL1, ID_AA64MMFR2_EL1: 'Could not set "
-        "register'); compat check models no ID register values yet (issue 24)",
-}
+KNOWN_DISAGREEMENTS: dict[str, str] = {}   # none since the simulator checks ID values
 
 
 def machine_of(info: dict) -> str | None:

@@ -59,8 +59,11 @@ def test_compat_turns_7_3_to_7_2_from_fail_into_pass(tmp_path):
     run = _compat("lab", "migrate", CASE, "--inner-qemu", "build", "--compat", "both",
                   "-o", str(out), "-j", "1", *where, *host, timeout=3600)
     assert run.returncode == 0, run.stderr
-    off = json.loads((out / "7.3-to-7.2_qemu10.2.2-compat-off_virt-10.2" / "case.json").read_text())
-    on = json.loads((out / "7.3-to-7.2_qemu10.2.2-compat-on_virt-10.2" / "case.json").read_text())
+    # the name ends in _host-qemuX.Y unless the lab host is QEMU 7.2
+    (off_dir,) = out.glob("7.3-to-7.2_qemu10.2.2-compat-off_virt-10.2*")
+    (on_dir,) = out.glob("7.3-to-7.2_qemu10.2.2-compat-on_virt-10.2*")
+    off = json.loads((off_dir / "case.json").read_text())
+    on = json.loads((on_dir / "case.json").read_text())
     for info, compat in ((off, False), (on, True)):
         assert info["qemu"]["compat"] is compat
         assert info["qemu"]["build"]["source"] == "10.2.2+ds-1"
