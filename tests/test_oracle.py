@@ -29,6 +29,13 @@ REAL = ROOT / "tests" / "data" / "real"
 #: values, issue 24: 6.16 -> 6.17 fails on SCTLR2_EL1 once ID_AA64MMFR3_EL1's
 #: lower SCTLRX hid it, 7.2 -> 7.1 on ID_AA64ISAR2_EL1.ATS1A); strict both ways
 ID_VALUE_PENDING: dict[str, str] = {}
+#: cases the lists alone mispredict (their streams predict them): a source
+#: ``-cpu host,SYSREG_<REG>_<FIELD>=V`` option (the lab's patched QEMU) is not
+#: read as a --cpu-option, so the lowered field is not inferred; strict both ways
+LISTS_ALONE_PENDING: dict[str, str] = {
+    "6.17-to-6.16_qemuinner-compat-on_virt-10.2_src-SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0_host-qemu11.1":
+        "the source lowered SCTLRX with -cpu host,SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0",
+}
 
 
 def not_predicted_yet(info: dict) -> bool:
@@ -218,7 +225,8 @@ def test_index_only_lists_predict_every_real_verdict():
     four ``pmu=off`` ones from the ``-nopmu`` lists and the source-error one
     included (QEMU 10.0 has no kvm-psci-version)."""
     walked, wrong = walk(values=False)
-    assert sorted(w.split(":")[0] for w in wrong) == sorted(ID_VALUE_PENDING), wrong
+    assert sorted(w.split(":")[0] for w in wrong) == sorted(
+        {**ID_VALUE_PENDING, **LISTS_ALONE_PENDING}), wrong
     with_verdict = [c.name for c in CASES if _info(c)["verdict"] != "error"
                     and not not_predicted_yet(_info(c)) and c.name not in KNOWN_DISAGREEMENTS]
     assert walked == with_verdict
