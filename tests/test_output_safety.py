@@ -501,8 +501,12 @@ def test_termination_mid_write_leaves_no_temp_file(tmp_path, signame):
     reg = tmp_path / "registry.toml"
     reg.write_text(TEXT)
     out = tmp_path / "out"
+    # the default action for the signal, whatever this process inherited
+    # (under nohup SIGHUP is ignored, and an ignored signal stays ignored in a child)
+    sig = getattr(signal, signame)
     proc = subprocess.Popen([sys.executable, "-c", _PAUSED_BUILD, "build", "-r", str(reg),
-                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     try:
         line = proc.stderr.readline()
         assert line == "STAGED\n", line + proc.stderr.read()
