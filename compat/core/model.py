@@ -444,8 +444,14 @@ class Registry:
 
     def id_fields(self) -> list[IdField]:
         """Every ID field fact, by register index then shift."""
-        return [f for reg in sorted(self.registers.values(), key=lambda r: r.index)
-                for f in sorted(reg.id_fields, key=lambda f: f.shift)]
+        return list(self._id_fields)
+
+    @functools.cached_property
+    def _id_fields(self) -> tuple[IdField, ...]:
+        # once per registry: every machine type asks (id_rules_for), and
+        # sorting 100,000 registers each time was a tenth of loading
+        return tuple(f for reg in sorted(self.registers.values(), key=lambda r: r.index)
+                     if reg.id_fields for f in sorted(reg.id_fields, key=lambda f: f.shift))
 
     def gated_by(self, id_field: IdField) -> list[Register]:
         """Registers KVM lists only while the VM has ``id_field``."""

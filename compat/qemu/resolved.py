@@ -175,10 +175,14 @@ class RegisterView:
             if d.pin is not None:
                 groups.setdefault(f"{PIN} {d.pin.register.cpu_property.name}="  # type: ignore[union-attr]
                                   f"{d.pin.property_value}", []).append(d.machine)
-            for feature in sorted({r.feature for r in d.refusals}):
-                groups.setdefault(f"{REFUSE} feature {feature}", []).append(d.machine)
-            for feature in sorted({r.feature for r in d.vcpu_refusals}):
-                groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(d.machine)
+            if d.refusals:  # rare: not a set and a sort per register and machine type
+                for feature in sorted({r.feature for r in d.refusals}):
+                    groups.setdefault(f"{REFUSE} feature {feature}", []).append(d.machine)
+            if d.vcpu_refusals:
+                for feature in sorted({r.feature for r in d.vcpu_refusals}):
+                    groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(d.machine)
+        if not groups:
+            return ()
         order = [m.machine for m in self.decisions]
         return tuple(f"{what} on {machine_ranges(machines, order)}"
                      for what, machines in groups.items())
@@ -201,9 +205,21 @@ class ResolvedView:
         view = self._registers.get(name)
         if view is None:
             reg = self.registry.registers[name]
-            view = self._registers[name] = RegisterView(
-                reg, tolerance_for(reg), tuple(m.decision(reg) for m in self.machines))
+            decisions = (tuple(m.decision(reg) for m in self.machines)
+                         if name in self._decided else self._migrated)
+            view = self._registers[name] = RegisterView(reg, tolerance_for(reg), decisions)
         return view
+
+    @functools.cached_property
+    def _decided(self) -> frozenset[str]:
+        """Registers some machine type hides, tolerates, pins or refuses: the
+        others (most of a large registry) share one tuple of "migrated as
+        is" decisions instead of asking every machine type."""
+        return frozenset(name for m in self.machines for name in m._by_register)
+
+    @functools.cached_property
+    def _migrated(self) -> tuple[Decision, ...]:
+        return tuple(m._migrated for m in self.machines)
 
     def registers(self) -> list[RegisterView]:
         """Every register's view, by name."""
