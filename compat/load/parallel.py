@@ -22,30 +22,16 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sys
 from pathlib import PurePath
 
 from compat.core.diagnostics import CompatError, Diagnostic, Location
 from compat.output import StagedOutputs
+from compat.load.background import processes
 from compat.plugin.api import OutputSpec, RenderContext
 from compat.load.pipeline import Loaded, declared_files, stream_each
 
 #: Built-in outputs rendered in the child (they share one document model).
 CHILD_OUTPUTS = frozenset({"docs-md", "docs-rst"})
-
-
-def processes() -> int:
-    """How many processes rendering may use: 1 or 2."""
-    wanted = os.environ.get("COMPAT_RENDER_PROCESSES", "")
-    # fork without exec only where it is the platform's own way (macOS's
-    # system libraries are not safe to use in such a child)
-    if wanted == "1" or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return 2 if cpus >= 2 or wanted == "2" else 1
 
 
 def stage_outputs(loaded: Loaded, specs: list[OutputSpec], staged: StagedOutputs) -> None:

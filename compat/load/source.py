@@ -28,6 +28,7 @@ from typing import Any
 
 from compat.core.diagnostics import CompatError, Location
 from compat.core.inputs import read_input
+from compat.load import background
 
 try:
     # tomli's mypyc-compiled wheels parse about twice as fast as tomllib (the
@@ -87,21 +88,40 @@ class SourceDocument:
         return self.positions.locate(self.filename, tuple(path), value=value)
 
 
+#: From this size on (about 1,500 registers), with two CPUs, the entity
+#: positions are scanned in a forked child while this process parses: the
+#: scan and the parser read only the text, and each is about a fifth of
+#: loading a large registry.  Below it a fork costs more than it saves.
+BACKGROUND_SCAN_CHARS = 1 << 19
+
+
 def load_toml_text(text: str, filename: str) -> SourceDocument:
     """Parse ``text``; a syntax error becomes a located :class:`CompatError`."""
+    scan = (background.start(_entity_positions, text)
+            if len(text) >= BACKGROUND_SCAN_CHARS else None)
     try:
-        data = _parse(text)
-    except _DECODE_ERRORS as exc:
-        raise _syntax_error(exc, filename, text) from None
-    except RecursionError:
-        line, col = _line_col(text, deepest_nesting(text))
-        raise CompatError.at(Location(filename, line, col),
-                             "TOML nesting is too deep to read") from None
-    try:
-        data = _shared_keys(data)
-    except RecursionError:  # thousands of dotted key parts: valid, kept as parsed
-        pass
-    return SourceDocument(filename, text, data, PositionIndex.scan(text, entities_only=True))
+        try:
+            data = _parse(text)
+        except _DECODE_ERRORS as exc:
+            raise _syntax_error(exc, filename, text) from None
+        except RecursionError:
+            line, col = _line_col(text, deepest_nesting(text))
+            raise CompatError.at(Location(filename, line, col),
+                                 "TOML nesting is too deep to read") from None
+        try:
+            data = _shared_keys(data)
+        except RecursionError:  # thousands of dotted key parts: valid, kept as parsed
+            pass
+        root = scan.result() if scan is not None else _entity_positions(text)
+    finally:
+        if scan is not None:
+            scan.cancel()
+    return SourceDocument(filename, text, data, PositionIndex.partial(text, root))
+
+
+def _entity_positions(text: str) -> "_Node":
+    """The root of an entities-only :class:`PositionIndex` of ``text``."""
+    return PositionIndex.scan(text, entities_only=True).root
 
 
 def _shared_keys(value: Any, _intern=sys.intern) -> Any:
@@ -283,6 +303,13 @@ class PositionIndex:
         to their nearest located ancestor, rather than crashing."""
         index = cls(text)
         index._scan(entities_only)
+        return index
+
+    @classmethod
+    def partial(cls, text: str, root: "_Node") -> "PositionIndex":
+        """The index of an entities-only scan of ``text`` that found ``root``."""
+        index = cls(text)
+        index.root, index.complete = root, False
         return index
 
     def _scan(self, entities_only: bool) -> None:
