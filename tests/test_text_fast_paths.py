@@ -79,6 +79,21 @@ def test_md_text_is_the_translate_table(text):
     assert T.md_text(text) == out
 
 
+#: pieces of what GitHub's autolinker sees, in any case and order: the
+#: substring tests in front of _MD_AUTOLINK must let every match through
+_LINKISH = st.lists(st.sampled_from([
+    "mailto:", "MailTo:", "xmpp:", "XMPP:", "https://", "a://", "1://", ":", "/", "//",
+    "@", "a", "Z", " ", "ma", "ilto:", "xm", "pp:", "to", ":/"]), max_size=12).map("".join)
+
+
+@given(_LINKISH)
+def test_md_text_autolink_precheck_misses_nothing(text):
+    out = T.bidi_visible(T.one_line(text)).translate(T._MD_ESCAPES)
+    if "&" in out:
+        out = T._MD_ENTITY.sub(r"\\&", out)
+    assert T.md_text(text) == T._MD_AUTOLINK.sub(T._md_inert, out)
+
+
 def test_escapes_by_hand():
     assert T.rst_text("a\\b_c") == "a\\\\b\\_c"
     assert T.md_text("x\\*y") == "x\\\\\\*y"

@@ -73,11 +73,11 @@ def builtin_index(name: str) -> int | None:
     table = known_names()
     if name in table.sysreg_by_name:
         return sysreg(*table.sysreg_by_name[name])
-    for numbers, encoder in ((table.fw, fw_reg), (table.fw_feat_bmap, fw_feat_bmap_reg)):
-        for number, known in numbers.items():
-            if name in (known, known.removeprefix("KVM_REG_ARM_")):
-                return encoder(number)
-    return None
+    firmware = table.firmware_by_name.get(name)
+    if firmware is None:
+        return None
+    bmap, number = firmware
+    return fw_feat_bmap_reg(number) if bmap else fw_reg(number)
 
 
 class _Parser:

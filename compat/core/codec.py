@@ -246,7 +246,8 @@ def _need(fields: Mapping[str, Any], group: str, names: tuple[str, ...],
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
             raise CodecError(f"{group} field {name} = {value!r} is out of range 0..{limit}")
         values.append(value)
-    unknown = sorted(set(fields) - set(names))
+    # every name was found, so only more fields than names can be unknown
+    unknown = sorted(set(fields) - set(names)) if len(fields) > len(names) else ()
     if unknown:
         raise CodecError(f"{group} encoding has no field '{unknown[0]}' "
                          f"(fields: {', '.join(names)})")

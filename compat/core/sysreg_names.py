@@ -39,6 +39,20 @@ class NameTable:
     #: KVM_REG_ARM_FW_FEAT_BMAP_REG(n) names, by n
     fw_feat_bmap: dict[int, str]
 
+    @functools.cached_property
+    def firmware_by_name(self) -> dict[str, tuple[bool, int]]:
+        """A firmware register's name, also without ``KVM_REG_ARM_`` ->
+        (whether it is a feature bitmap register, its number); the first
+        entry in table order wins, as a scan of :attr:`fw` then
+        :attr:`fw_feat_bmap` finds it (a registry checks every register's
+        name against this)."""
+        found: dict[str, tuple[bool, int]] = {}
+        for bmap, numbers in ((False, self.fw), (True, self.fw_feat_bmap)):
+            for number, name in numbers.items():
+                found.setdefault(name, (bmap, number))
+                found.setdefault(name.removeprefix("KVM_REG_ARM_"), (bmap, number))
+        return found
+
     def every_name(self) -> list[str]:
         """Every name the table encodes, in file order within each kind."""
         return [*self.sysreg_by_name, *self.fw.values(), *self.fw_feat_bmap.values()]

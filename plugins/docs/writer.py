@@ -164,7 +164,9 @@ class _Writer:
         self.m = markup
         # A register's rule reads the same on every machine type that has it:
         # render it once (large registries have thousands per machine type).
-        self._rule_items: dict[RuleEntry, str] = {}
+        # (by identity: the model shares one entry per register, kind and
+        # reasons, and hashing an entry hashed all its fields, every time)
+        self._rule_items: dict[int, tuple[RuleEntry, str]] = {}
 
     # -- inline helpers ------------------------------------------------------
 
@@ -187,10 +189,10 @@ class _Writer:
 
     def rule_item(self, entry: RuleEntry) -> str:
         """One hidden/tolerated register with its reasons, escaped."""
-        cached = self._rule_items.get(entry)
-        if cached is None:
-            cached = self._rule_items[entry] = self._rule_item(entry)
-        return cached
+        cached = self._rule_items.get(id(entry))
+        if cached is None:  # the entry is kept with its text, so its id stays its own
+            cached = self._rule_items[id(entry)] = (entry, self._rule_item(entry))
+        return cached[1]
 
     def _rule_item(self, entry: RuleEntry) -> str:
         """The register's name, linked to its section (index, guard, commits
