@@ -137,7 +137,7 @@ def _register(registry: Registry, view: RegisterView, changes: dict) -> dict[str
         "name": reg.name,
         "index": format_index(reg.index),
         "decoded": {"arch": d.arch, "group": d.group, "size": d.size,
-                    "fields": dict(sorted(d.fields.items())), "macro": d.macro,
+                    "fields": d.fields, "macro": d.macro,  # keys sorted by the encoder
                     "qemu_name": d.qemu_name, "in_cpreg_list": d.in_cpreg_list()},
         "description": reg.description,
         "reset": None if reg.reset is None else hex(reg.reset),

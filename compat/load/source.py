@@ -354,6 +354,18 @@ class PositionIndex:
         return nodes
 
     def locate(self, filename: str, path: KeyPath, *, value: bool) -> Location:
+        node: _Node | None = self.root
+        for part in path:  # the common case, every entity's provenance: a written path
+            children = node.children
+            node = children.get(part) if children else None
+            if node is None:
+                break
+        if node is not None:
+            pos = node.value if value else None
+            if pos is None:
+                pos = node.key
+            if pos is not None:
+                return Location(filename, *self.line_col(pos))
         nodes = self._walk(path)
         for node in reversed(nodes[1:]):
             pos = node.value if value else None
