@@ -139,8 +139,13 @@ def derive(registry: Registry) -> Derivation:
     for machine in registry.machine_versions():
         rules: dict[str, Rule] = {}
         refused: dict[str, list[tuple[Register, tuple[Change, ...]]]] = {}
+        min_kernel = machine.min_kernel
         for reg in changed:
-            reasons = tuple(c for c in reg.changes if _spans(machine, c, reg, problems))
+            # a kernel change compared here (needs_rule's first case), without
+            # two calls per change and machine type
+            reasons = tuple(c for c in reg.changes
+                            if (c.kernel > min_kernel if c.kernel is not None
+                                else _spans(machine, c, reg, problems)))
             if not reasons:
                 continue
             if reg.compat == REFUSE:    # semantic checks: every change has a vcpu-feature

@@ -130,11 +130,15 @@ def _shared_keys(value: Any, _intern=sys.intern) -> Any:
     the document lives as long as the build (a third less memory for the
     document, for about a tenth of the parse's time)."""
     kind = type(value)
-    if kind is dict:
-        return {_intern(k): _shared_keys(v) for k, v in value.items()}
+    if kind is dict:  # leaves are returned as they are, without a call each
+        return {_intern(k): _shared_keys(v) if type(v) in _CONTAINERS else v
+                for k, v in value.items()}
     if kind is list:
-        return [_shared_keys(v) for v in value]
+        return [_shared_keys(v) if type(v) in _CONTAINERS else v for v in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def load_toml_file(path: Path, display_name: str | None = None) -> SourceDocument:

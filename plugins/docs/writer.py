@@ -167,6 +167,16 @@ class _Writer:
         # (by identity: the model shares one entry per register, kind and
         # reasons, and hashing an entry hashed all its fields, every time)
         self._rule_items: dict[int, tuple[RuleEntry, str]] = {}
+        self._common: dict[str, str] = {}
+
+    def common(self, value: str) -> str:
+        """Escaped text that many registers share (a change's description, a
+        rule line, a group name: a few hundred distinct values however
+        large the registry), escaped once per document."""
+        escaped = self._common.get(value)
+        if escaped is None:
+            escaped = self._common[value] = self.m.text(value)
+        return escaped
 
     # -- inline helpers ------------------------------------------------------
 
@@ -185,7 +195,7 @@ class _Writer:
     def change(self, change: ChangeInfo) -> str:
         """``gated on FEAT_X in Linux 6.13 (commit abc: subject)``, escaped."""
         extra = change.commit + (f": {change.subject}" if change.subject else "")
-        return f"{self.m.text(change.describe)} ({self.m.text('commit ' + extra)})"
+        return f"{self.common(change.describe)} ({self.m.text('commit ' + extra)})"
 
     def rule_item(self, entry: RuleEntry) -> str:
         """One hidden/tolerated register with its reasons, escaped."""
@@ -198,7 +208,7 @@ class _Writer:
         """The register's name, linked to its section (index, guard, commits
         and sources live there once), and why in a few words."""
         m = self.m
-        reasons = [m.text(c.describe) for c in entry.reasons]
+        reasons = [self.common(c.describe) for c in entry.reasons]
         if entry.override:
             reasons.append(m.text("explicit override in the machine type"))
         why = "; ".join(reasons) or NONE
@@ -225,9 +235,9 @@ class _Writer:
                 [m.link(reg.name, register_target(reg.index))],
                 [m.literal(reg.index)],
                 [m.literal(reg.macro), m.text(reg.qemu_name)],
-                [m.text(c.describe) for c in reg.changes],
+                [self.common(c.describe) for c in reg.changes],
                 [m.literal(c) for c in reg.commits],
-                [m.text(r) for r in reg.rules],
+                [self.common(r) for r in reg.rules],
                 guard,
             ])
         yield m.table_end()
@@ -237,10 +247,10 @@ class _Writer:
             out += m.paragraph(self.text_or_none(reg.description))
             facts = [
                 f"Index: {m.literal(reg.index)}, encoding {m.literal(reg.macro)} "
-                f"({m.text(reg.group)}, {reg.size} bits), "
+                f"({self.common(reg.group)}, {reg.size} bits), "
                 f"QEMU name {self.literal_or_none(reg.qemu_name)}",
                 f"Reset value: {self.literal_or_none(reg.reset)}",
-                "Rules: " + ("; ".join(m.text(r) for r in reg.rules) or NONE),
+                "Rules: " + ("; ".join(self.common(r) for r in reg.rules) or NONE),
                 f"Defined at: {m.text(reg.where)}",
             ]
             facts += [f"Accepts {m.text(limit)}" for limit in reg.limits]
