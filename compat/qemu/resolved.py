@@ -161,29 +161,44 @@ class RegisterView:
 
     register: Register
     tolerance: Tolerance | None      # QEMU's per-CPU tolerance (-cpu host, KVM)
-    decisions: tuple[Decision, ...]  # every machine type, in derivation order
+    #: every machine type's view, in derivation order (the decisions are theirs)
+    machines: tuple[MachineView, ...] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def decisions(self) -> tuple[Decision, ...]:
+        """What every machine type does with the register, in derivation order."""
+        return tuple(m.decision(self.register) for m in self.machines)
 
     @functools.cached_property
     def summary(self) -> tuple[str, ...]:
         """One line per rule: ``hide on virt-10.0..virt-10.2``, ``pin
         kvm-psci-version=1.1 on ...``, ``refuse impl-cpu on ...``; empty when
         every machine type migrates the register as is."""
+        # read from the machine types' indexes, without a Decision object per
+        # machine type: a build needs the lines of every register, and most
+        # registers have no decision on most machine types
         groups: dict[str, list[MachineVersion]] = {}
-        for d in self.decisions:
-            if d.rule is not None:
-                groups.setdefault(d.rule.kind, []).append(d.machine)
-            if d.pin is not None:
-                groups.setdefault(f"{PIN} {d.pin.register.cpu_property.name}="  # type: ignore[union-attr]
-                                  f"{d.pin.property_value}", []).append(d.machine)
-            if d.refusals:  # rare: not a set and a sort per register and machine type
-                for feature in sorted({r.feature for r in d.refusals}):
-                    groups.setdefault(f"{REFUSE} feature {feature}", []).append(d.machine)
-            if d.vcpu_refusals:
-                for feature in sorted({r.feature for r in d.vcpu_refusals}):
-                    groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(d.machine)
+        name = self.register.name
+        for view in self.machines:
+            found = view._by_register.get(name)
+            if found is None:
+                continue                 # migrated as is
+            rule, pin, refusals, vcpu_refusals = found
+            machine = view.machine
+            if rule is not None:
+                groups.setdefault(rule.kind, []).append(machine)
+            if pin is not None:
+                groups.setdefault(f"{PIN} {pin.register.cpu_property.name}="  # type: ignore[union-attr]
+                                  f"{pin.property_value}", []).append(machine)
+            if refusals:
+                for feature in sorted({r.feature for r in refusals}):
+                    groups.setdefault(f"{REFUSE} feature {feature}", []).append(machine)
+            if vcpu_refusals:
+                for feature in sorted({r.feature for r in vcpu_refusals}):
+                    groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(machine)
         if not groups:
             return ()
-        order = [m.machine for m in self.decisions]
+        order = [m.machine for m in self.machines]
         return tuple(f"{what} on {machine_ranges(machines, order)}"
                      for what, machines in groups.items())
 
@@ -205,21 +220,8 @@ class ResolvedView:
         view = self._registers.get(name)
         if view is None:
             reg = self.registry.registers[name]
-            decisions = (tuple(m.decision(reg) for m in self.machines)
-                         if name in self._decided else self._migrated)
-            view = self._registers[name] = RegisterView(reg, tolerance_for(reg), decisions)
+            view = self._registers[name] = RegisterView(reg, tolerance_for(reg), self.machines)
         return view
-
-    @functools.cached_property
-    def _decided(self) -> frozenset[str]:
-        """Registers some machine type hides, tolerates, pins or refuses: the
-        others (most of a large registry) share one tuple of "migrated as
-        is" decisions instead of asking every machine type."""
-        return frozenset(name for m in self.machines for name in m._by_register)
-
-    @functools.cached_property
-    def _migrated(self) -> tuple[Decision, ...]:
-        return tuple(m._migrated for m in self.machines)
 
     def registers(self) -> list[RegisterView]:
         """Every register's view, by name."""
