@@ -4,7 +4,10 @@ one sitting.  Each run reports wall seconds, CPU seconds of the process
 (user + sys, from ``os.wait4``), its peak RSS and the 1-minute load
 average at its start, so a figure from a busy shared machine can be read
 (CPU time moves much less with load than wall time does).  Outputs of the
-two installs must be byte-identical.
+two installs must be byte-identical.  Each install's optional compiled
+packages (``jsonschema-rs``, ``tomli``) are printed first: without
+``jsonschema-rs`` every registry is validated by the pure-Python
+``jsonschema``.
 
     python benchmarks/gen_registry.py --registers 10000 -o /tmp/r10k.toml
     python benchmarks/bench_pair.py --old /tmp/venv-old/bin/python \\
@@ -52,6 +55,21 @@ def one_build(python: str, registry: Path, out: Path,
             "rss": usage.ru_maxrss / 1024, "load": load}
 
 
+#: Optional compiled packages that change a build's speed: the JSON Schema
+#: validity check (``compat[fast]``) and the TOML parser (tomllib without it).
+ACCELERATORS = ("jsonschema-rs", "tomli")
+
+
+def accelerators(python: str) -> str:
+    """Which of :data:`ACCELERATORS` ``python`` has installed, with versions."""
+    code = ("import importlib.metadata as m\n"
+            f"for name in {ACCELERATORS!r}:\n"
+            "    try:\n        print(f'{name} {m.version(name)}')\n"
+            "    except m.PackageNotFoundError:\n        print(f'{name} NOT installed')")
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return ", ".join(found.stdout.split("\n")[:-1])
+
+
 def same_tree(a: Path, b: Path) -> bool:
     """Whether two output directories hold the same files, byte for byte."""
     names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
@@ -78,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             "new": dict(e.split("=", 1) for e in args.new_env)}
     print(f"machine: {machine()}")
     print(f"registry: {args.registry} ({args.registry.stat().st_size / 1e6:.1f} MB)")
+    for which in ("old", "new"):
+        print(f"{which}: {getattr(args, which)} ({accelerators(getattr(args, which))})")
     results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):

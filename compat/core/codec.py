@@ -16,6 +16,7 @@ macro expressions kernel selftests and QEMU use.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -261,6 +262,7 @@ def _size_code(bits: int) -> int:
     raise CodecError(f"size {bits} is not a KVM register size")
 
 
+@functools.cache  # a handful of (arch, group, size) triples, asked once per register
 def _base(arch: str, group_number: int, bits: int) -> int:
     return (ARCH_CODES[arch] << ARCH_SHIFT) | (_size_code(bits) << SIZE_SHIFT) \
         | (group_number << GROUP_SHIFT)

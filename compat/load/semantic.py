@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compat.core import codec
+from compat.core.cexpr import builtin_index
 from compat.core.diagnostics import CompatError, DiagnosticSink, Location, did_you_mean
 from compat.core.text import c_identifier_problem
 from compat.core.model import (HIDE, REFUSE, VCPU_FEATURES, Change, CpuProperty, Feature,
@@ -68,8 +69,6 @@ def name_problem(name: str, index: int) -> tuple[str, str] | None:
     """(message, hint) when ``name`` is an architectural name of another
     register than ``index`` (the C, the docs and the guards would label
     ``index`` with it), else ``None``."""
-    from compat.core.cexpr import builtin_index
-
     known = builtin_index(name)
     if known is None or known == index:
         return None

@@ -153,8 +153,8 @@ def guard_lines(register: Register) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _row(registry: Registry, reg: Register, rules: tuple[str, ...]) -> RegisterRow:
-    changes = tuple(change_info(c) for c in reg.changes)
+def _row(registry: Registry, reg: Register, rules: tuple[str, ...], cache: dict) -> RegisterRow:
+    changes = tuple(_cached_info(c, cache) for c in reg.changes)
     return RegisterRow(
         name=reg.name, index=format_index(reg.index), macro=reg.decoded.macro,
         qemu_name=reg.decoded.qemu_name, group=reg.decoded.group, size=reg.decoded.size,
@@ -195,10 +195,11 @@ def _cached_info(change: Change, cache: dict) -> ChangeInfo:
 def build(view: ResolvedView, source_name: str) -> DocModel:
     """Compute the document's content from the resolved ``view``."""
     registry, derivation = view.registry, view.derivation
-    registers = tuple(_row(registry, v.register, v.summary) for v in view.registers())
+    # one ChangeInfo per change, shared by its register's row and its rules
+    entries: dict = {}
+    registers = tuple(_row(registry, v.register, v.summary, entries) for v in view.registers())
     machines = []
     refused_by: dict[str, list[str]] = {}
-    entries: dict = {}
     for mv in view.machines:
         machine, rules = mv.machine, mv.rules
         hidden = tuple(_entry(r, entries) for r in rules.hidden)
