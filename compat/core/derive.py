@@ -136,6 +136,9 @@ def derive(registry: Registry) -> Derivation:
     machines = []
     # registers without changes need no rule on any machine type (most of them)
     changed = [reg for reg in registry.registers.values() if reg.changes]
+    # A Rule names no machine type: machine types whose promise spans the
+    # same changes of a register share one (most neighbours do)
+    last_rule: dict[str, Rule] = {}
     for machine in registry.machine_versions():
         rules: dict[str, Rule] = {}
         refused: dict[str, list[tuple[Register, tuple[Change, ...]]]] = {}
@@ -155,7 +158,10 @@ def derive(registry: Registry) -> Derivation:
             if reg.compat is None:
                 problems.append(_unguaranteed(machine, reg, reasons))
                 continue
-            rules[reg.name] = Rule(reg, reg.compat, reasons)
+            rule = last_rule.get(reg.name)
+            if rule is None or rule.reasons != reasons:
+                rule = last_rule[reg.name] = Rule(reg, reg.compat, reasons)
+            rules[reg.name] = rule
         for kind, names in ((HIDE, machine.hide), (TOLERATE_MISSING, machine.tolerate_missing)):
             for name in names:
                 rule = rules.get(name)
