@@ -200,10 +200,18 @@ def build(view: ResolvedView, source_name: str) -> DocModel:
     registers = tuple(_row(registry, v.register, v.summary, entries) for v in view.registers())
     machines = []
     refused_by: dict[str, list[str]] = {}
+    by_rule: dict[int, RuleEntry] = {}  # machine types share Rule objects (derive)
+
+    def entry(rule: Rule) -> RuleEntry:
+        found = by_rule.get(id(rule))  # the derivation keeps every rule alive
+        if found is None:
+            found = by_rule[id(rule)] = _entry(rule, entries)
+        return found
+
     for mv in view.machines:
         machine, rules = mv.machine, mv.rules
-        hidden = tuple(_entry(r, entries) for r in rules.hidden)
-        tolerated = tuple(_entry(r, entries) for r in rules.tolerated)
+        hidden = tuple(entry(r) for r in rules.hidden)
+        tolerated = tuple(entry(r) for r in rules.tolerated)
         refusals = []
         for r in mv.refusals:
             refused_by.setdefault(r.feature, []).append(machine.name)
