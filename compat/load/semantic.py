@@ -139,9 +139,8 @@ class _SemanticPass:
     def register(self, name: str, entry: dict[str, Any], features: dict[str, Any]) -> Register | None:
         base: KeyPath = ("registers", name)
         errors_before = len(self.sink.diagnostics)
-        encoding = dict(entry["encoding"])
         try:
-            from_encoding = codec.encode_fields(**encoding)
+            from_encoding = codec.encode_fields(**entry["encoding"])
         except codec.CodecError as exc:
             self.error(base + ("encoding",), f"bad encoding: {exc}")
             return None
@@ -175,9 +174,11 @@ class _SemanticPass:
                        "belong in the registry")
         bits = decoded.size
         reset = self.number(base + ("reset",), entry["reset"], bits) if "reset" in entry else None
-        changes = tuple(c for c in (self.change(base + ("changes", i), c)
-                                    for i, c in enumerate(entry.get("changes", []))) if c)
-        self.changes_ordered(base, changes)
+        changes: tuple[Change, ...] = ()
+        if "changes" in entry:  # most registers have none
+            changes = tuple(c for c in (self.change(base + ("changes", i), c)
+                                        for i, c in enumerate(entry["changes"])) if c)
+            self.changes_ordered(base, changes)
         safe_when = None
         if "safe-when" in entry:
             sw_path = base + ("safe-when",)
@@ -215,7 +216,7 @@ class _SemanticPass:
             self.error(base + ("compat",), f"compat = \"{compat}\" without a reason it is safe",
                        hint="add safe-when (a value condition the guards check) or "
                        "safe-because (why no guest state is lost)")
-        accepts = self.value_limits(base, entry.get("accepts", ()), bits)
+        accepts = self.value_limits(base, entry["accepts"], bits) if "accepts" in entry else ()
         cpu_property = None
         if "cpu-property" in entry:
             prop = entry["cpu-property"]
@@ -228,7 +229,8 @@ class _SemanticPass:
                 cpu_property = CpuProperty(prop["name"], prop["format"], qemu,
                                            prop.get("accel"), prop.get("commit"),
                                            prop.get("source"))
-        id_fields = self.id_fields(name, base, index, entry.get("id-fields", ()))
+        id_fields = (self.id_fields(name, base, index, entry["id-fields"])
+                     if "id-fields" in entry else ())
         if len(self.sink.diagnostics) != errors_before:
             return None
         return Register(
