@@ -13,6 +13,7 @@ import pytest
 from compat.core.diagnostics import CompatError
 from compat.load import background, source
 from conftest import BUNDLED
+from fork_util import count_forks
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
 
@@ -39,20 +40,6 @@ def _unpicklable(tag: str):
     return (lambda: tag) if os.getpid() != PARENT else tag
 
 
-def _forks(monkeypatch) -> list[int]:
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def fork():
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    monkeypatch.setattr(background.os, "fork", fork)
-    return forks
-
-
 def _reaped(pid: int) -> bool:
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -63,7 +50,7 @@ def _reaped(pid: int) -> bool:
 
 def test_the_child_computes_the_result(monkeypatch):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "2")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     assert background.start(_where, "x").result() == ("x", False)  # computed in the child
     assert len(forks) == 1 and _reaped(forks[0])
 
@@ -71,21 +58,21 @@ def test_the_child_computes_the_result(monkeypatch):
 @pytest.mark.parametrize("func", [_fails_in_child, _dies_in_child, _unpicklable])
 def test_a_child_that_does_not_deliver_is_replaced_by_the_parent(monkeypatch, func):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "2")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     assert background.start(func, "y").result() == "y"
     assert len(forks) == 1 and _reaped(forks[0])
 
 
 def test_one_process_computes_in_place(monkeypatch):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "1")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     assert background.start(_where, "z").result() == ("z", True)
     assert forks == []
 
 
 def test_cancel_stops_and_reaps_the_child(monkeypatch):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "2")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     pending = background.start(_where, "w")
     pending.cancel()
     pending.cancel()  # twice is harmless
@@ -101,7 +88,7 @@ def _big_registry() -> str:
 
 def test_large_registry_positions_are_scanned_in_a_child(monkeypatch):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "2")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     text = _big_registry()
     forked = source.load_toml_text(text, "r.toml")
     assert len(forks) == 1 and _reaped(forks[0])
@@ -124,7 +111,7 @@ def test_large_registry_positions_are_scanned_in_a_child(monkeypatch):
 
 def test_large_registry_syntax_error_reaps_the_child(monkeypatch):
     monkeypatch.setenv("COMPAT_RENDER_PROCESSES", "2")
-    forks = _forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     text = _big_registry() + "broken = [\n"
     with pytest.raises(CompatError) as error:
         source.load_toml_text(text, "r.toml")

@@ -14,6 +14,7 @@ import pytest
 import compat.load.parallel as parallel
 from compat.plugins.docs import md as docs_md, rst as docs_rst
 from conftest import BUNDLED
+from fork_util import count_forks
 from hostile_util import assert_graceful, run_inproc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
@@ -32,22 +33,8 @@ def _build(tmp_path: Path, out: Path, processes: str, monkeypatch):
     return run_inproc("build", "-r", str(reg), "-o", str(out))
 
 
-def _count_forks(monkeypatch) -> list[int]:
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def fork():
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    monkeypatch.setattr(parallel.os, "fork", fork)
-    return forks
-
-
 def test_two_processes_write_the_files_one_process_writes(tmp_path, monkeypatch):
-    forks = _count_forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     one = _build(tmp_path, tmp_path / "one", "1", monkeypatch)
     assert one.rc == 0, one.err
     assert forks == []
@@ -69,7 +56,7 @@ def test_a_docs_failure_in_the_child_is_the_one_process_error(tmp_path, monkeypa
 
     monkeypatch.setattr(docs_rst, "render_chunks", explode)
     one = _build(tmp_path, tmp_path / "new1" / "out", "1", monkeypatch)
-    forks = _count_forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     two = _build(tmp_path, tmp_path / "new2" / "out", "2", monkeypatch)
     assert len(forks) == 1
     assert_graceful(two)
@@ -90,7 +77,7 @@ def test_a_child_stopped_by_sigterm_leaves_nothing(tmp_path, monkeypatch):
         raise AssertionError("not reached")
 
     monkeypatch.setattr(docs_rst, "render_chunks", stop_myself)
-    forks = _count_forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     res = _build(tmp_path, out, "2", monkeypatch)
     assert len(forks) == 1
     assert_graceful(res)
@@ -151,7 +138,7 @@ def test_a_full_disk_in_the_child_keeps_previous_outputs(tmp_path, monkeypatch):
         return real_fsync(fd)
 
     monkeypatch.setattr(output.os, "fsync", fsync)
-    forks = _count_forks(monkeypatch)
+    forks = count_forks(monkeypatch)
     res = _build(tmp_path, out, "2", monkeypatch)
     assert len(forks) == 1
     assert_graceful(res)
