@@ -163,6 +163,8 @@ class RegisterView:
     tolerance: Tolerance | None      # QEMU's per-CPU tolerance (-cpu host, KVM)
     #: every machine type's view, in derivation order (the decisions are theirs)
     machines: tuple[MachineView, ...] = field(repr=False, compare=False)
+    #: whether any machine type hides, tolerates, pins or refuses it
+    decided: bool = field(default=True, repr=False, compare=False)
 
     @functools.cached_property
     def decisions(self) -> tuple[Decision, ...]:
@@ -177,30 +179,31 @@ class RegisterView:
         # read from the machine types' indexes, without a Decision object per
         # machine type: a build needs the lines of every register, and most
         # registers have no decision on most machine types
-        groups: dict[str, list[MachineVersion]] = {}
+        if not self.decided:             # most registers of a large registry
+            return ()
+        groups: dict[str, list[int]] = {}  # positions in self.machines
         name = self.register.name
-        for view in self.machines:
+        for i, view in enumerate(self.machines):
             found = view._by_register.get(name)
             if found is None:
                 continue                 # migrated as is
             rule, pin, refusals, vcpu_refusals = found
-            machine = view.machine
             if rule is not None:
-                groups.setdefault(rule.kind, []).append(machine)
+                groups.setdefault(rule.kind, []).append(i)
             if pin is not None:
                 groups.setdefault(f"{PIN} {pin.register.cpu_property.name}="  # type: ignore[union-attr]
-                                  f"{pin.property_value}", []).append(machine)
+                                  f"{pin.property_value}", []).append(i)
             if refusals:
                 for feature in sorted({r.feature for r in refusals}):
-                    groups.setdefault(f"{REFUSE} feature {feature}", []).append(machine)
+                    groups.setdefault(f"{REFUSE} feature {feature}", []).append(i)
             if vcpu_refusals:
                 for feature in sorted({r.feature for r in vcpu_refusals}):
-                    groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(machine)
+                    groups.setdefault(f"{REFUSE} vCPU feature {feature}", []).append(i)
         if not groups:
             return ()
         order = [m.machine for m in self.machines]
-        return tuple(f"{what} on {machine_ranges(machines, order)}"
-                     for what, machines in groups.items())
+        return tuple(f"{what} on {_ranges(positions, order)}"
+                     for what, positions in groups.items())
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,14 @@ class ResolvedView:
         view = self._registers.get(name)
         if view is None:
             reg = self.registry.registers[name]
-            view = self._registers[name] = RegisterView(reg, tolerance_for(reg), self.machines)
+            view = self._registers[name] = RegisterView(reg, tolerance_for(reg), self.machines,
+                                                        name in self._decided)
         return view
+
+    @functools.cached_property
+    def _decided(self) -> frozenset[str]:
+        """Registers some machine type hides, tolerates, pins or refuses."""
+        return frozenset(name for m in self.machines for name in m._by_register)
 
     def registers(self) -> list[RegisterView]:
         """Every register's view, by name."""
@@ -249,16 +258,19 @@ def machine_ranges(machines: list[MachineVersion], order: list[MachineVersion]) 
     """``virt-10.0..virt-10.2``: runs of adjacent machine types of one family
     (in ``order``, newest first), oldest first within a run."""
     position = {id(m): i for i, m in enumerate(order)}
-    runs: list[list[MachineVersion]] = []
-    for m in machines:
-        last = runs[-1][-1] if runs else None
-        if (last is not None and position[id(m)] == position[id(last)] + 1
-                and m.family == last.family):
-            runs[-1].append(m)
+    return _ranges([position[id(m)] for m in machines], order)
+
+
+def _ranges(positions: list[int], order: list[MachineVersion]) -> str:
+    """:func:`machine_ranges` of the machine types at ``positions`` in ``order``."""
+    runs: list[list[int]] = []
+    for i in positions:
+        if runs and i == runs[-1][-1] + 1 and order[i].family == order[i - 1].family:
+            runs[-1].append(i)
         else:
-            runs.append([m])
-    return ", ".join(run[0].name if len(run) == 1 else f"{run[-1].name}..{run[0].name}"
-                     for run in runs)
+            runs.append([i])
+    return ", ".join(order[run[0]].name if len(run) == 1
+                     else f"{order[run[-1]].name}..{order[run[0]].name}" for run in runs)
 
 
 def pin_sentence(pin: Pin, machine: MachineVersion) -> str:
