@@ -250,13 +250,17 @@ class _Writer:
                 f"({self.common(reg.group)}, {reg.size} bits), "
                 f"QEMU name {self.literal_or_none(reg.qemu_name)}",
                 f"Reset value: {self.literal_or_none(reg.reset)}",
-                "Rules: " + ("; ".join(self.common(r) for r in reg.rules) or NONE),
+                "Rules: " + (("; ".join([self.common(r) for r in reg.rules]) or NONE)
+                             if reg.rules else NONE),
                 f"Defined at: {m.text(reg.where)}",
             ]
-            facts += [f"Accepts {m.text(limit)}" for limit in reg.limits]
+            # (the optional facts are tested first: most registers have none)
+            if reg.limits:
+                facts += [f"Accepts {m.text(limit)}" for limit in reg.limits]
             if reg.cpu_property:
                 facts.append(f"CPU property: {m.text(reg.cpu_property)}")
-            facts += [f"Guard: {m.text(g)}" for g in reg.guard]
+            if reg.guard:
+                facts += [f"Guard: {m.text(g)}" for g in reg.guard]
             if reg.written_by:
                 facts.append("Written by features: " + self.literals(reg.written_by))
             out += m.bullets(facts, NONE)
