@@ -88,7 +88,7 @@ class MarkdownMarkup(docwriter.Markup):
         return table(header, [])[:-1]
 
     def table_row(self, row: list[list[str]]) -> list[str]:
-        return ["| " + " | ".join(cell(c) for c in row) + " |"]
+        return ["| " + " | ".join([cell(c) for c in row]) + " |"]
 
 
 MARKUP = MarkdownMarkup()

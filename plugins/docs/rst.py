@@ -77,7 +77,8 @@ def list_table_row(row: list[list[str]], indent: str = "") -> list[str]:
     for i, lines in enumerate(row):
         lead = "   * - " if i == 0 else "     - "
         out.append(indent + lead + lines[0])
-        out.extend(indent + "       " + line for line in lines[1:])
+        if len(lines) > 1:  # most cells are one line
+            out.extend(indent + "       " + line for line in lines[1:])
     return out
 
 
