@@ -57,7 +57,7 @@ def test_compat_props_verdict_names_the_qemu_it_assumes(compat_cli):
     r = compat_cli("check", real("6.16*"), real("6.12*"), "--machine", "virt-10.1")
     assert r.rc == 0, r.out
     assert r.out.rstrip().endswith(
-        ": ok, assuming a QEMU carrying compat's generated tables for virt-10.1 (needs the "
+        ": ok, assuming a QEMU carrying compat's generated tables and guards for virt-10.1 (needs the "
         "x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)"), r.out
 
 
@@ -188,7 +188,7 @@ def test_diff_rules_say_what_that_qemu_does(compat_cli):
                                           "(its cpreg migration tolerances)")
     assert r.out.count("QEMU 11.1 as shipped fails on it") == 2
     props = compat_cli("diff", real("6.16*"), real("7.3*"), "--machine", "virt-10.1")
-    assert props.out.count("a QEMU carrying compat's generated tables for virt-10.1 lets it "
+    assert props.out.count("a QEMU carrying compat's generated tables and guards for virt-10.1 lets it "
                            "through") == 2, props.out
 
 
