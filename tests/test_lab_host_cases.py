@@ -40,7 +40,7 @@ def test_the_first_oracles_names_are_unchanged():
     """Every checked-in case without a host in its name ran on QEMU 7.2, and
     --matrix oracle on that host names its cases exactly as they are."""
     legacy = sorted(p.name for p in DATA.iterdir() if p.is_dir() and "_host-" not in p.name
-                    and "_qemuinner-" not in p.name)   # a built QEMU's cases: not Debian's
+                    and "-compat-" not in p.name)   # a built QEMU's cases: not Debian's
     assert legacy == sorted(c.name for c in cases.matrix("oracle"))
     for name in legacy:
         info = json.loads((DATA / name / "case.json").read_text())

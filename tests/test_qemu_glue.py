@@ -21,6 +21,11 @@ from conftest import BUNDLED, run_compat
 
 BMAP_2 = "0x6030000000160003"
 PMMIR = "0x603000000013c4f6"
+#: ID_AA64MMFR2_EL1 as Linux 6.12 (NV = 2) and 6.16 (NV = 0) give it on the
+#: lab's QEMU 11.1 host (tests/data/real/qemu11.1-max-linux-*.idregs)
+MMFR2 = "0x603000000013c03a"
+MMFR2_NV2, MMFR2_NV0 = "0x1221011112011011", "0x1221011110011011"
+GUARDS_OFF = {"drop": ["allowed"], "host": ["allowed"], "el2": ["allowed"]}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,8 @@ def acts(exe: Path, rules: str | None, *args: str) -> subprocess.CompletedProces
 
 def summary(proc: subprocess.CompletedProcess) -> dict[str, list[str]]:
     assert proc.returncode == 0, proc.stderr
-    seen: dict[str, list[str]] = {"row": [], "tolerance": [], "stock": [], "drop": []}
+    seen: dict[str, list[str]] = {"row": [], "tolerance": [], "stock": [], "drop": [],
+                                  "host": [], "el2": []}
     for line in proc.stdout.splitlines():
         kind, _, rest = line.partition(" ")
         seen[kind].append(rest)
@@ -70,11 +76,14 @@ def test_default_turns_everything_on(glue, built, rules):
     assert seen["stock"] == []
     assert seen["drop"][0].startswith("refused: ")
     assert "impl-cpu" in seen["drop"][0] and "virt-10.2" in seen["drop"][0]
+    assert seen["el2"][0].startswith("refused: ") and "virtualization=on" in seen["el2"][0]
 
 
 def test_off_leaves_nothing_of_compat(glue):
     seen = summary(acts(glue, "off"))
-    assert seen == {"row": [], "tolerance": [], "stock": [], "drop": ["allowed"]}
+    assert seen == {"row": [], "tolerance": [], "stock": [], **GUARDS_OFF}
+    for value in (MMFR2_NV2, MMFR2_NV0):
+        assert summary(acts(glue, "off", "10.2", "virt-10.2", MMFR2, value))["host"] == ["allowed"]
 
 
 def test_tables_are_the_compat_props_output_and_keep_the_guards(glue, built):
@@ -89,24 +98,48 @@ def test_tables_are_the_compat_props_output_and_keep_the_guards(glue, built):
         assert all(v.strip() in section for v in value.split(","))
     assert len(seen["row"]) == section.count("TYPE_ARM_CPU")
     assert seen["drop"][0].startswith("refused: ")
+    assert seen["el2"][0].startswith("refused: ")
 
 
 def test_tolerances_alone(glue, built):
     seen = summary(acts(glue, "tolerances"))
-    assert seen["row"] == [] and seen["stock"] == [] and seen["drop"] == ["allowed"]
+    assert seen["row"] == [] and seen["stock"] == []
+    assert {k: seen[k] for k in GUARDS_OFF} == GUARDS_OFF
     assert len(seen["tolerance"]) == tolerance_calls(built)
 
 
 def test_stock_asks_for_qemus_own_list_only(glue):
     seen = summary(acts(glue, "stock"))
-    assert seen == {"row": [], "tolerance": [], "stock": [""], "drop": ["allowed"]}
+    assert seen == {"row": [], "tolerance": [], "stock": [""], **GUARDS_OFF}
 
 
 def test_a_value_the_guard_accepts_and_an_unknown_machine_pass(glue):
     assert summary(acts(glue, None, "10.2", "virt-10.2", BMAP_2, "0"))["drop"] == ["allowed"]
     assert summary(acts(glue, None, "9.2", "virt-9.2", BMAP_2, "0x3")) == {
         "row": [], "tolerance": summary(acts(glue, None))["tolerance"], "stock": [],
-        "drop": ["allowed"]}
+        **GUARDS_OFF}
+
+
+@pytest.mark.parametrize("rules", [None, "tables"])
+def test_the_host_guard_refuses_a_machine_type_on_a_host_it_cannot_keep(glue, rules):
+    """ID_AA64MMFR2_EL1.NV = 2 (Linux 6.12 on a FEAT_NV2 host): virt-10.2's
+    promise reaches 6.16, which stops advertising NV and which 6.12 cannot
+    take back, so the guard refuses virt-10.2 there; virt-11.1's promise
+    starts at 6.18, and NV = 0 is no break."""
+    refused = summary(acts(glue, rules, "10.2", "virt-10.2", MMFR2, MMFR2_NV2))["host"]
+    assert refused[0].startswith("refused: ") and "ID_AA64MMFR2_EL1.NV" in refused[0]
+    assert "virt-10.2" in refused[0]
+    for machine, value in (("virt-10.2", MMFR2_NV0), ("virt-11.1", MMFR2_NV2)):
+        assert summary(acts(glue, rules, "10.2", machine, MMFR2, value))["host"] == ["allowed"]
+
+
+def test_the_el2_guard_follows_the_promise(glue):
+    """A vCPU with EL2 is refused on machine types whose promise spans the
+    6.17 ICH_*_EL2 removal (virt-10.0 .. virt-11.0), allowed on virt-11.1."""
+    for machine in ("virt-10.0", "virt-10.2", "virt-11.0"):
+        assert summary(acts(glue, None, "10.2", machine, BMAP_2, "0"))["el2"][0].startswith(
+            "refused: ")
+    assert summary(acts(glue, None, "10.2", "virt-11.1", BMAP_2, "0"))["el2"] == ["allowed"]
 
 
 def test_unknown_value_stops_qemu_with_the_choices(glue):

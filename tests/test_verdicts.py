@@ -57,7 +57,7 @@ def test_compat_props_verdict_names_the_qemu_it_assumes(compat_cli):
     r = compat_cli("check", real("6.16*"), real("6.12*"), "--machine", "virt-10.1")
     assert r.rc == 0, r.out
     assert r.out.rstrip().endswith(
-        ": ok, assuming a QEMU carrying compat's generated tables for virt-10.1 (needs the "
+        ": ok, assuming a QEMU carrying compat's generated tables and guards for virt-10.1 (needs the "
         "x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)"), r.out
 
 
@@ -84,12 +84,32 @@ def test_qemu_10_0_refuses_kvm_psci_version_as_qemu_does(compat_cli):
     ("kvm-psci-version", "write NAME=VALUE"),
     ("kvm-psci-versio=1.1", "did you mean 'kvm-psci-version'"),
     ("kvm-psci-version=one", "'one' is not a MAJOR.MINOR version"),
+    ("SYSREG_ID_AA64MMFR3_EL1_SCTLRX=16", "'16' is not a value of the 4-bit field"),
+    ("SYSREG_ID_AA64MMFR3_EL1_SCTLR=0", "did you mean 'SYSREG_ID_AA64MMFR3_EL1_SCTLRX'"),
 ])
 def test_bad_cpu_options_are_usage_errors(compat_cli, option, message):
     r = compat_cli("check", real("6.16*"), real("6.12*"), "--rules", "qemu-11.1",
                    "--cpu-option", option)
     assert r.rc == 2 and r.out == "" and "Traceback" not in r.err
     assert r.err.startswith("<command line>: error: --cpu-option") and message in r.err, r.err
+
+
+def test_sysreg_option_lowers_the_field_where_the_qemu_has_the_property(compat_cli):
+    """-cpu host,SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0 (the lab's patched QEMU; measured
+    in tests/data/real-migrations): the source's 6.17 then lists no SCTLR2_EL1
+    and sends SCTLRX = 0, which 6.16 takes; a QEMU without the property
+    refuses the option at start."""
+    lists = [str(REAL / f"qemu11.1-max-linux-{k}.reglist") for k in ("6.17.13+deb13",
+                                                                     "6.16.12+deb13")]
+    option = ("--cpu-option", "SYSREG_ID_AA64MMFR3_EL1_SCTLRX=0")
+    r = compat_cli("check", *lists, "--rules", "qemu-10.2-patched", *option)
+    assert r.rc == 0, r.out
+    r = compat_cli("check", *lists, "--rules", "qemu-10.2-patched")
+    assert r.rc == 1 and "SCTLR2_EL1" in r.out and "to 111 (is 101)" in r.out, r.out
+    r = compat_cli("check", *lists, "--rules", "qemu-11.1", *option, "--json")
+    data = json.loads(r.out)
+    assert r.rc == 1 and [(f["kind"], f["qemu_error"]) for f in data["failures"]] == [
+        ("cpu-option", "Property 'host-arm-cpu.SYSREG_ID_AA64MMFR3_EL1_SCTLRX' not found")]
 
 
 def test_fix_names_the_qemu_that_applies_an_existing_rule(compat_cli):
@@ -188,7 +208,7 @@ def test_diff_rules_say_what_that_qemu_does(compat_cli):
                                           "(its cpreg migration tolerances)")
     assert r.out.count("QEMU 11.1 as shipped fails on it") == 2
     props = compat_cli("diff", real("6.16*"), real("7.3*"), "--machine", "virt-10.1")
-    assert props.out.count("a QEMU carrying compat's generated tables for virt-10.1 lets it "
+    assert props.out.count("a QEMU carrying compat's generated tables and guards for virt-10.1 lets it "
                            "through") == 2, props.out
 
 

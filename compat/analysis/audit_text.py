@@ -117,9 +117,11 @@ def _block(groups: list[FailureGroup], missing: Uncovered | None) -> list[str]:
     directions: dict[str, int] = defaultdict(int)
     for g in groups:
         directions[g.failure.direction] += len(g.pairs)
-    counts = ", ".join(plural(n, f"{direction} migration")
+    # "start": a guard stops the VM when it starts, so the migration never runs
+    counts = ", ".join(plural(n, "migration") + " refused at VM start" if direction == "start"
+                       else plural(n, f"{direction} migration") + " fail"
                        for direction, n in sorted(directions.items()))
-    lines = [f"{first.label}: {counts} fail ({plural(len(pairs), 'kernel pair')})"]
+    lines = [f"{first.label}: {counts} ({plural(len(pairs), 'kernel pair')})"]
     fixes: list[str] = []
     for g in groups:
         lines.append(f"  {_error_head(g.failure.qemu_error)}:")

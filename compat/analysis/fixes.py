@@ -46,7 +46,7 @@ def register_fix(sim: "Simulator", index: int, direction: str, rules: "RuleSet",
                 "the change, or run the guest without the vCPU feature (compat's tables refuse "
                 "it on the machine types whose promise spans the change)")
     appliers = rule_appliers(sim, reg, rules.mode)
-    if rules.mode == modes.COMPAT_PROPS.name and rules.machine is not None:
+    if rules.qemu.needs_machine and rules.machine is not None:
         machine = rules.machine.machine
         if not _machines_applying(sim, reg):
             return (f"[registers.{reg.name}] has compat = \"{reg.compat}\" but no change after "
@@ -70,7 +70,7 @@ def rule_appliers(sim: "Simulator", reg: Register, mode: str) -> list[str]:
         out.append(f"a QEMU carrying compat's generated tolerances tolerates it "
                    f"(--rules tolerances)")
     machines = _machines_applying(sim, reg)
-    if machines and mode != modes.COMPAT_PROPS.name:
+    if machines and not modes.resolve(mode).needs_machine:
         out.append(f"a QEMU carrying compat's tables {_verb(reg)}s it on {_list(machines)} "
                    f"(--rules compat-props --machine {machines[0]})")
     elif machines:

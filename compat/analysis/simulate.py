@@ -113,6 +113,9 @@ class RuleSet:
     refused_options: tuple = ()                 # options the mode's QEMU lacks
     #: ID field -> the value the source's QEMU lowers it to (compat.qemu.id_rules)
     id_pins: dict[str, int] = field(default_factory=dict)
+    #: ID fields whose change breaks the machine type's promise with no pin: the
+    #: start-up guard refuses the machine type on a host that shows the value
+    id_breaks: tuple = ()                       # compat.qemu.id_rules.IdBreak
 
     @property
     def qemu(self) -> RulesMode:
@@ -167,15 +170,18 @@ class Simulator:
         mode = qemu.name
         features = tuple(sorted(set(features)))
         values = self._values(features)
-        from compat.qemu.cpu_options import parse_cpu_options
+        from compat.qemu.cpu_options import IdOption, parse_cpu_options
         options = parse_cpu_options(self.registry, cpu_options)
-        usable = tuple(o for o in options if qemu.has_property(o.prop.qemu))
+        usable = tuple(o for o in options if (qemu.id_properties if isinstance(o, IdOption)
+                                              else qemu.has_property(o.prop.qemu)))
         refused = tuple(o for o in options if o not in usable)
-        user_pins = {o.register.index: (o.value, f"-cpu host,{o.text}") for o in usable}
-        if mode == COMPAT_PROPS:
+        user_pins = {o.register.index: (o.value, f"-cpu host,{o.text}") for o in usable
+                     if not isinstance(o, IdOption)}
+        user_id_pins = {o.field.name: o.value for o in usable if isinstance(o, IdOption)}
+        if qemu.needs_machine:          # compat's tables and guards for the machine type
             if machine is None:
                 raise CompatError.at(COMMAND_LINE,
-                                     "--rules compat-props needs a machine type",
+                                     f"--rules {mode} needs a machine type",
                                      hint="pass --machine virt-X.Y")
             rules = self.machine_rules(machine)
             guards = [Guard(refusal_message(self.derivation, rules, refusal),
@@ -189,17 +195,18 @@ class Simulator:
                     for p in pins_for(self.registry, rules.machine)}
             pins.update(user_pins)
             from compat.qemu.id_rules import id_rules_for
-            id_pins = ({p.field.name: p.value for p in id_rules_for(self.registry,
-                                                                    rules.machine)[0]}
+            id_pin_rules, id_breaks = id_rules_for(self.registry, rules.machine)
+            id_pins = ({p.field.name: p.value for p in id_pin_rules}
                        if qemu.id_properties else {})
+            id_pins.update(user_id_pins)
             return RuleSet(mode, rules, frozenset(rules.hidden_indices),
                            frozenset(rules.tolerated_indices), {}, values, features,
-                           tuple(guards), pins, usable, refused, id_pins)
+                           tuple(guards), pins, usable, refused, id_pins, id_breaks)
         machine_rules = self.machine_rules(machine) if machine else None
         stock = tuple(self.vcpu_guards(mode, machine, vcpu_features))
         if mode in (NONE, QEMU_10_2_PATCHED):
             return RuleSet(mode, machine_rules, frozenset(), frozenset(), {}, values, features,
-                           stock, user_pins, usable, refused)
+                           stock, user_pins, usable, refused, user_id_pins)
         tolerated, tests = set(), {}
         shipped = tolerances(self.registry, qemu.release) if mode == QEMU_11_1 else None
         for tolerance in shipped if shipped is not None else self._tolerances:
@@ -220,7 +227,7 @@ class Simulator:
             return [Guard(stock.text(), VGIC_EL2_INDEX, "no stock QEMU migrates a nested "
                           "vCPU: migrate the guest without -machine virtualization=on",
                           vcpu=True)]
-        if modes.resolve(mode).name != COMPAT_PROPS or not vcpu_features or machine is None:
+        if not modes.resolve(mode).needs_machine or not vcpu_features or machine is None:
             return []
         rules = self.machine_rules(machine)
         return [Guard(vcpu_refusal_message(self.derivation, rules, refusal), refusal.index,
@@ -289,8 +296,13 @@ class Simulator:
         assumes the register's reset value."""
         if rules.guards or rules.refused_options:
             return False
+        if rules.id_breaks and source is not None and destination is not None and any(
+                self._host_refusals(side, rules) for side in (source, destination)):
+            return False
         if rules.hidden:
             src, dst = src - rules.hidden, dst - rules.hidden
+        if rules.id_pins:
+            src = src - self._lowered_away(rules)
         for index in src - dst:
             if index in rules.tolerated:
                 continue
@@ -334,10 +346,11 @@ class Simulator:
         for option in rules.refused_options:
             failures.append(self._failure(
                 option.register.index, "start", "cpu-option", option.refusal(),
-                f"{rules.qemu.short(rules.machine_name)} has no {option.prop.name} (QEMU "
-                f"{option.prop.qemu} and later have it): run a newer QEMU, or leave "
-                f"-cpu host,{option.text} off", rules))
+                f"{rules.qemu.short(rules.machine_name)} {option.lacking()}: run a QEMU that "
+                f"has it, or leave -cpu host,{option.text} off", rules))
         for option in rules.cpu_options:
+            if not hasattr(option, "prop"):     # an ID field: its value is checked with the IDs
+                continue
             limit = option.register.limit_at(source.kernel)
             if limit is not None and limit.refuses(option.value):
                 failures.append(self._failure(
@@ -357,7 +370,14 @@ class Simulator:
             return MigrationResult(source, destination, rules.mode, rules.machine_name,
                                    rules.features, tuple(failures), tuple(notes), (),
                                    tuple(o.text for o in rules.cpu_options + rules.refused_options))
-        src = self.cpreg(source) - rules.hidden
+        refusals = [f for side in (source, destination)
+                    for f in self._host_refusals(side, rules)]
+        if refusals:    # a QEMU refuses the machine type when its vCPU is created
+            return MigrationResult(source, destination, rules.mode, rules.machine_name,
+                                   rules.features, tuple(failures + refusals), tuple(notes),
+                                   tuple(depends),
+                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
+        src = self.cpreg(source) - rules.hidden - self._lowered_away(rules)
         dst = self.cpreg(destination) - rules.hidden
         tcg = _tcg_only(src, dst)
         if tcg:
@@ -457,6 +477,36 @@ class Simulator:
             failures.append(self._failure(
                 reg.index, direction, "value", qemu_error(reg, value, local),
                 value_fix(self, reg, value, origin, destination.kernel, rules), rules))
+
+    def _lowered_away(self, rules: RuleSet) -> frozenset[int]:
+        """Registers the source's KVM stops listing once ``rules``' ID pins lower
+        the field they come with (SCTLR2_EL1 once SCTLRX = 0): visibility
+        follows the guest's ID fields, and the pins are written before QEMU
+        reads the cpreg list."""
+        if not rules.id_pins:
+            return frozenset()
+        return frozenset(reg.index for f in self.registry.id_fields()
+                         if f.name in rules.id_pins and rules.id_pins[f.name] < f.value
+                         for reg in self.registry.gated_by(f))
+
+    def _host_refusals(self, side: RegList, rules: RuleSet) -> list[Failure]:
+        """The start-up guards' refusals of ``rules``' machine type on ``side``'s
+        host: an ID field whose value there breaks the promise with no pin
+        (:class:`compat.qemu.id_rules.IdBreak`; the lab's patched QEMU checks
+        each new vCPU).  Only recorded values count (a stream, an ``.idregs``
+        file, a value list): a list alone does not say what its host shows,
+        as in the ID value check."""
+        found = []
+        for brk in rules.id_breaks:
+            f = brk.field
+            index = self.registry.registers[f.register].index
+            value = side.id_value(index)
+            if value is not None and value & f.mask == brk.host_value:
+                fix = (f"the QEMU on Linux {side.kernel} does not start {brk.machine.name}: "
+                       f"{brk.hint()}")
+                found.append(self._failure(index, "start", "guard", brk.guard_message(),
+                                           fix, rules))
+        return found
 
     def _id_check(self, source: RegList, destination: RegList, rules: RuleSet):
         """ID register values the destination refuses, and registers its KVM

@@ -14,6 +14,7 @@ ends the run as soon as it shows on the console.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -83,6 +84,23 @@ def kill_all() -> None:
     for proc in procs:
         if proc.poll() is None:
             _kill(proc)
+
+
+@contextlib.contextmanager
+def boot_pool(jobs: int):
+    """A thread pool for boots.  When the caller is interrupted (Ctrl-C, or
+    SIGTERM turned into an exception), the QEMUs still running are killed
+    before the pool waits for its threads: otherwise leaving the pool would
+    wait for every running boot to end on its own."""
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        yield pool
+    except BaseException:
+        kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def boot(kernel: Path, initrds, *, qemu: str | None = None, cpu: str = "max",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +226,7 @@ def _boot_all(wanted, out_dir: Path, *, apt, cache, cpu, qemu, qemu_suite, pauth
         images.append(kernels.extract_vmlinuz(apt, k))
     initrd = initramfs.collector_initramfs(cache, apt, feats, idregs)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with boot_mod.boot_pool(jobs) as pool:
             futures = [pool.submit(collect_one, k, img, initrd, out_dir, host=hq, cpu=run_cpu,
                                    name=name, timeout=timeout, idregs=idregs,
                                    features=features)

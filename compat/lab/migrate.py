@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 from compat.core.diagnostics import CompatError
@@ -143,7 +143,7 @@ def schedule(cases: list[Case], out: Path, runner, *, jobs: int = 2, report=prin
     t0 = time.monotonic()
     results: list[Outcome] = []
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with boot_mod.boot_pool(jobs) as pool:
             def src(key):
                 c = next((c for c in cases if keys[c] == key), None) or next(
                     Case(c.destination, c.destination, c.qemu, c.machine, c.destination_cpu,

@@ -68,6 +68,9 @@ class IdBreak:
 
     machine: MachineVersion
     field: IdField
+    #: the oldest machine type of the family whose promise the field does not
+    #: break: what the guard tells the user to use instead
+    instead: str | None = None
 
     def message(self) -> str:
         f, m = self.field, self.machine
@@ -93,14 +96,15 @@ class IdBreak:
         f = self.field
         return (f.value if f.rises else f.older_value) << f.shift
 
-    def guard_message(self, instead: str | None) -> str:
-        """What the generated guard says when it refuses the machine type on
-        a host whose ID register shows :attr:`host_value`."""
+    def guard_message(self) -> str:
+        """What the generated start-up guard says when it refuses the machine
+        type on a host whose ID register shows :attr:`host_value` (the
+        simulator predicts it word for word)."""
         f, m = self.field, self.machine
         shown = f.value if f.rises else f.older_value
         why = (f"{f.since} advertises it and older kernels refuse it" if f.rises else
                f"{f.since} stops advertising it and older kernels cannot take that back")
-        use = f"use {instead} or newer" if instead else f"raise {m.name}'s min-kernel"
+        use = f"use {self.instead} or newer" if self.instead else f"raise {m.name}'s min-kernel"
         return (f"machine type {m.name} cannot keep its migration promise (Linux "
                 f"{m.min_kernel} and later) on this host: {f.name} is {shown} here, and "
                 f"{why}; {use}")
@@ -113,6 +117,24 @@ class IdBreak:
                 "writable-from if a kernel's KVM_ARM_GET_REG_WRITABLE_MASKS holds the field")
 
 
+def _breaks(field: IdField, machine: MachineVersion) -> bool:
+    """Whether ``field``'s change breaks ``machine``'s promise with no pin."""
+    if field.kernel <= machine.min_kernel:
+        return False
+    if not field.rises:
+        return not (field.older_accept and field.ignores_older)
+    return not field.older_accept and not (field.writable_from is not None
+                                           and field.writable_from <= field.kernel)
+
+
+def _keeping(registry: Registry, machine: MachineVersion, field: IdField) -> str | None:
+    """The oldest machine type of ``machine``'s family whose promise ``field``
+    does not break."""
+    family = registry.machines[machine.family].versions      # newest first
+    keeping = [m for m in family if not _breaks(field, m)]
+    return keeping[-1].name if keeping else None
+
+
 def id_rules_for(registry: Registry, machine: MachineVersion
                  ) -> tuple[tuple[IdPin, ...], tuple[IdBreak, ...]]:
     """The ID fields ``machine`` must lower (pins) and those it cannot (breaks)."""
@@ -120,17 +142,13 @@ def id_rules_for(registry: Registry, machine: MachineVersion
     for f in registry.id_fields():
         if f.kernel <= machine.min_kernel:
             continue                 # the promise does not span the change
-        if not f.rises:
-            # a field the kernel stops advertising: the old kernels must take
-            # the new value and the new ones ignore the old (set_id_aa64mmfr2_el1())
-            if not (f.older_accept and f.ignores_older):
-                breaks.append(IdBreak(machine, f))
-        elif f.older_accept:
-            continue                 # every promised destination accepts the value
-        elif f.writable_from is not None and f.writable_from <= f.kernel:
+        if _breaks(f, machine):
+            # a field the kernel stops advertising breaks unless the old kernels
+            # take the new value and the new ones ignore the old
+            # (set_id_aa64mmfr2_el1()); a rising one unless userspace can lower it
+            breaks.append(IdBreak(machine, f, _keeping(registry, machine, f)))
+        elif f.rises and not f.older_accept:
             pins.append(IdPin(f, f.older_value, tuple(registry.gated_by(f))))
-        else:
-            breaks.append(IdBreak(machine, f))
     return tuple(pins), tuple(breaks)
 
 

@@ -19,13 +19,20 @@ JSON output, the HTML report and ``--help`` cannot word it differently.
     generated ``arm-cpreg-mig-tolerances.c.inc``.
 ``compat-props``
     a QEMU carrying the x-mig CPU properties series and compat's generated
-    compat tables for the machine type (the default with ``--machine``).
+    compat tables and guards for the machine type (the default with
+    ``--machine``): the guards stop the VM at start on a refused feature, a
+    refused vCPU with EL2, or a host whose ID fields break the promise
+    (``compat.qemu.id_rules``).
 ``qemu-10.2-patched``
     QEMU 10.2.2 with compat's patch set (``compat/data/qemu-patches/10.2``)
     and its rules switched off (``COMPAT_RULES=off``): no cpreg migration
     rule, but the patch set's loading (a longer incoming list is let in and
-    each register only the stream has is named) and its CPU property
-    ``kvm-psci-version``.
+    each register only the stream has is named) and its CPU properties
+    ``kvm-psci-version`` and ``SYSREG_<REG>_<FIELD>``.
+``qemu-10.2-compat``
+    the same binary with compat's rules on (``COMPAT_RULES=on`` or
+    ``tables``): ``compat-props`` for the machine type, plus what the patch
+    set adds, so the tables' ``SYSREG_*`` ID field pins act.
 
 Wording: QEMU 11.1 (``qemu-11.1``, ``tolerances``) and the lab's QEMU built
 from compat's patch set with its rules off (``qemu-10.2-patched``) let a
@@ -55,6 +62,8 @@ class RulesMode:
     #: ``kvm-psci-version``, QEMU 11.0) exists under the mode from that release on
     release: str = "10.0"
     aliases: tuple[str, ...] = ()
+    #: the QEMU carries compat's tables and guards for a machine type (so a
+    #: verdict needs one)
     needs_machine: bool = False
     #: the QEMU sizes its incoming cpreg arrays for the stream and names each
     #: register only the stream has (QEMU 11.1, compat's patch set); else a
@@ -129,21 +138,30 @@ TOLERANCES = RulesMode(
     release="11.1", names_registers=True)
 COMPAT_PROPS = RulesMode(
     "compat-props",
-    "a QEMU carrying compat's generated tables for the machine type (needs "
+    "a QEMU carrying compat's generated tables and guards for the machine type (needs "
     "the x-mig-hidden-regs series; kvm-psci-version from QEMU 11.0)",
     "a QEMU built with compat's arm-virt-kernel-compat.c.inc",
     release="11.0", needs_machine=True)
 QEMU_10_2_PATCHED = RulesMode(
     "qemu-10.2-patched",
     "QEMU 10.2.2 with compat's patch set and its rules off (COMPAT_RULES=off: "
-    "no cpreg migration rules; unknown registers named, kvm-psci-version there)",
+    "no cpreg migration rules; unknown registers named, kvm-psci-version and the SYSREG_* "
+    "ID field properties there)",
     "the lab's QEMU built by compat lab qemu build, run with COMPAT_RULES=off "
     "(the control of a compat on/off pair)",
-    release="11.0", names_registers=True)
+    release="11.0", names_registers=True, id_properties=True)
+QEMU_10_2_COMPAT = RulesMode(
+    "qemu-10.2-compat",
+    "QEMU 10.2.2 with compat's patch set and its rules on (COMPAT_RULES=on: compat's tables "
+    "and guards for the machine type, the SYSREG_* ID field pins acting; unknown registers "
+    "named, kvm-psci-version there)",
+    "the lab's QEMU built by compat lab qemu build, run with COMPAT_RULES=on or tables "
+    "(the treatment of a compat on/off pair)",
+    release="11.0", needs_machine=True, names_registers=True, id_properties=True)
 
 #: every mode, in the order --help lists them
 MODES: tuple[RulesMode, ...] = (QEMU_10_0, QEMU_11_1, TOLERANCES, COMPAT_PROPS,
-                                QEMU_10_2_PATCHED)
+                                QEMU_10_2_PATCHED, QEMU_10_2_COMPAT)
 #: every name a user may type (aliases included)
 NAMES: tuple[str, ...] = tuple(n for m in MODES for n in (m.name, *m.aliases))
 
@@ -173,5 +191,5 @@ def help_text(default: str | None = None) -> str:
 
 
 __all__ = ["RulesMode", "MODES", "NAMES", "QEMU_10_0", "QEMU_11_1", "TOLERANCES",
-           "COMPAT_PROPS", "QEMU_10_2_PATCHED", "UNKNOWN_REGISTER", "qemu_register_name",
+           "COMPAT_PROPS", "QEMU_10_2_PATCHED", "QEMU_10_2_COMPAT", "UNKNOWN_REGISTER", "qemu_register_name",
            "resolve", "help_text"]

@@ -287,19 +287,14 @@ def render_body(context: RenderContext) -> str:
 
 def _id_break_rows(view, mv, name: str) -> list[str]:
     """The ID fields that break ``mv``'s promise (compat.qemu.id_rules), with
-    the guard's message naming the oldest machine type of the family that
-    keeps it."""
+    the start-up guard's message."""
     rows = [f"static const ArmCompatIdBreak {name}[] = {{"]
-    family = [m for m in view.machines if m.machine.family == mv.machine.family]
     for brk in mv.id_breaks:
-        keeping = [m.machine for m in family
-                   if not any(b.field == brk.field for b in m.id_breaks)]
-        instead = keeping[-1].name if keeping else None     # newest first: the oldest
         reg = view.registry.registers[brk.field.register]
         rows += [c_comment(brk.field.name, indent="    "),
                  f"    {{ UINT64_C({format_index(reg.index)}), "
                  f"UINT64_C({brk.field.mask:#x}), UINT64_C({brk.host_value:#x}),"]
-        rows += c_string_lines(brk.guard_message(instead), "      ", tail=" },")
+        rows += c_string_lines(brk.guard_message(), "      ", tail=" },")
     return rows + ["};", ""]
 
 

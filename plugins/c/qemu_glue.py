@@ -14,7 +14,8 @@ never edits QEMU for a registry change.  Each hook point defines one
     tolerances; returns whether the QEMU should register its own shipped list
     instead.
 ``ARM_COMPAT_GLUE_GUARDS`` (the one file that checks what migration drops)
-    ``arm_compat_glue_check_drop()`` and ``arm_compat_glue_check_feature()``.
+    ``arm_compat_glue_check_drop()``, ``arm_compat_glue_check_feature()`` and
+    ``arm_compat_glue_check_id_reg()``.
 
 The switch (``COMPAT_RULES`` in QEMU's environment, read once) picks what
 acts, so a control run and a treatment run use the same binary.  The file
@@ -70,8 +71,10 @@ def _intro() -> list[str]:
         "register the QEMU's own shipped tolerances.",
         "ARM_COMPAT_GLUE_GUARDS in exactly one file with Error and error_setg() in scope "
         "(target/arm/machine.c): call arm_compat_glue_check_drop() for each register a "
-        "migration leaves out, with its value, and arm_compat_glue_check_feature() for "
-        "each user feature the guards know.",
+        "migration leaves out, with its value; arm_compat_glue_check_feature() for "
+        "each user feature the guards know (\"virtualization\" when a KVM vCPU has EL2); "
+        "and arm_compat_glue_check_id_reg() for each ID register of a new KVM vCPU, "
+        "with the value KVM gives it.",
         "The environment variable COMPAT_RULES, read once, picks what acts (the binary is "
         "otherwise the same, so a control and a treatment differ in nothing else); "
         "unset or empty means on; another value stops QEMU with an error.",
@@ -217,14 +220,25 @@ def _guards() -> list[str]:
         *_guard_body("arm_compat_check_drop", "regidx, value"),
         "",
         "/*",
-        " * Refuse user feature @feature (\"impl-cpu\") on machine type @machine when",
-        " * it writes a register the machine type hides. Returns true if it may be",
-        " * used, else sets @errp.",
+        " * Refuse user feature @feature (\"impl-cpu\", or \"virtualization\" for a KVM",
+        " * vCPU with EL2) on machine type @machine when the machine type's promise",
+        " * cannot keep it. Returns true if it may be used, else sets @errp.",
         " */",
         "static inline bool arm_compat_glue_check_feature(const char *machine,",
         "                                                const char *feature,",
         "                                                Error **errp)",
         *_guard_body("arm_compat_check_feature", "feature"),
+        "",
+        "/*",
+        " * Refuse machine type @machine on this host when ID register @regidx of a",
+        " * new KVM vCPU reads @value and one of its fields breaks the machine type's",
+        " * promise with no pin to lower it. Returns true if the machine type may",
+        " * run here, else sets @errp.",
+        " */",
+        "static inline bool arm_compat_glue_check_id_reg(const char *machine,",
+        "                                                uint64_t regidx, uint64_t value,",
+        "                                                Error **errp)",
+        *_guard_body("arm_compat_check_id_reg", "regidx, value"),
         "#endif",
         "#endif",
     ]
