@@ -62,8 +62,9 @@ def dumps(data: dict[str, Any]) -> str:
 def chunks(data: dict[str, Any]) -> Iterator[str]:
     """:func:`dumps`'s text in pieces: an iterator's items (the lazy
     registers) are encoded one at a time and never held together."""
-    def compact(value: Any) -> str:
-        return json.dumps(value, sort_keys=True)
+    # one encoder for every item: json.dumps would build a new one (and its
+    # C encoder) for each of the registers
+    compact = json.JSONEncoder(sort_keys=True).encode
 
     yield "{\n"
     for n, key in enumerate(sorted(data)):

@@ -29,7 +29,7 @@ from compat.qemu.refusals import (VCPU_FEATURE_OPTION, VCPU_FEATURE_PROPERTY, re
                                   refusal_message, vcpu_refusal_fix, vcpu_refusal_message)
 from compat.qemu.tolerance import Tolerance, tolerance_for
 from compat.qemu.id_rules import IdBreak, IdPin, id_rules_for
-from compat.qemu.value_rules import Pin, pins_for
+from compat.qemu.value_rules import Pin, pins_for, value_registers
 
 #: A decision's kinds: :data:`HIDE`, ``tolerate-missing``, ``pin``, ``refuse``.
 PIN, REFUSE = "pin", "refuse"
@@ -240,6 +240,7 @@ class ResolvedView:
 def resolve(registry: Registry, derivation: Derivation) -> ResolvedView:
     """The resolved view of ``registry`` and its ``derivation``."""
     machines = []
+    limited = value_registers(registry)
     for rules in derivation.machines:
         family = rules.machine.family
         refusals = tuple(RefusalView(
@@ -249,7 +250,7 @@ def resolve(registry: Registry, derivation: Derivation) -> ResolvedView:
         vcpus = tuple(VcpuRefusalView(
             r, vcpu_refusal_message(derivation, rules, r), vcpu_refusal_fix(derivation, rules, r),
             derivation.oldest_allowing_vcpu(r.feature, family)) for r in rules.vcpu_refusals)
-        machines.append(MachineView(rules, pins_for(registry, rules.machine), refusals,
+        machines.append(MachineView(rules, pins_for(registry, rules.machine, limited), refusals,
                                     id_pins, id_breaks, vcpus))
     return ResolvedView(registry, derivation, tuple(machines))
 

@@ -57,12 +57,15 @@ def value_registers(registry: Registry) -> list[Register]:
     return sorted((r for r in registry.registers.values() if r.accepts), key=lambda r: r.index)
 
 
-def pins_for(registry: Registry, machine: MachineVersion) -> tuple[Pin, ...]:
+def pins_for(registry: Registry, machine: MachineVersion,
+             limited: list[Register] | None = None) -> tuple[Pin, ...]:
     """The values ``machine`` must pin: for each register with a CPU property
     whose limit rises after the machine's ``min-kernel``, the limit at
-    ``min-kernel`` (what every promised destination accepts)."""
+    ``min-kernel`` (what every promised destination accepts).  ``limited``:
+    :func:`value_registers` of ``registry``, when the caller asks for every
+    machine type (found once, not by a scan of every register each time)."""
     pins = []
-    for reg in value_registers(registry):
+    for reg in value_registers(registry) if limited is None else limited:
         if reg.cpu_property is None:
             continue
         oldest = reg.limit_at(machine.min_kernel)
