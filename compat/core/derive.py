@@ -145,10 +145,17 @@ def derive(registry: Registry) -> Derivation:
         min_kernel = machine.min_kernel
         for reg in changed:
             # a kernel change compared here (needs_rule's first case), without
-            # two calls per change and machine type
-            reasons = tuple(c for c in reg.changes
-                            if (c.kernel > min_kernel if c.kernel is not None
-                                else _spans(machine, c, reg, problems)))
+            # two calls per change and machine type; a register's one change
+            # (most registers) gives its own tuple, not a new one each time
+            if len(reg.changes) == 1:
+                c = reg.changes[0]
+                spans = (c.kernel > min_kernel if c.kernel is not None
+                         else _spans(machine, c, reg, problems))
+                reasons = reg.changes if spans else ()
+            else:
+                reasons = tuple(c for c in reg.changes
+                                if (c.kernel > min_kernel if c.kernel is not None
+                                    else _spans(machine, c, reg, problems)))
             if not reasons:
                 continue
             if reg.compat == REFUSE:    # semantic checks: every change has a vcpu-feature
