@@ -149,8 +149,11 @@ class PluginHost:
         return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
     def load_entry_points(self, names: Iterable[str], *, location: Location | None = None) -> None:
+        wanted = sorted(set(names))
+        if not wanted:  # the usual case: no installed plugin to look up
+            return
         available = self.entry_points()
-        for name in sorted(set(names)):
+        for name in wanted:
             if name in self.plugins:
                 continue
             ep = available.get(name)
