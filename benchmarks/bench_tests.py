@@ -6,7 +6,9 @@ checkout in turn (``--runs`` rounds), each with that checkout first on
 seconds, CPU seconds of pytest and every process it started (user + sys,
 ``os.wait4``), the 1-minute load average before and after, and pytest's
 summary line.  Compare CPU when the machine is busy; wall only when the
-load stayed under 1.5.
+load stayed under 1.5.  One venv serves both checkouts, but its editable
+install maps ``compat.plugins`` to one checkout's ``plugins/``: compare
+checkouts that do not differ there.
 
     git archive main | tar -x -C /tmp/main-tree
     python benchmarks/bench_tests.py /tmp/main-tree . --runs 2 [PYTEST ARGS]
