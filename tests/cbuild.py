@@ -34,6 +34,27 @@ def run(exe: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=30)
 
 
+def run_many(exe: Path, calls: list[list[str]]) -> list[subprocess.CompletedProcess]:
+    """What :func:`run` answers for each of ``calls``, from one process:
+    the harness's ``batch`` mode (the guards harness has it) reads one
+    command a line and frames each answer as ``STATUS LENGTH``, then the
+    output.  Thousands of calls cost one process instead of thousands."""
+    for call in calls:
+        assert call and not any("\t" in a or "\n" in a for a in call), call
+    proc = subprocess.run([str(exe), "batch"], input="".join("\t".join(c) + "\n" for c in calls).encode(),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    data, pos, answers = proc.stdout, 0, []
+    for call in calls:
+        end = data.index(b"\n", pos)
+        status, length = map(int, data[pos:end].split())
+        out = data[end + 1:end + 1 + length].decode()
+        answers.append(subprocess.CompletedProcess([str(exe), *call], status, out, ""))
+        pos = end + 1 + length
+    assert pos == len(data), "the harness answered more than it was asked"
+    return answers
+
+
 def without_section(text: str, header: str) -> str:
     """Registry text without the table ``header`` (up to the next table)."""
     start = text.index(header)

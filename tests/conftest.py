@@ -16,12 +16,36 @@ Running ``compat`` in a test (see tests/README.md):
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import pytest
-from hypothesis import settings
 
-from clirun import Result, run_compat, run_compat_process  # noqa: F401 - re-exported
+def _bytecode_cache() -> None:
+    """Keep compiled bytecode between runs, outside the checkout.
+
+    Under ``PYTHONDONTWRITEBYTECODE`` (set on this project's machines) every
+    interpreter compiles compat's sources again, and each pytest-xdist
+    worker rewrites and compiles every test module again: about 2 s of
+    CPU per worker and 0.1 s per ``python -m compat`` a test starts.  The
+    tests keep bytecode under ``$XDG_CACHE_HOME/compat-tests/pycache``
+    instead (Python's ``PYTHONPYCACHEPREFIX``: never a ``__pycache__`` in
+    the tree), for themselves and for every process they start.  A prefix
+    the user set is kept."""
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "compat-tests", "pycache")
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+
+
+_bytecode_cache()  # before compat and the test modules are imported
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from clirun import Result, run_compat, run_compat_process  # noqa: E402,F401 - re-exported
 
 #: pytest's own ``pytester`` fixture: a pytest session inside this one
 #: (test_testing_kit.py runs a plugin author's suite with it)

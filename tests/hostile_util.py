@@ -50,23 +50,22 @@ def toml_key(key: str) -> str:
     return key if _BARE.match(key) else toml_string(key)
 
 
+def _escape(match: re.Match) -> str:
+    ch = match.group()
+    if ch in '"\\':
+        return "\\" + ch
+    if 0xD800 <= ord(ch) <= 0xDFFF:
+        return "\\ufffd"  # lone surrogates cannot be written
+    return f"\\u{ord(ch):04x}"
+
+
+#: what a TOML basic string cannot hold as it is
+_SPECIAL = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+
+
 def toml_string(text: str) -> str:
     """A TOML basic string."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\\ufffd")  # lone surrogates cannot be written
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return '"' + _SPECIAL.sub(_escape, text) + '"'
 
 
 def toml_value(value: Any) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cbuild import compile_harness, run, without_section
+from cbuild import compile_harness, run, run_many, without_section
 from compat.load import pipeline as build
 from conftest import BUNDLED, run_compat
 
@@ -265,13 +265,16 @@ def test_rule_lookup(guards, machine, index, answer):
 
 def test_rule_lookup_agrees_with_derivation_for_every_register(bundled, guards):
     _, loaded = bundled
+    cases = []
     for rules in loaded.derivation.machines:
         hidden, tolerated = set(rules.hidden_indices), set(rules.tolerated_indices)
         for reg in loaded.registry.registers.values():
             want = ("hidden" if reg.index in hidden else
                     "safe-missing" if reg.index in tolerated else "migrated")
-            got = run(guards, "rule", rules.machine.name, hex(reg.index)).stdout.split()[0]
-            assert got == want, (rules.machine.name, reg.name)
+            cases.append((rules.machine.name, reg, want))
+    answers = run_many(guards, [["rule", machine, hex(reg.index)] for machine, reg, _ in cases])
+    for (machine, reg, want), answer in zip(cases, answers, strict=True):
+        assert answer.stdout.split()[0] == want, (machine, reg.name)
 
 
 PSCI = "0x6030000000140000"
@@ -354,3 +357,18 @@ def test_check_with_tolerances_agrees_with_the_generated_c(tmp_path):
     # the two cases that used to disagree
     assert int(DBGDTRTX, 16) not in c_rules
     assert c_rules[0x603000000013c514] == (0xff, 0, "ToleranceOnlySrcTestValue")
+
+
+def test_the_guards_harness_batch_mode_answers_as_single_runs(guards):
+    """cbuild.run_many (one harness process for many calls) answers every
+    kind of call, allowed and refused, exactly as one process a call."""
+    calls = [[what, machine, index] for what in ("rule", "pin")
+             for machine in ("virt-10.1", "virt-11.1") for index in (BMAP_2, TCR2, PSCI, "0x0")]
+    calls += [["feature", machine, feature] for machine in ("virt-10.1", "virt-11.1")
+              for feature in ("impl-cpu", "virtualization")]
+    calls += [["drop", "virt-10.1", BMAP_2, value] for value in ("0", "0x3")]
+    calls += [["idreg", "virt-10.1", MMFR2, value] for value in ("0x0", "0x1111")]
+    single = [run(guards, *call) for call in calls]
+    assert {p.returncode for p in single} == {0, 1}  # both answers are among the calls
+    assert [(p.returncode, p.stdout) for p in run_many(guards, calls)] == \
+        [(p.returncode, p.stdout) for p in single]

@@ -94,20 +94,26 @@ def test_outputs_declared_with_their_files():
     assert specs == {"docs-rst": (RST,), "docs-md": (MD,)}
 
 
+@pytest.fixture(scope="module")
+def bundled_doctree(bundled_files) -> nodes.document:
+    """The bundled rST parsed once for the tests that only read it."""
+    return parse_rst(bundled_files[RST])
+
+
 def _bundled() -> str:
     from conftest import BUNDLED
     return BUNDLED.read_text()
 
 
-def test_rst_parses_without_messages(bundled_files):
-    doctree = parse_rst(bundled_files[RST])
+def test_rst_parses_without_messages(bundled_doctree):
+    doctree = bundled_doctree
     assert messages(doctree) == []
     assert doctree.astext().startswith("KVM register migration compatibility")
 
 
-def test_rst_register_table_has_a_row_per_register(bundled_files):
+def test_rst_register_table_has_a_row_per_register(bundled_doctree):
     registry = load_text(_bundled(), host=host()).registry
-    doctree = parse_rst(bundled_files[RST])
+    doctree = bundled_doctree
     tables = list(doctree.findall(nodes.table))
     assert tables, "no register table"
     body = next(tables[0].findall(nodes.tbody))
@@ -133,9 +139,9 @@ def test_rst_register_table_has_a_row_per_register(bundled_files):
     assert by_name["KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1"][5] == "none"
 
 
-def test_rst_machine_sections(bundled_files):
+def test_rst_machine_sections(bundled_doctree):
     registry = load_text(_bundled(), host=host()).registry
-    doctree = parse_rst(bundled_files[RST])
+    doctree = bundled_doctree
     titles = [s[0].astext() for s in doctree.findall(nodes.section)]
     machine_titles = [t for t in titles if t.startswith("Machine type ")]
     assert machine_titles == [f"Machine type {m.name}" for m in registry.machine_versions()]
@@ -165,11 +171,11 @@ def test_rst_machine_sections(bundled_files):
     assert bullet_after(v111, "Refused features") == []
 
 
-def test_rst_machine_sections_link_register_sections(bundled_files):
+def test_rst_machine_sections_link_register_sections(bundled_doctree):
     """Every hidden/tolerated (and refused) register links to its own
     register section; docutils resolves every link."""
     loaded = loaded_bundled()
-    doctree = parse_rst(bundled_files[RST])
+    doctree = bundled_doctree
     assert not messages(doctree)
     resolved = {}
     for sec in doctree.findall(nodes.section):
@@ -186,8 +192,8 @@ def test_rst_machine_sections_link_register_sections(bundled_files):
         assert refused == [f"Register {r.register.name}" for r in rules.refusals]
 
 
-def test_rst_feature_section(bundled_files):
-    doctree = parse_rst(bundled_files[RST])
+def test_rst_feature_section(bundled_doctree):
+    doctree = bundled_doctree
     feat = section(doctree, "Feature impl-cpu").astext()
     assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2" in feat and "0x3" in feat
     assert "Refused by: virt-10.2, virt-10.1, virt-10.0" in feat
@@ -279,12 +285,12 @@ def test_md_machine_sections(bundled_files):
     assert newest.count("None.") == 2       # nothing tolerated, nothing refused
 
 
-def test_rst_and_md_share_content(bundled_files):
+def test_rst_and_md_share_content(bundled_files, bundled_doctree):
     """Both renderers print every register, machine type and feature."""
     loaded = load_text(_bundled(), host=host())
     from compat.qemu.resolved import resolve
     model = docview.build(resolve(loaded.registry, loaded.derivation), loaded.source_name)
-    rst_plain = parse_rst(bundled_files[RST]).astext()
+    rst_plain = bundled_doctree.astext()
     md_plain = bundled_files[MD].replace("\\", "")
     for row in model.registers:
         assert row.index in rst_plain and row.index in md_plain
@@ -371,11 +377,11 @@ def loaded_bundled():
 
 # -- no links from registry text (issue 13, item 14) ------------------------------
 
-def test_bundled_rst_has_no_links_from_registry_text(bundled_files):
+def test_bundled_rst_has_no_links_from_registry_text(bundled_doctree):
     """docutils turns a bare ``a@b.c`` into a ``mailto:`` reference; the
     bundled registry's sources carry three such addresses."""
     assert "@" in _bundled()  # the case this guards
-    doctree = parse_rst(bundled_files["kvm-register-compat.rst"])
+    doctree = bundled_doctree
     external = [ref.get("refuri") for ref in doctree.findall(nodes.reference)
                 if ref.get("refuri")]
     assert not external, external

@@ -17,7 +17,7 @@ import docutils.core
 import pytest
 from docutils import nodes
 
-from cbuild import compile_harness, run
+from cbuild import compile_harness, run, run_many
 from compat.analysis.explain import explain_register
 from compat.load import pipeline as build
 from compat.qemu.resolved import machine_ranges
@@ -151,13 +151,17 @@ def test_every_register_has_one_rule_per_machine_type(built, harnesses, doctree)
     cells = _rules_cells(doctree)
     guard_rule = {"hide": "hidden", "tolerate-missing": "safe-missing", None: "migrated"}
     checked = 0
-    for name, reg in sorted(loaded.registry.registers.items()):
-        explained = explain_register(loaded.registry, loaded.derivation, reg).to_json()
-        assert cells[name] == explained["rules"] == registry_json[name]["rules"], name
-        for m in explained["machines"]:
-            rule = run(harnesses["guards"], "rule", m["machine"], explained["index"])
+    explained = {name: explain_register(loaded.registry, loaded.derivation, reg).to_json()
+                 for name, reg in sorted(loaded.registry.registers.items())}
+    calls = [[what, m["machine"], e["index"]] for e in explained.values()
+             for m in e["machines"] for what in ("rule", "pin")]
+    answers = iter(run_many(harnesses["guards"], calls))  # one process, in the calls' order
+    for name, e in explained.items():
+        assert cells[name] == e["rules"] == registry_json[name]["rules"], name
+        for m in e["machines"]:
+            rule = next(answers)
             assert rule.stdout.split()[0] == guard_rule[m["rule"]], (name, m["machine"])
-            pin = run(harnesses["guards"], "pin", m["machine"], explained["index"]).stdout.split()
+            pin = next(answers).stdout.split()
             assert (pin[2] if pin[0] == "pinned" else None) == (
                 None if m["pin"] is None else f"{m['pin']['property']}={m['pin']['value']}")
             checked += 1

@@ -4,6 +4,7 @@ every index in them."""
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections import defaultdict
 from pathlib import Path
@@ -49,10 +50,16 @@ DEFAULT_VCPU_FEATURES = {"psci-0.2", "pmu-v3"}
 NEEDS_VCPU_FEATURE = {"PMMIR_EL1": "pmu-v3"}
 
 
+@functools.cache
+def _read(path: Path):
+    """A real list, read once per process (the tests here only look at it)."""
+    return read_reglist(path)
+
+
 def _hosts():
     by_host = defaultdict(list)
     for path in REAL:
-        reg = read_reglist(path)
+        reg = _read(path)
         by_host[reg.host].append(reg)
     return {h: sorted(v, key=lambda r: r.kernel) for h, v in by_host.items()}
 
@@ -171,13 +178,13 @@ def test_vcpu_scoped_facts_meet_lists_of_such_vcpus(feature, kernel):
 
 
 def test_every_real_index_has_a_name():
-    unnamed = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices
+    unnamed = sorted({codec.format_index(i) for path in REAL for i in _read(path).indices
                       if codec.decode(i).name is None})
     assert not unnamed
 
 
 def test_decode_names_every_real_index():
-    indices = sorted({codec.format_index(i) for path in REAL for i in read_reglist(path).indices})
+    indices = sorted({codec.format_index(i) for path in REAL for i in _read(path).indices})
     proc = run_compat("decode", "--json", *indices, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     import json
@@ -224,8 +231,8 @@ def test_audit_of_real_lists_passes_but_for_the_id_fields_no_released_qemu_lower
 
 def test_expected_counts():
     for host in ("qemu7.2-max", "qemu7.2-neoverse-n1", "qemu10.0-max"):
-        counts = {str(read_reglist(p).kernel): len(read_reglist(p).indices)
-                  for p in REAL if read_reglist(p).host == host}
+        counts = {str(_read(p).kernel): len(_read(p).indices)
+                  for p in REAL if _read(p).host == host}
         assert counts["6.1"] == 316 and counts["6.12"] == 333 and counts["7.3"] == 332, host
         assert all(counts[k] == 331 for k in ("6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2"))
 
@@ -233,8 +240,8 @@ def test_expected_counts():
 def test_expected_counts_qemu11_1():
     """QEMU 11.1's max: FPMR from 6.12, TCR2_EL1/PIRE0_EL1/PIR_EL1 kept past 6.13,
     SCTLR2_EL1 from 6.17, one more CCSIDR demux entry on 6.1."""
-    counts = {str(read_reglist(p).kernel): len(read_reglist(p).indices)
-              for p in REAL if read_reglist(p).host == "qemu11.1-max"}
+    counts = {str(_read(p).kernel): len(_read(p).indices)
+              for p in REAL if _read(p).host == "qemu11.1-max"}
     assert counts["6.1"] == 317 and counts["6.12"] == 334 and counts["6.16"] == 335, counts
     assert counts["7.3"] == 337, counts
     assert all(counts[k] == 336 for k in ("6.17", "6.18", "6.19", "7.0", "7.1", "7.2")), counts
@@ -246,5 +253,5 @@ def test_vcpu_features_table_matches_the_headers():
         header = next(line for line in Path(path).read_text().splitlines()
                       if line.startswith("# vcpu-features:"))
         features = set(header.split(":", 1)[1].strip().split(","))
-        host = read_reglist(path).host
+        host = _read(path).host
         assert features == VCPU_FEATURES.get(host, DEFAULT_VCPU_FEATURES), path

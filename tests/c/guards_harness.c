@@ -6,9 +6,13 @@
  *   guards_harness drop MACHINE INDEX VALUE
  *   guards_harness pin MACHINE INDEX
  *   guards_harness idreg MACHINE INDEX VALUE
+ *   guards_harness batch        (one such command a line on stdin, words
+ *                                separated by tabs)
  *
  * Prints the answer or the error message; exits 0 when the guard allows
- * the action, 1 when it refuses, 2 on a usage error.
+ * the action, 1 when it refuses, 2 on a usage error.  In batch mode each
+ * command's answer is "STATUS LENGTH\n" and then LENGTH bytes of what it
+ * would have printed, so one process answers many commands.
  */
 #include "qemu_stubs.h"
 #include "arm-compat-guards.h"
@@ -26,7 +30,7 @@ static const char *rule_name(ArmCompatRegRule rule)
     }
 }
 
-int main(int argc, char **argv)
+static int answer(int argc, char **argv, FILE *out)
 {
     Error *err = NULL;
     int machine;
@@ -44,7 +48,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "rule") == 0) {
         uint64_t index = strtoull(argv[3], NULL, 0);
 
-        printf("%s %s\n", rule_name(arm_compat_reg_rule(machine, index)),
+        fprintf(out, "%s %s\n", rule_name(arm_compat_reg_rule(machine, index)),
                arm_compat_reg_is_hidden(machine, index) ? "hidden" : "visible");
         return 0;
     }
@@ -54,9 +58,9 @@ int main(int argc, char **argv)
 
         if (arm_compat_reg_pinned(machine, strtoull(argv[3], NULL, 0), &value,
                                   &property)) {
-            printf("pinned 0x%" PRIx64 " %s\n", value, property);
+            fprintf(out, "pinned 0x%" PRIx64 " %s\n", value, property);
         } else {
-            printf("not-pinned\n");
+            fprintf(out, "not-pinned\n");
         }
         return 0;
     }
@@ -72,10 +76,44 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!ok) {
-        printf("%s\n", err->msg);
+        fprintf(out, "%s\n", err->msg);
         free(err);
         return 1;
     }
-    printf("ok %s\n", arm_compat_machine_name(machine));
+    fprintf(out, "ok %s\n", arm_compat_machine_name(machine));
     return 0;
+}
+
+/* "batch": answer every line of stdin as one command line. */
+static int batch(void)
+{
+    char line[4096];
+
+    while (fgets(line, sizeof(line), stdin)) {
+        char *words[8] = { "guards_harness" };
+        int count = 1;
+        char *buffer = NULL;
+        size_t length = 0;
+        FILE *out = open_memstream(&buffer, &length);
+        int status;
+
+        line[strcspn(line, "\n")] = '\0';
+        for (char *word = strtok(line, "\t"); word && count < 8; word = strtok(NULL, "\t")) {
+            words[count++] = word;
+        }
+        status = answer(count, words, out);
+        fclose(out);
+        printf("%d %zu\n", status, length);
+        fwrite(buffer, 1, length, stdout);
+        free(buffer);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "batch") == 0) {
+        return batch();
+    }
+    return answer(argc, argv, stdout);
 }
