@@ -61,6 +61,7 @@ from compat.core.derive import Derivation, MachineRules
 from compat.core.diagnostics import COMMAND_LINE, CompatError, did_you_mean
 from compat.core.model import Register, Registry
 from compat.qemu import modes
+from compat.qemu.cpu_options import IdOption
 from compat.qemu.modes import RulesMode
 from compat.qemu.tolerance import NOT_ON_BOTH_ENDS, Tolerance, tolerances
 from compat.qemu.refusals import (refusal_fix, refusal_message, vcpu_refusal_fix,
@@ -136,6 +137,7 @@ class Simulator:
         self._cpreg: dict[tuple, frozenset[int]] = {}
         self._tolerances = tolerances(registry)
         self._ids = None
+        self._lowered: dict[tuple, frozenset[int]] = {}
 
     @property
     def derivation(self) -> Derivation:
@@ -170,7 +172,7 @@ class Simulator:
         mode = qemu.name
         features = tuple(sorted(set(features)))
         values = self._values(features)
-        from compat.qemu.cpu_options import IdOption, parse_cpu_options
+        from compat.qemu.cpu_options import parse_cpu_options
         options = parse_cpu_options(self.registry, cpu_options)
         usable = tuple(o for o in options if (qemu.id_properties if isinstance(o, IdOption)
                                               else qemu.has_property(o.prop.qemu)))
@@ -349,7 +351,7 @@ class Simulator:
                 f"{rules.qemu.short(rules.machine_name)} {option.lacking()}: run a QEMU that "
                 f"has it, or leave -cpu host,{option.text} off", rules))
         for option in rules.cpu_options:
-            if not hasattr(option, "prop"):     # an ID field: its value is checked with the IDs
+            if isinstance(option, IdOption):    # an ID field: checked with the ID values
                 continue
             limit = option.register.limit_at(source.kernel)
             if limit is not None and limit.refuses(option.value):
@@ -485,9 +487,14 @@ class Simulator:
         reads the cpreg list."""
         if not rules.id_pins:
             return frozenset()
-        return frozenset(reg.index for f in self.registry.id_fields()
-                         if f.name in rules.id_pins and rules.id_pins[f.name] < f.value
-                         for reg in self.registry.gated_by(f))
+        key = tuple(sorted(rules.id_pins.items()))
+        found = self._lowered.get(key)
+        if found is None:       # once per set of pins: passes() asks for every pair
+            found = self._lowered[key] = frozenset(
+                reg.index for f in self.registry.id_fields()
+                if f.name in rules.id_pins and rules.id_pins[f.name] < f.value
+                for reg in self.registry.gated_by(f))
+        return found
 
     def _host_refusals(self, side: RegList, rules: RuleSet) -> list[Failure]:
         """The start-up guards' refusals of ``rules``' machine type on ``side``'s
