@@ -9,9 +9,10 @@ virtualization, the KVM vGIC (``hw/intc/arm_gicv3_kvm.c``,
 ``kvm_arm_gicv3_realize()``) registers a migration blocker when the guest
 has EL2.  Both measured by ``compat lab migrate`` (tests/data/real-migrations,
 the ``*_el2`` cases: 11.1 blocked, 10.0 a source error with that message).
-The rules modes of QEMUs built with compat's outputs
-(``compat-props``, ``tolerances``) are not stock QEMUs and are not covered
-here.
+The rules modes of QEMUs carrying compat's tables and guards
+(``compat-props``, ``qemu-10.2-compat``) refuse such a vCPU with the
+guard's message instead (``Simulator.vcpu_guards``); ``tolerances`` is not
+a stock QEMU and is not covered here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class NestedRefusal:
 
 
 _BLOCKER = "Live migration disabled because KVM nested virt is enabled"
+_BLOCKER_WHERE = ("its KVM vGIC registers a migration blocker (hw/intc/arm_gicv3_kvm.c, "
+                  "kvm_arm_gicv3_realize()), so 'migrate' fails with")
 
 STOCK: dict[str, NestedRefusal] = {
     "qemu-10.0": NestedRefusal(
@@ -49,15 +52,12 @@ STOCK: dict[str, NestedRefusal] = {
         "it does not start the VM (hw/arm/virt.c; QEMU 10.1 to 11.0 start it but register "
         f"the migration blocker \"{_BLOCKER}\"):"),
     "qemu-11.1": NestedRefusal(
-        "qemu-11.1", "a stock QEMU 11.1", _BLOCKER,
-        "its KVM vGIC registers a migration blocker (hw/intc/arm_gicv3_kvm.c, "
-        "kvm_arm_gicv3_realize()), so 'migrate' fails with"),
+        "qemu-11.1", "a stock QEMU 11.1", _BLOCKER, _BLOCKER_WHERE),
     # the lab's QEMU 10.2.2 (compat's patch set, rules off): the series leaves
-    # the vGIC alone, so 10.2's blocker stands
+    # the vGIC alone, and 10.2's blocker stands (measured: the *_el2 case of
+    # qemu10.2.2-compat-off); with the rules on, compat's guard refuses first
     "qemu-10.2-patched": NestedRefusal(
-        "qemu-10.2-patched", "QEMU 10.2.2 with compat's patch set", _BLOCKER,
-        "its KVM vGIC registers a migration blocker (hw/intc/arm_gicv3_kvm.c, "
-        "kvm_arm_gicv3_realize()), so 'migrate' fails with"),
+        "qemu-10.2-patched", "QEMU 10.2.2 with compat's patch set", _BLOCKER, _BLOCKER_WHERE),
 }
 
 
