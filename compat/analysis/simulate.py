@@ -345,6 +345,13 @@ class Simulator:
         notes = self._notes(source, destination, rules)
         depends: list[str] = []
         failures: list[Failure] = []
+
+        def result(length=None) -> MigrationResult:
+            """The verdict so far (an early one when a QEMU does not start)."""
+            return MigrationResult(source, destination, rules.mode, rules.machine_name,
+                                   rules.features, tuple(failures), tuple(notes), tuple(depends),
+                                   tuple(o.text for o in rules.cpu_options + rules.refused_options),
+                                   length)
         for option in rules.refused_options:
             failures.append(self._failure(
                 option.register.index, "start", "cpu-option", option.refusal(),
@@ -362,23 +369,17 @@ class Simulator:
                     f"{limit.describe()}): the source vCPU cannot be created",
                     f"pass a value Linux {source.kernel} accepts ({limit.describe()})", rules))
         if failures:        # the source QEMU does not start: no migration to predict
-            return MigrationResult(source, destination, rules.mode, rules.machine_name,
-                                   rules.features, tuple(failures), tuple(notes), (),
-                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
+            return result()
         for guard in rules.guards:
             failures.append(self._failure(guard.index, "start", "guard", guard.message,
                                           guard.fix, rules))
         if any(guard.vcpu for guard in rules.guards):   # the VM does not start
-            return MigrationResult(source, destination, rules.mode, rules.machine_name,
-                                   rules.features, tuple(failures), tuple(notes), (),
-                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
+            return result()
         refusals = [f for side in (source, destination)
                     for f in self._host_refusals(side, rules)]
         if refusals:    # a QEMU refuses the machine type when its vCPU is created
-            return MigrationResult(source, destination, rules.mode, rules.machine_name,
-                                   rules.features, tuple(failures + refusals), tuple(notes),
-                                   tuple(depends),
-                                   tuple(o.text for o in rules.cpu_options + rules.refused_options))
+            failures += refusals
+            return result()
         src = self.cpreg(source) - rules.hidden - self._lowered_away(rules)
         dst = self.cpreg(destination) - rules.hidden
         tcg = _tcg_only(src, dst)
@@ -441,10 +442,7 @@ class Simulator:
         failures += [self._failure(p.index, direction, p.kind, p.error, p.fix, rules)
                      for p in problems]
         depends += id_depends
-        return MigrationResult(source, destination, rules.mode, rules.machine_name,
-                               rules.features, tuple(failures), tuple(notes), tuple(depends),
-                               tuple(o.text for o in rules.cpu_options + rules.refused_options),
-                               (incoming, len(dst)) if too_long and bad else None)
+        return result((incoming, len(dst)) if too_long and bad else None)
 
     def _depends_test(self, index: int, test: Tolerance, why: str) -> str:
         name = self.name_of(index) or codec.format_index(index)
