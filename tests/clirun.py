@@ -20,10 +20,13 @@ script, import time.  Mark such a test ``@pytest.mark.process("why")``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import hashlib
 import io
 import os
 import signal
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -116,6 +119,60 @@ def _isolated(cwd: Path | None, env: dict[str, str] | None, stdin: str | None):
             gc.enable()
 
 
+#: Whether an in-process run may reuse an earlier run's loaded registry
+#: (:func:`_reused_loads`); conftest turns it off for a test that uses
+#: ``monkeypatch`` (it may have patched what loading calls).
+REUSE_LOADS = True
+#: (resolved path, display name, SHA-256 of the file) -> its Loaded
+_LOADED: dict[tuple[str, str, bytes], object] = {}
+_LOADED_MAX = 16
+
+
+@contextlib.contextmanager
+def _reused_loads():
+    """While a run lasts, :func:`compat.load.pipeline.load` answers a file
+    it loaded before (same path, same name, same bytes) with the same
+    :class:`Loaded` instead of loading it again.
+
+    Most in-process runs load the bundled registry: about 800 loads of
+    25 ms in the fast set, a fifth of its CPU.  The registry and its
+    derivation are frozen (``dataclass(frozen=True)``, read-only mappings),
+    so runs cannot change what the next one reads; each run gets its own
+    copy of the :class:`Loaded` record.  Not reused: a registry that names
+    plugins (or a run given ``--plugin``: their code may differ between
+    tests), a load with its own plugin host, and anything that fails (an
+    error is raised again by loading again).  ``REUSE_LOADS = False``
+    (``COMPAT_TESTS_FRESH_LOADS=1`` for a whole session) loads every time."""
+    from compat.load import pipeline
+    fresh = pipeline.load
+    if not REUSE_LOADS or os.environ.get("COMPAT_TESTS_FRESH_LOADS"):
+        yield
+        return
+
+    def load(path, display_name, plugins=(), *, host=None):
+        plugins = tuple(plugins)
+        try:  # only a regular file is read here (a FIFO would block: load refuses it)
+            data = Path(path).read_bytes() if stat.S_ISREG(os.stat(path).st_mode) else None
+        except OSError:  # the real load reports it
+            data = None
+        if data is None or plugins or host is not None or b"plugins" in data:
+            return fresh(path, display_name, plugins, host=host)
+        key = (str(Path(path).resolve()), display_name, hashlib.sha256(data).digest())
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = fresh(path, display_name, plugins)
+            if len(_LOADED) >= _LOADED_MAX:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = loaded
+        return dataclasses.replace(loaded, inputs=list(loaded.inputs))
+
+    pipeline.load = load
+    try:
+        yield
+    finally:
+        pipeline.load = fresh
+
+
 def run_compat(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                stdin: str | None = None, timeout: float = 120) -> Result:
     """``compat ARGS`` through :func:`compat.cli.main` in this process.
@@ -125,7 +182,7 @@ def run_compat(*args: str, cwd: Path | None = None, env: dict[str, str] | None =
     run raises :class:`Timeout` after ``timeout`` seconds.  Not for the
     variables in :data:`PROCESS_ONLY_ENV` (a ``ValueError`` says so)."""
     from compat.cli import main
-    with _isolated(cwd, env, stdin) as (out, err), _deadline(timeout):
+    with _isolated(cwd, env, stdin) as (out, err), _deadline(timeout), _reused_loads():
         try:
             rc = main([str(a) for a in args])
         except SystemExit as exc:  # argparse's --help/--version and usage errors

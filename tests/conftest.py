@@ -45,6 +45,7 @@ _bytecode_cache()  # before compat and the test modules are imported
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
+import clirun  # noqa: E402
 from clirun import Result, run_compat, run_compat_process  # noqa: E402,F401 - re-exported
 
 #: pytest's own ``pytester`` fixture: a pytest session inside this one
@@ -86,6 +87,16 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Copied from the shared data set so a clean clone of the project is enough.
 REGLISTS = ROOT / "tests" / "data" / "reglists"
 BUNDLED = ROOT / "registry.toml"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_loads_under_monkeypatch(request):
+    """A test that patches something (``monkeypatch``) may have patched
+    what loading a registry calls: its in-process runs load every time
+    instead of reusing an earlier run's registry (``clirun._reused_loads``)."""
+    clirun.REUSE_LOADS = "monkeypatch" not in request.fixturenames
+    yield
+    clirun.REUSE_LOADS = True
 
 
 @pytest.fixture
