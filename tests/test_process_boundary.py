@@ -79,3 +79,28 @@ def test_in_process_runner_answers_like_a_process(compat_cli):
     assert compat_cli("decode", "--no-such-option").rc == 2
     with pytest.raises(ValueError, match="PYTHONHASHSEED"):
         compat_cli("validate", env={"PYTHONHASHSEED": "1"})
+
+
+def test_reused_loads_answer_as_fresh_ones(compat_cli, tmp_path):
+    """An in-process run reuses an earlier run's loaded registry only for
+    the same bytes (clirun._reused_loads): the build it gives is the fresh
+    load's, byte for byte, and a file edited in place is loaded again."""
+    import clirun
+    from compat.load import pipeline
+
+    registry = tmp_path / "registry.toml"
+    registry.write_text(BUNDLED.read_text())
+    reused, fresh = tmp_path / "reused", tmp_path / "fresh"
+    for out in (reused, reused):  # the second build answers from the first's load
+        assert compat_cli("build", "-r", registry, "-o", out).rc == 0
+    key = next(k for k in clirun._LOADED if k[0] == str(registry.resolve()))
+    assert compat_cli("build", "-r", registry, "-o", fresh,
+                      env={"COMPAT_TESTS_FRESH_LOADS": "1"}).rc == 0
+    assert {p.name: p.read_bytes() for p in reused.iterdir()} == \
+        {p.name: p.read_bytes() for p in fresh.iterdir()}
+    assert pipeline.load.__module__ == "compat.load.pipeline"  # put back after each run
+
+    registry.write_text(BUNDLED.read_text().replace("description = ", "descriptio = ", 1))
+    edited = compat_cli("validate", "-r", registry)
+    assert edited.rc == 1 and "registry.toml:" in edited.err, edited
+    assert key in clirun._LOADED
