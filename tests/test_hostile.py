@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from conftest import BUNDLED, REGLISTS, ROOT, examples
 from hostile_util import assert_graceful, dump_toml, run_inproc, toml_string
 
+from compat.core.diagnostics import CompatError
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BUNDLED_TEXT = BUNDLED.read_text(encoding="utf-8")
 BUNDLED_DATA = tomllib.loads(BUNDLED_TEXT)
@@ -442,6 +444,67 @@ def test_validators_agree_on_mutated_values(data):
     except (tomllib.TOMLDecodeError, RecursionError):
         assume(False)
     _assert_agree(parsed)
+
+
+def _explained_both_ways(text: str):
+    """The reference validator's diagnostics for ``text``, from the whole
+    document and from the entities the compiled validator flags
+    (compat.load.schema.invalid_entities_only), and that part; None when
+    the document is explained whole."""
+    _validators()  # skips without jsonschema-rs
+    from compat.load.schema import explain_structure, invalid_entities_only, registry_schema
+    from compat.load.source import load_toml_text
+    doc = load_toml_text(text, "r.toml")
+    schema = registry_schema()
+    part = invalid_entities_only(doc.data, schema)
+    if part is doc.data:
+        return None
+    # as the user reads them: a CompatError sorts its diagnostics by place
+    # (the reference's own order follows a set of key names: the hash seed's)
+    whole, mine = (CompatError(explain_structure(doc, schema, data)).diagnostics
+                   for data in (doc.data, part))
+    return whole, mine, part
+
+
+@pytest.mark.parametrize("path", _inputs(), ids=lambda p: p.name)
+def test_reference_explains_the_flagged_entities_as_the_whole(path):
+    """The reference validator, given only the entities with errors,
+    reports exactly what it reports for the whole document, at the same
+    places."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        pytest.skip("not TOML")
+    explained = _explained_both_ways(text)
+    if explained is None:
+        pytest.skip("a TOML date: explained whole")
+    whole, part, _ = explained
+    assert part == whole
+
+
+@settings(max_examples=examples(120), **SETTINGS)
+@given(data=mutated_data())
+def test_reference_explains_mutated_entities_as_the_whole(data):
+    try:
+        text = dump_toml(data)
+        tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        assume(False)
+    explained = _explained_both_ways(text)
+    assume(explained is not None)
+    whole, part, _ = explained
+    assert part == whole
+
+
+def test_one_bad_register_is_explained_alone():
+    """What makes explaining an error fast: the reference validator sees
+    the bad register and one entry of each other table, not the rest."""
+    text = BUNDLED_TEXT.replace('commit = "c0000e58c74e"', "commit = 12", 1)
+    whole, part, data = _explained_both_ways(text)
+    assert whole and part == whole
+    assert [len(data[t]) for t in ("registers", "features", "machines")] == [1, 1, 1]
+    assert len(BUNDLED_DATA["registers"]) > 1
 
 
 def test_trailing_newline_is_refused_and_located(tmp_path):

@@ -111,28 +111,97 @@ def validate_structure(doc: SourceDocument, schema: dict[str, Any] | None = None
     """
     schema = schema or registry_schema()
     fast = fast_validator(schema)
+    data = doc.data
     if fast is not None:
         try:
             if fast.is_valid(doc.data):
                 return []
+            data = invalid_entities_only(doc.data, schema)
         except (ValueError, TypeError):  # a TOML date or time: no JSON type, jsonschema explains
-            fast = None
-    out = explain_structure(doc, schema)
+            fast, data = None, doc.data
+    out = explain_structure(doc, schema, data)
     if not out and fast is not None:
         for error in fast.iter_errors(doc.data):
             out.extend(_diagnose_fast(doc, error))
     return out
 
 
-def explain_structure(doc: SourceDocument, schema: dict[str, Any]) -> list[Diagnostic]:
-    """Every schema violation ``jsonschema`` (the reference) finds in ``doc``."""
+def explain_structure(doc: SourceDocument, schema: dict[str, Any],
+                      data: Any = None) -> list[Diagnostic]:
+    """Every schema violation ``jsonschema`` (the reference) finds in ``doc``
+    (in ``data``, the document or a part of it that keeps its key paths:
+    :func:`invalid_entities_only`)."""
     from jsonschema import Draft202012Validator  # heavy: imported on use
 
     validator = Draft202012Validator(inline_local_refs(schema))
     out: list[Diagnostic] = []
-    for error in validator.iter_errors(doc.data):
+    for error in validator.iter_errors(doc.data if data is None else data):
         out.extend(_diagnose(doc, error))
     return out
+
+
+#: Keywords of a table of entities (``registers``, ``features``,
+#: ``machines``) that hold for a part of it when they hold for all of it:
+#: a part keeping at least one entry still has valid names, valid entries
+#: and (for ``minProperties`` of 0 or 1) enough of them.
+_PART_SAFE = frozenset({"type", "description", "title", "$comment", "additionalProperties",
+                        "propertyNames", "minProperties"})
+#: What an entity's own schema keeps of the document's root, so that its
+#: references resolve as they do there.
+_ROOT_KEYS = ("$schema", "$id", "$defs")
+
+
+def invalid_entities_only(data: Any, schema: dict[str, Any]) -> Any:
+    """``data`` with only its invalid entities, by the compiled validator,
+    for the reference validator to explain.
+
+    The reference validator is pure Python: on a 10k-register registry
+    with one bad value it took over a second, nearly all of it confirming
+    the valid registers.  An entity (``registers.X``, ``features.X``,
+    ``machines.X``: an entry of a table of the schema's root) is valid or
+    not on its own, by its name and its value, so the reference explains
+    the same errors, at the same key paths, from the invalid entities: each
+    table keeps the entries whose name or value ``jsonschema-rs`` refuses
+    (or its first entry, if none: a table is never emptied), and everything
+    outside the tables stays.  A table whose schema says more than
+    :data:`_PART_SAFE`, or whose parts the compiled validator cannot take,
+    stays whole.  (Not the compiled validator's error paths: it reports an
+    error per keyword, not every failing entry.)"""
+    props = schema.get("properties")
+    if not isinstance(data, dict) or not isinstance(props, dict):
+        return data
+    part = dict(data)
+    for table, table_schema in props.items():
+        entries = data.get(table)
+        if not isinstance(entries, dict) or not entries or not _splittable(table_schema):
+            continue
+        names = fast_validator(_entity_schema(schema, table_schema.get("propertyNames", {})))
+        values = fast_validator(_entity_schema(schema, table_schema["additionalProperties"]))
+        if names is None or values is None:
+            continue
+        try:
+            bad = {name: value for name, value in entries.items()
+                   if not (names.is_valid(name) and values.is_valid(value))}
+        except (ValueError, TypeError):  # a TOML date or time: explained whole
+            continue
+        first = next(iter(entries))
+        part[table] = bad or {first: entries[first]}
+    return part
+
+
+def _splittable(table_schema: Any) -> bool:
+    """Whether a table with ``table_schema`` may be given to the reference
+    validator in part (see :func:`invalid_entities_only`)."""
+    return (isinstance(table_schema, dict) and table_schema.keys() <= _PART_SAFE
+            and table_schema.get("type") == "object"
+            and isinstance(table_schema.get("additionalProperties"), dict)
+            and isinstance(table_schema.get("propertyNames", {}), dict)
+            and table_schema.get("minProperties", 0) in (0, 1))
+
+
+def _entity_schema(schema: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+    """``sub``, a part of ``schema``, as a schema of its own."""
+    return {**{k: schema[k] for k in _ROOT_KEYS if k in schema}, **sub}
 
 
 _FAST_CACHE: dict[str, Any] = {}
