@@ -53,7 +53,6 @@ def phases(path: Path, runs: int) -> tuple[float, dict[str, float]]:
     for _ in range(runs):
         text = timed("read", lambda: path.read_bytes().decode("utf-8"))
         data = timed("tomli parse", source._parse, text)
-        data = timed("key interning", source._shared_keys, data)
         index = timed("position scan (child)", source.PositionIndex.scan, text,
                       entities_only=True)
         blob = timed("scan pickled (child)", pickle.dumps, index.root, pickle.HIGHEST_PROTOCOL)

@@ -170,8 +170,8 @@ def test_compat_agrees_on_nesting(kind, depth):
 
 def test_thousands_of_dotted_key_parts_load():
     """tomli runs out of stack on 3000 dotted parts (tomllib reads them:
-    loading asks it then); key interning walks the parsed document, and a
-    key path deeper than Python's recursion is kept as parsed."""
+    loading asks it then), and a key path deeper than Python's recursion
+    loads as parsed."""
     text = "a." * 3000 + "b = 1\n"
     assert _compat_answer(tomli, text) == _compat_answer(tomllib, text)
     doc = source.load_toml_text(text, "r.toml")
