@@ -126,16 +126,15 @@ def validate_structure(doc: SourceDocument, schema: dict[str, Any] | None = None
     return out
 
 
-def explain_structure(doc: SourceDocument, schema: dict[str, Any],
-                      data: Any = None) -> list[Diagnostic]:
-    """Every schema violation ``jsonschema`` (the reference) finds in ``doc``
-    (in ``data``, the document or a part of it that keeps its key paths:
-    :func:`invalid_entities_only`)."""
+def explain_structure(doc: SourceDocument, schema: dict[str, Any], data: Any) -> list[Diagnostic]:
+    """Every schema violation ``jsonschema`` (the reference) finds in
+    ``data``: ``doc``'s data, or a part of it that keeps its key paths
+    (:func:`invalid_entities_only`); located in ``doc``."""
     from jsonschema import Draft202012Validator  # heavy: imported on use
 
     validator = Draft202012Validator(inline_local_refs(schema))
     out: list[Diagnostic] = []
-    for error in validator.iter_errors(doc.data if data is None else data):
+    for error in validator.iter_errors(data):
         out.extend(_diagnose(doc, error))
     return out
 
